@@ -1,0 +1,1 @@
+"""Adapters to the outside systems: Kafka admin, commercetools, SP-API, codecs."""

@@ -1,0 +1,99 @@
+"""Topic creation and checks with aiokafka's admin client, and client security options."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.topics import TopicSpec, topic_specs
+
+
+def ssl_context(s: Settings) -> ssl.SSLContext | None:
+    if s.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    ctx = ssl.create_default_context(cafile=str(s.kafka_ssl_cafile) if s.kafka_ssl_cafile else None)
+    if s.kafka_ssl_certfile:
+        ctx.load_cert_chain(
+            str(s.kafka_ssl_certfile), str(s.kafka_ssl_keyfile) if s.kafka_ssl_keyfile else None
+        )
+    return ctx
+
+
+def client_kwargs(s: Settings) -> dict[str, Any]:
+    """aiokafka connection options (TLS/SASL) shared by every raw client we create."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": s.kafka_bootstrap,
+        "security_protocol": s.kafka_security_protocol,
+    }
+    ctx = ssl_context(s)
+    if ctx is not None:
+        kw["ssl_context"] = ctx
+    if s.kafka_security_protocol.startswith("SASL"):
+        kw["sasl_mechanism"] = s.kafka_sasl_mechanism
+        kw["sasl_plain_username"] = s.kafka_sasl_username
+        kw["sasl_plain_password"] = (
+            s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None
+        )
+    return kw
+
+
+@dataclass(frozen=True)
+class TopicProblem:
+    topic: str
+    problem: str
+
+
+async def create_topics(s: Settings) -> tuple[list[str], list[str]]:
+    """Create every topic of the contract that is missing. Returns (created, existing)."""
+    specs = topic_specs(s)
+    admin = AIOKafkaAdminClient(**client_kwargs(s))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        todo = [t for t in specs if t.name not in existing]
+        created: list[str] = []
+        for spec in todo:
+            try:
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, s.kafka_replication_factor,
+                              topic_configs=spec.config)]
+                )  # fmt: skip
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created, sorted(t.name for t in specs if t.name in existing)
+    finally:
+        await admin.close()
+
+
+async def check_topics(s: Settings, specs: list[TopicSpec] | None = None) -> list[TopicProblem]:
+    """Missing topics and partition counts that disagree with the settings."""
+    specs = specs if specs is not None else topic_specs(s)
+    admin = AIOKafkaAdminClient(**client_kwargs(s))
+    await admin.start()
+    try:
+        meta = await admin.describe_topics([t.name for t in specs])
+    finally:
+        await admin.close()
+    found = {m["topic"]: m for m in meta}
+    problems: list[TopicProblem] = []
+    for spec in specs:
+        m = found.get(spec.name)
+        if m is None or m.get("error_code", 0) != 0:
+            problems.append(TopicProblem(spec.name, "missing (run `streams topics create`)"))
+            continue
+        have = len(m["partitions"])
+        if spec.copartitioned and have != spec.partitions:
+            problems.append(
+                TopicProblem(
+                    spec.name,
+                    f"has {have} partitions but STREAMS_PARTITIONS={spec.partitions}; "
+                    "co-partitioned topics and state must agree",
+                )
+            )
+    return problems

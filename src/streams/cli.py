@@ -1,0 +1,136 @@
+"""The ``streams`` command. Subcommands import their modules lazily so ``--help`` is fast."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+from streams.config import Settings
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _config(s: Settings, a: argparse.Namespace) -> int:
+    from streams.config import env_name
+
+    for name, value in s.masked().items():
+        print(f"{env_name(name)}={value}")
+    return 0
+
+
+def _local_kafka(s: Settings):  # type: ignore[no-untyped-def]
+    from streams.localkafka import LocalKafka
+
+    return LocalKafka(
+        s.kafka_local_dir, s.kafka_local_port, s.kafka_local_controller_port, s.kafka_local_heap
+    )
+
+
+def _kafka(s: Settings, a: argparse.Namespace) -> int:
+    from streams import localkafka
+
+    k = _local_kafka(s)
+    if a.action == "fetch":
+        print(localkafka.fetch_jars(quiet=False))
+    elif a.action == "up":
+        pid = localkafka.up(k)
+        print(f"kafka running on {k.bootstrap} (pid {pid}, logs {k.log_file})")
+    elif a.action == "down":
+        print("kafka stopped" if localkafka.down(k) else "kafka was not running")
+    else:
+        pid = localkafka.read_pid(k)
+        print(f"kafka running, pid {pid}" if pid else "kafka not running")
+        return 0 if pid else 1
+    return 0
+
+
+def _topics(s: Settings, a: argparse.Namespace) -> int:
+    from streams.adapters.kafka_admin import check_topics, create_topics
+
+    if a.action == "create":
+        created, existing = asyncio.run(create_topics(s))
+        for t in created:
+            print(f"created  {t}")
+        for t in existing:
+            print(f"exists   {t}")
+    problems = asyncio.run(check_topics(s))
+    for p in problems:
+        print(f"PROBLEM  {p.topic}: {p.problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _worker(s: Settings, a: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(s)
+
+
+def _demo(s: Settings, a: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(s, duration=a.duration, rate=a.rate, skus=a.skus)
+
+
+def _sandbox(s: Settings, a: argparse.Namespace) -> int:
+    if a.system == "amazon":
+        from streams.sandbox.amazon.server import main as amazon_main
+
+        return amazon_main(s, port=a.port, seed=a.seed)
+    from streams.sandbox import ctmock
+
+    if a.action == "down":
+        return ctmock.down(s)
+    return ctmock.up(s, port=a.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="streams",
+        description="Amazon Vendor Central <-> commercetools stream processor on Kafka.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("config", help="print the effective settings, secrets masked")
+    sp.set_defaults(func=_config)
+
+    sp = sub.add_parser("kafka", help="a local single-node Apache Kafka (no Docker)")
+    sp.add_argument("action", choices=["up", "down", "status", "fetch"])
+    sp.set_defaults(func=_kafka)
+
+    sp = sub.add_parser("topics", help="create or check the topics of the contract")
+    sp.add_argument("action", choices=["create", "check"])
+    sp.set_defaults(func=_topics)
+
+    sp = sub.add_parser("worker", help="run the stream processor")
+    sp.set_defaults(func=_worker)
+
+    sp = sub.add_parser("demo", help="generate traffic and show what flows, live")
+    sp.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
+    sp.add_argument("--rate", type=float, default=50.0, help="stock changes per second")
+    sp.add_argument("--skus", type=int, default=40)
+    sp.set_defaults(func=_demo)
+
+    sp = sub.add_parser("sandbox", help="local stand-ins for Amazon SP-API and commercetools")
+    ssub = sp.add_subparsers(dest="system", required=True)
+    am = ssub.add_parser("amazon", help="serve the SP-API sandbox on 127.0.0.1")
+    am.add_argument("--port", type=int, default=None)
+    am.add_argument("--seed", type=int, default=1)
+    am.set_defaults(func=_sandbox)
+    ct = ssub.add_parser("commercetools", help="start/stop the commercetools emulator")
+    ct.add_argument("action", choices=["up", "down"])
+    ct.add_argument("--port", type=int, default=None)
+    ct.set_defaults(func=_sandbox)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    code: int = args.func(settings, args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Settings: every knob comes from a ``STREAMS_*`` environment variable (or a ``.env`` file).
+
+No I/O happens at import. Secrets are ``SecretStr`` so they never print by accident; a
+``*_FILE`` variant of each secret reads it from a file (Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+# Secret fields that may instead be given as a path in STREAMS_<NAME>_FILE.
+SECRET_FIELDS = (
+    "kafka_sasl_password",
+    "ct_client_secret",
+    "spapi_client_secret",
+    "spapi_refresh_token",
+    "web_token",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- Kafka -----------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_replication_factor: int = Field(1, ge=1)
+    # Partitions of every SKU- or PO-keyed topic; co-partitioning needs them equal.
+    partitions: int = Field(6, ge=1, le=1024)
+    # ct.messages: commercetools' Kafka destination writes one fixed key, so one
+    # partition is all it will ever fill; more only helps other producers.
+    ct_messages_partitions: int = Field(1, ge=1, le=1024)
+
+    # local broker (`streams kafka up`)
+    kafka_local_port: int = 9092
+    kafka_local_controller_port: int = 9093
+    kafka_local_dir: Path = Path(".run/kafka")
+    kafka_local_heap: str = "768m"
+
+    # --- topics (defaults are the public contract, see README) ------------------------
+    topic_ct_messages: str = "ct.messages"
+    topic_purchase_orders: str = "amazon.purchase-orders"
+    topic_dispatches: str = "wms.dispatches"
+    topic_sku_mappings: str = "master.sku-mappings"
+    topic_inventory_updates: str = "amazon.inventory-updates"
+    topic_po_acknowledgements: str = "amazon.po-acknowledgements"
+    topic_shipment_confirmations: str = "amazon.shipment-confirmations"
+    topic_inventory_commands: str = "ct.inventory-commands"
+    topic_exceptions: str = "ops.exceptions"
+    dlq_suffix: str = ".dlq"
+
+    # --- worker -----------------------------------------------------------------------
+    app_id: str = "vc-ct-streams"
+    data_dir: Path = Path(".data")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_token: SecretStr | None = Field(
+        None, description="bearer token for web views beyond /metrics and health"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    broker_session_timeout_s: float = 30.0
+    # stock stage batching: events coalesced per SKU into one table write
+    batch_max: int = Field(2000, ge=1)
+    batch_within_s: float = Field(0.05, gt=0)
+
+    # --- inventory rules ----------------------------------------------------------------
+    debounce_window_s: float = Field(2.0, ge=0)
+    debounce_max_wait_s: float = Field(10.0, ge=0)
+    debounce_tick_s: float = Field(0.25, gt=0)
+    snapshot_interval_s: float = Field(3600.0, gt=0)
+    # deltas published per second at most (Amazon's DF inventory API takes batches)
+    delta_budget_per_s: int = Field(5000, ge=1)
+    # used when a SKU mapping names no eligible channels / no buffer
+    default_amazon_channels: tuple[str, ...] = ()
+    default_safety_buffer: int = Field(0, ge=0)
+
+    # --- commercetools ----------------------------------------------------------------
+    ct_project_key: str = "demo-project"
+    ct_api_url: str = "http://127.0.0.1:8989"
+    ct_auth_url: str = "http://127.0.0.1:8989"
+    ct_client_id: str = "local-client"
+    ct_client_secret: SecretStr = SecretStr("local-secret")
+    ct_scopes: str = ""
+    ct_timeout_s: float = 10.0
+    ct_mock_port: int = 8989
+
+    # --- Amazon SP-API ----------------------------------------------------------------
+    spapi_endpoint: str = "http://127.0.0.1:8787"
+    spapi_lwa_url: str = "http://127.0.0.1:8787/auth/o2/token"
+    spapi_region: Literal["na", "eu", "fe"] = "na"
+    spapi_client_id: str = "amzn1.application-oa2-client.local"
+    spapi_client_secret: SecretStr = SecretStr("local-secret")
+    spapi_refresh_token: SecretStr = SecretStr("Atzr|local-refresh-token")
+    spapi_selling_party: str = "VENDOR1"
+    spapi_df_warehouse: str = "WH1"
+    spapi_rate_per_s: float = Field(10.0, gt=0)
+    spapi_burst: int = Field(10, ge=1)
+    spapi_timeout_s: float = 15.0
+    sandbox_port: int = 8787
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``STREAMS_X_FILE=/path`` supplies secret ``x`` from a file when ``x`` is unset."""
+        import os
+
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FIELDS:
+            path = os.environ.get(f"STREAMS_{name.upper()}_FILE")
+            if path and name not in data and f"STREAMS_{name.upper()}" not in os.environ:
+                data[name] = Path(path).read_text(encoding="utf-8").strip()
+        return data
+
+    # ---------------------------------------------------------------------------------
+    def dlq_topic(self, topic: str) -> str:
+        return f"{topic}{self.dlq_suffix}"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain values, secrets replaced by ``****``."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "****" if value.get_secret_value() else ""
+            elif value is None:
+                out[name] = ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            elif isinstance(value, tuple):
+                out[name] = ",".join(value)
+            else:
+                out[name] = value
+        return out
+
+
+def env_name(field: str) -> str:
+    return f"STREAMS_{field.upper()}"
