@@ -1,0 +1,1 @@
+"""Thin Faust agents and timers: decode, call the domain, encode, send."""

@@ -1,0 +1,25 @@
+"""Small bridges to Faust internals, kept in one place and covered by tests."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from faust.streams import _current_event
+from faust.types import EventT
+
+
+@contextmanager
+def bind_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event while a batch writes tables.
+
+    Faust routes a table write (store partition and changelog partition) by the current
+    event. With ``take_events`` that is the last event buffered, which may belong to another
+    partition; binding an event of the partition being written keeps both right.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

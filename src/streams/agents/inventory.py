@@ -1,0 +1,350 @@
+"""Inventory flow (DESIGN.md flows 1-3): ct.messages -> per-SKU state -> debounced deltas.
+
+    ct.messages ──ingest──┐
+                          ├─> <app>-sku-events (key: SKU) ──sku agent──> table ``skus``
+    master.sku-mappings ──┘                                    │
+                                     debounce timer <──dirty───┘
+                                           └──> amazon.inventory-updates
+                                           └──> "published" marker back into sku-events
+
+Every table write happens in the SKU agent, in the context of an event of the partition that
+owns the SKU, so the changelog always matches the partition. The timer never writes state:
+it publishes and sends a marker that the SKU agent records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT
+from pydantic import ValidationError
+
+from streams.adapters.codecs import dlq_record, dumps, loads, reason_class, utc_iso
+from streams.agents.faustutil import bind_event
+from streams.config import Settings
+from streams.domain.ctmessages import (
+    BadRecord,
+    Ignored,
+    NeedsFetch,
+    StockObservation,
+    observation_from_entry,
+    parse_delivery,
+)
+from streams.domain.debounce import Debouncer
+from streams.domain.inventory import SkuState, inventory_update
+from streams.domain.mapping import SkuMapping
+from streams.domain.ports import InventoryEntryReader
+from streams.observability import metrics as M
+
+log = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES = 1_000_000
+FETCH_ATTEMPTS = 5
+
+
+class InventoryFlow:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        reader: InventoryEntryReader | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        s = self.settings = settings
+        self.app = app
+        self.reader = reader
+        self.clock = clock
+        self.debouncer = Debouncer(s.debounce_window_s, s.debounce_max_wait_s)
+        self.inflight: dict[str, int] = {}  # published, marker not yet recorded
+        self.snapshot_queue: list[bytes] = []
+        self.needs_scan = True
+        self.next_snapshot = clock() + s.snapshot_interval_s
+
+        self.ct_topic = app.topic(s.topic_ct_messages, value_serializer="raw", key_serializer="raw")
+        self.map_topic = app.topic(
+            s.topic_sku_mappings, value_serializer="raw", key_serializer="raw"
+        )
+        self.sku_topic = app.topic(
+            f"{s.app_id}-sku-events",
+            partitions=s.partitions,
+            internal=True,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        self.out_topic = app.topic(
+            s.topic_inventory_updates, value_serializer="raw", key_serializer="raw"
+        )
+        self.dlq_ct = app.topic(
+            s.dlq_topic(s.topic_ct_messages), value_serializer="raw", key_serializer="raw"
+        )
+        self.dlq_map = app.topic(
+            s.dlq_topic(s.topic_sku_mappings), value_serializer="raw", key_serializer="raw"
+        )
+        self.skus = app.Table(
+            "skus",
+            partitions=s.partitions,
+            key_type=bytes,  # bytes in, bytes out: the "raw" codec, no JSON round trip
+            value_type=bytes,
+            options={"driver": "rocksdict"},
+        )
+        app.agent(self.ct_topic, name="ingest")(self.ingest)
+        app.agent(self.map_topic, name="mappings")(self.mappings)
+        app.agent(self.sku_topic, name="skus")(self.sku_agent)
+        app.timer(s.debounce_tick_s, name="debounce")(self.tick)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+
+    async def _on_rebalance_complete(self, sender: Any = None, **kwargs: Any) -> None:
+        self.needs_scan = True
+
+    # --- ingest: ct.messages -> sku-events ----------------------------------------------
+    async def ingest(self, stream: faust.StreamT) -> None:
+        topic = self.settings.topic_ct_messages
+        async for events in stream.take_events(self.settings.batch_max, self.settings.batch_within_s):
+            started = time.perf_counter()
+            for event in events:
+                await self._ingest_one(event, topic)
+            M.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
+            M.BATCH_EVENTS.labels("ingest").observe(len(events))
+            M.LAST_SUCCESS.labels("ingest").set(self.clock())
+
+    async def _ingest_one(self, event: EventT, topic: str) -> None:
+        msg = event.message
+        raw: bytes | None = event.value
+        ts = msg.timestamp
+        try:
+            if raw is None:
+                raise BadRecord("empty value (tombstone) on ct.messages")
+            if len(raw) > MAX_RECORD_BYTES:
+                raise BadRecord(f"oversize record: {len(raw)} bytes")
+            try:
+                record = loads(raw)
+            except ValueError as exc:
+                raise BadRecord(f"not JSON: {exc}") from None
+            parsed = parse_delivery(record)
+            if isinstance(parsed, NeedsFetch):
+                fetched = await self._fetch(parsed)
+                if fetched is None:
+                    M.RECORDS.labels(topic, "ignored").inc()
+                    return
+                parsed = fetched
+                M.RECORDS.labels(topic, "fetched").inc()
+        except BadRecord as exc:
+            await self._dead_letter(self.dlq_ct, topic, event, str(exc))
+            return
+        if isinstance(parsed, Ignored):
+            M.RECORDS.labels(topic, "ignored").inc()
+            return
+        wire = parsed.to_wire()
+        wire["ts"] = ts
+        await self.sku_topic.send(key=parsed.sku.encode(), value=dumps(wire))
+
+    async def _fetch(self, n: NeedsFetch) -> StockObservation | None:
+        if self.reader is None:
+            raise BadRecord(
+                f"notification for inventory-entry {n.entry_id} has no payload and no "
+                "commercetools client is configured to fetch it"
+            )
+        entry: dict[str, Any] | None = None
+        for attempt in range(FETCH_ATTEMPTS):
+            try:
+                entry = await self.reader.get_inventory_entry(n.entry_id)
+                break
+            except Exception as exc:
+                M.FETCHES.labels("error").inc()
+                log.warning(
+                    "fetching inventory entry %s failed (%s), attempt %d",
+                    n.entry_id, type(exc).__name__, attempt + 1,
+                )  # fmt: skip
+                if attempt + 1 == FETCH_ATTEMPTS:
+                    # the DLQ keeps it for replay; the periodic reconciliation repairs the SKU
+                    raise BadRecord(
+                        f"could not fetch inventory-entry {n.entry_id}: {type(exc).__name__}"
+                    ) from None
+                await asyncio.sleep(0.2 * 2**attempt)
+        if entry is None:
+            # deleted since: its InventoryEntryDeleted / ResourceDeleted tells the rest
+            M.FETCHES.labels("gone").inc()
+            return None
+        M.FETCHES.labels("ok").inc()
+        return observation_from_entry(entry, n.msg_id, n.seq)
+
+    async def _dead_letter(self, dlq: faust.TopicT, topic: str, event: EventT, error: str) -> None:
+        msg = event.message
+        value = dlq_record(
+            event.value if isinstance(event.value, bytes) else None,
+            error,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            timestamp=msg.timestamp,
+            failed_at=self.clock(),
+        )
+        await dlq.send(
+            key=msg.key,
+            value=dumps(value),
+            headers={"dlq.error": error[:500].encode(), "dlq.topic": msg.topic.encode()},
+        )
+        M.RECORDS.labels(topic, "dlq").inc()
+        M.DLQ.labels(topic, reason_class(error)).inc()
+        log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
+
+    # --- mappings: master.sku-mappings -> sku-events --------------------------------------
+    async def mappings(self, stream: faust.StreamT) -> None:
+        topic = self.settings.topic_sku_mappings
+        async for event in stream.events():
+            key: bytes | None = event.key
+            raw: bytes | None = event.value
+            try:
+                if not key:
+                    raise BadRecord("record has no key (the key must be the SKU)")
+                sku = key.decode("utf-8")
+                mapping: dict[str, Any] | None = None
+                if raw is not None:  # None = tombstone: the mapping is deleted
+                    try:
+                        m = SkuMapping.model_validate_json(raw)
+                    except ValidationError as exc:
+                        raise BadRecord(f"invalid mapping: {_pydantic_reason(exc)}") from None
+                    if m.sku != sku:
+                        raise BadRecord(f"key {sku!r} differs from value sku {m.sku!r}")
+                    mapping = m.model_dump(mode="json")
+            except (BadRecord, UnicodeDecodeError) as exc:
+                await self._dead_letter(self.dlq_map, topic, event, str(exc))
+                continue
+            await self.sku_topic.send(key=key, value=dumps({"t": "map", "m": mapping}))
+            M.RECORDS.labels(topic, "applied").inc()
+
+    # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
+    async def sku_agent(self, stream: faust.StreamT) -> None:
+        s = self.settings
+        async for events in stream.take_events(s.batch_max, s.batch_within_s):
+            started = time.perf_counter()
+            by_partition: dict[int, list[EventT]] = defaultdict(list)
+            for ev in events:
+                by_partition[ev.message.partition].append(ev)
+            for partition_events in by_partition.values():
+                self._apply_partition(partition_events)
+            M.BATCH_SECONDS.labels("skus").observe(time.perf_counter() - started)
+            M.BATCH_EVENTS.labels("skus").observe(len(events))
+            M.PENDING.labels("deltas").set(len(self.debouncer))
+
+    def _apply_partition(self, events: Sequence[EventT]) -> None:
+        topic = self.settings.topic_ct_messages
+        by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
+        for ev in events:
+            by_sku[ev.key].append(loads(ev.value))
+        now = self.clock()
+        with bind_event(events[-1]):
+            for key, items in by_sku.items():
+                raw = self.skus.get(key)
+                state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
+                before = self._published_view(state)
+                changed = False
+                for item in items:
+                    t = item["t"]
+                    if t == "obs":
+                        outcome = state.apply(StockObservation.from_wire(item))
+                        M.RECORDS.labels(topic, outcome).inc()
+                        if outcome == "applied":
+                            changed = True
+                            ts = item.get("ts") or now
+                            state.changed_at = min(state.changed_at or ts, ts)
+                            if state.mapping is None:
+                                M.UNMAPPED.inc()
+                    elif t == "map":
+                        m = item["m"]
+                        state.mapping = SkuMapping.model_validate(m) if m else None
+                        changed = True
+                    elif t == "pub":
+                        changed = True
+                        state.last_published = item["amount"]
+                        state.published_at = item["at"]
+                        if state.changed_at is not None and state.changed_at <= item["covers"]:
+                            state.changed_at = None
+                        if self.inflight.get(state.sku) == item["amount"]:
+                            del self.inflight[state.sku]
+                if changed:
+                    self.skus[key] = dumps(state.to_dict())
+                    if self._published_view(state) != before or self._unpublished(state):
+                        if self._unpublished(state):
+                            self.debouncer.mark(state.sku, now)
+                        else:
+                            self.debouncer.discard(state.sku)
+
+    def _published_view(self, state: SkuState) -> int | None:
+        if not state.publishable():
+            return None
+        return state.availability(self.settings.default_amazon_channels, self.settings.default_safety_buffer)
+
+    def _unpublished(self, state: SkuState) -> bool:
+        want = self._published_view(state)
+        if want is None:
+            return False
+        told = self.inflight.get(state.sku, state.last_published)
+        return want != told
+
+    # --- debounce timer ---------------------------------------------------------------
+    async def tick(self) -> None:
+        if self.app.rebalancing:
+            return
+        now = self.clock()
+        if self.needs_scan:
+            self.needs_scan = False
+            self._scan()
+        budget = max(1, int(self.settings.delta_budget_per_s * self.settings.debounce_tick_s))
+        due = self.debouncer.pop_due(now, budget)
+        sent = 0
+        for sku in due:
+            sent += await self._publish(sku.encode(), "delta", now)
+        if now >= self.next_snapshot:
+            self.next_snapshot = now + self.settings.snapshot_interval_s
+            self.snapshot_queue = [k for k, _ in self.skus.items()]
+        while self.snapshot_queue and sent < budget:
+            sent += await self._publish(self.snapshot_queue.pop(), "snapshot", now)
+        M.PENDING.labels("deltas").set(len(self.debouncer))
+        M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
+        if sent:
+            M.LAST_SUCCESS.labels("inventory_publish").set(now)
+
+    def _scan(self) -> None:
+        """After recovery or a rebalance: anything not yet told to Amazon becomes due."""
+        now = self.clock()
+        for key, raw in self.skus.items():
+            state = SkuState.from_dict(loads(raw))
+            if self._unpublished(state):
+                self.debouncer.mark(key.decode(), now)
+
+    async def _publish(self, key: bytes, kind: str, now: float) -> int:
+        raw = self.skus.get(key)
+        if raw is None:
+            return 0
+        state = SkuState.from_dict(loads(raw))
+        amount = self._published_view(state)
+        if amount is None:
+            return 0
+        told = self.inflight.get(state.sku, state.last_published)
+        if kind == "delta" and amount == told:
+            return 0
+        value = inventory_update(state, amount, "delta" if kind == "delta" else "snapshot", utc_iso(now))
+        await self.out_topic.send(key=key, value=dumps(value))
+        self.inflight[state.sku] = amount
+        await self.sku_topic.send(
+            key=key, value=dumps({"t": "pub", "amount": amount, "at": now, "covers": now})
+        )
+        M.DELTAS.labels(kind).inc()
+        if state.changed_at is not None and kind == "delta":
+            M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
+        return 1
+
+
+def _pydantic_reason(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)

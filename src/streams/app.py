@@ -1,0 +1,78 @@
+"""``create_app(settings) -> faust.App``: topics, tables, agents and web views wired."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.config import Settings
+from streams.domain.ports import InventoryEntryReader
+from streams.observability.metrics import REGISTRY
+
+
+def broker_credentials(s: Settings) -> Any:
+    """Faust credentials for TLS / SASL, or None for PLAINTEXT."""
+    from streams.adapters.kafka_admin import ssl_context
+
+    ctx = ssl_context(s)
+    if s.kafka_security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None,
+            mechanism=s.kafka_sasl_mechanism,
+            ssl_context=ctx,
+        )
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    inventory_reader: InventoryEntryReader | None = None,
+    clock: Callable[[], float] = time.time,
+) -> faust.App:
+    s = settings
+    brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
+    app = faust.App(
+        s.app_id,
+        broker=brokers,
+        broker_credentials=broker_credentials(s),
+        store="rocksdb://",
+        datadir=str(s.data_dir),
+        topic_partitions=s.partitions,
+        topic_replication_factor=s.kafka_replication_factor,
+        topic_allow_declare=True,
+        value_serializer="raw",
+        web_enabled=True,
+        web_bind=s.web_host,
+        web_port=s.web_port,
+        web_host=s.web_host,
+        broker_session_timeout=s.broker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, s.broker_session_timeout_s / 3),
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
+        stream_buffer_maxsize=8192,
+        table_cleanup_interval=60.0,
+        logging_config=None,
+    )
+
+    from streams.agents.inventory import InventoryFlow
+
+    app.inventory = InventoryFlow(app, s, inventory_reader, clock)  # type: ignore[attr-defined]
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "rebalancing": bool(app.rebalancing)})
+
+    return app

@@ -1,0 +1,67 @@
+"""Debounce: a changed SKU is published once it has been quiet for ``window`` seconds, or
+``max_wait`` seconds after its first unpublished change, whichever comes first.
+
+Pure and clock-free: callers pass ``now``. Due SKUs come out oldest first, at most
+``limit`` per call, so a burst drains within a send budget instead of all at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Dirty:
+    first: float
+    last: float
+
+
+class Debouncer:
+    def __init__(self, window: float, max_wait: float) -> None:
+        self.window = window
+        self.max_wait = max(max_wait, window)
+        self._dirty: dict[str, _Dirty] = {}
+
+    def __len__(self) -> int:
+        return len(self._dirty)
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self._dirty
+
+    def mark(self, sku: str, now: float) -> None:
+        d = self._dirty.get(sku)
+        if d is None:
+            self._dirty[sku] = _Dirty(now, now)
+        else:
+            d.last = now
+
+    def due_at(self, sku: str) -> float | None:
+        d = self._dirty.get(sku)
+        if d is None:
+            return None
+        return min(d.last + self.window, d.first + self.max_wait)
+
+    def pop_due(self, now: float, limit: int) -> list[str]:
+        """Remove and return up to ``limit`` due SKUs, the longest-waiting first."""
+        if limit <= 0 or not self._dirty:
+            return []
+        w, mw = self.window, self.max_wait
+        due = (
+            (min(d.last + w, d.first + mw), sku)
+            for sku, d in self._dirty.items()
+            if d.last + w <= now or d.first + mw <= now
+        )
+        out = [sku for _, sku in heapq.nsmallest(limit, due)]
+        for sku in out:
+            del self._dirty[sku]
+        return out
+
+    def discard(self, sku: str) -> None:
+        self._dirty.pop(sku, None)
+
+    def oldest_age(self, now: float) -> float:
+        """Seconds the longest-waiting dirty SKU has waited (0 when none)."""
+        if not self._dirty:
+            return 0.0
+        return max(0.0, now - min(d.first for d in self._dirty.values()))

@@ -1,0 +1,187 @@
+"""Per-SKU state and the availability rule (pure).
+
+One record per SKU holds the stock of each of its (sku, channel) inventory entries, the
+master mapping, open Amazon allocations and what Amazon was last told. Keeping them in one
+record makes every decision about a SKU local to the partition that owns it, and costs one
+state write per SKU per batch however many events arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streams.domain.ctmessages import StockObservation
+from streams.domain.mapping import SkuMapping
+
+RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
+Outcome = Literal["applied", "duplicate", "stale"]
+
+
+@dataclass(slots=True)
+class EntryStock:
+    entry_id: str
+    version: int
+    available: int
+    on_stock: int
+    seq: int | None = None
+    at: str | None = None
+    recent_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "e": self.entry_id,
+            "v": self.version,
+            "a": self.available,
+            "q": self.on_stock,
+            "s": self.seq,
+            "at": self.at,
+            "r": self.recent_ids,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EntryStock:
+        return cls(d["e"], d["v"], d["a"], d["q"], d.get("s"), d.get("at"), list(d.get("r", ())))
+
+
+@dataclass(slots=True)
+class SkuState:
+    sku: str
+    channels: dict[str, EntryStock] = field(default_factory=dict)
+    # entry id -> version at deletion: a late update of a deleted entry must not revive it
+    deleted: dict[str, int] = field(default_factory=dict)
+    mapping: SkuMapping | None = None
+    allocated: int = 0  # open Amazon allocations not yet reflected in commercetools
+    last_published: int | None = None
+    published_at: float | None = None
+    changed_at: float | None = None  # when the master last changed (for latency/drift)
+
+    # --- stock ------------------------------------------------------------------------
+    def apply(self, obs: StockObservation) -> Outcome:
+        """Apply one observation; duplicates and stale ones change nothing."""
+        if obs.kind == "delete":
+            return self._delete(obs)
+        if self.deleted.get(obs.entry_id, -1) >= obs.version:
+            return "stale"
+        cur = self.channels.get(obs.channel)
+        if cur is not None and cur.entry_id == obs.entry_id:
+            if obs.msg_id is not None and obs.msg_id in cur.recent_ids:
+                return "duplicate"
+            if obs.version < cur.version:
+                return "stale"
+            if obs.version == cur.version:
+                # same resource version: a redelivery under another id, or a second
+                # message for the same change; the state is already right
+                _remember(cur, obs.msg_id)
+                return "duplicate"
+        entry = EntryStock(
+            obs.entry_id,
+            obs.version,
+            obs.available,
+            obs.on_stock,
+            obs.seq,
+            obs.at,
+            list(cur.recent_ids) if cur is not None and cur.entry_id == obs.entry_id else [],
+        )
+        _remember(entry, obs.msg_id)
+        self.channels[obs.channel] = entry
+        return "applied"
+
+    def _delete(self, obs: StockObservation) -> Outcome:
+        if self.deleted.get(obs.entry_id, -1) >= obs.version:
+            return "duplicate"
+        channel = obs.channel
+        if channel not in self.channels or self.channels[channel].entry_id != obs.entry_id:
+            channel = next(
+                (c for c, e in self.channels.items() if e.entry_id == obs.entry_id), channel
+            )
+        cur = self.channels.get(channel)
+        self.deleted[obs.entry_id] = obs.version
+        if len(self.deleted) > 16:  # keep the newest few tombstones only
+            for k in list(self.deleted)[:-16]:
+                del self.deleted[k]
+        if cur is None or cur.entry_id != obs.entry_id or cur.version > obs.version:
+            return "stale"
+        del self.channels[channel]
+        return "applied"
+
+    # --- availability -------------------------------------------------------------------
+    def master_total(self, default_channels: tuple[str, ...] = ()) -> int:
+        """Units the eligible channels show as available (commercetools' availableQuantity)."""
+        m = self.mapping
+        return sum(
+            max(0, e.available)
+            for ch, e in self.channels.items()
+            if m is None or m.eligible(ch, None, default_channels)
+        )
+
+    def availability(self, default_channels: tuple[str, ...] = (), default_buffer: int = 0) -> int:
+        """Eaches Amazon may be offered: eligible stock - safety buffer - open allocations."""
+        m = self.mapping
+        if m is not None and m.obsolete:
+            return 0
+        buffer = m.safetyBuffer if m is not None and m.safetyBuffer else default_buffer
+        return max(0, self.master_total(default_channels) - buffer - self.allocated)
+
+    def publishable(self) -> bool:
+        """Only mapped SKUs are sent to Amazon (Amazon knows them by ASIN / vendor id)."""
+        m = self.mapping
+        return m is not None and bool(m.asin or m.vendorProductIdentifier)
+
+    # --- wire ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "ch": {c: e.to_dict() for c, e in self.channels.items()},
+            "del": self.deleted,
+            "m": self.mapping.model_dump(mode="json") if self.mapping else None,
+            "al": self.allocated,
+            "lp": self.last_published,
+            "pa": self.published_at,
+            "ca": self.changed_at,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SkuState:
+        return cls(
+            sku=d["sku"],
+            channels={c: EntryStock.from_dict(e) for c, e in d.get("ch", {}).items()},
+            deleted=dict(d.get("del", {})),
+            mapping=SkuMapping.model_validate(d["m"]) if d.get("m") else None,
+            allocated=d.get("al", 0),
+            last_published=d.get("lp"),
+            published_at=d.get("pa"),
+            changed_at=d.get("ca"),
+        )
+
+
+def _remember(entry: EntryStock, msg_id: str | None) -> None:
+    if msg_id is None:
+        return
+    entry.recent_ids.append(msg_id)
+    if len(entry.recent_ids) > RECENT_IDS:
+        del entry.recent_ids[0]
+
+
+def inventory_update(
+    state: SkuState, amount: int, kind: Literal["delta", "snapshot"], published_at: str
+) -> dict[str, Any]:
+    """The ``amazon.inventory-updates`` value: a DF inventory ``ItemDetails`` plus context."""
+    m = state.mapping
+    assert m is not None, "only mapped SKUs are published"
+    item: dict[str, Any] = {
+        "availableQuantity": {"amount": amount, "unitOfMeasure": "Each"},
+        "isObsolete": m.obsolete,
+    }
+    if m.asin:
+        item["buyerProductIdentifier"] = m.asin
+    if m.vendorProductIdentifier:
+        item["vendorProductIdentifier"] = m.vendorProductIdentifier
+    return {
+        "sku": state.sku,
+        **item,
+        "previousAmount": state.last_published,
+        "kind": kind,
+        "publishedAt": published_at,
+        "masterChangedAt": state.changed_at,
+    }

@@ -1,0 +1,87 @@
+"""Every metric the product exports (one registry, Prometheus naming: base units, _total).
+
+Dashboards and alert rules name only what is defined here; a test checks that.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# *_created series double the exposition for no use on dashboards
+disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECORDS = Counter(
+    "streams_records_total",
+    "Records handled per input topic and outcome "
+    "(applied, duplicate, stale, ignored, fetched, dlq)",
+    ["topic", "outcome"],
+    registry=REGISTRY,
+)
+DLQ = Counter(
+    "streams_dlq_records_total",
+    "Records sent to a dead-letter topic, by source topic and reason class",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+UNMAPPED = Counter(
+    "streams_unmapped_sku_events_total",
+    "Stock changes for SKUs without a master mapping (not sent to Amazon)",
+    registry=REGISTRY,
+)
+DELTAS = Counter(
+    "streams_inventory_updates_total",
+    "Availability records published to amazon.inventory-updates, by kind (delta, snapshot)",
+    ["kind"],
+    registry=REGISTRY,
+)
+PENDING = Gauge(
+    "streams_queue_length",
+    "Work waiting inside the worker, by queue (deltas, acks, ct_commands)",
+    ["queue"],
+    registry=REGISTRY,
+)
+OLDEST_PENDING = Gauge(
+    "streams_debounce_oldest_pending_seconds",
+    "Age of the longest-waiting unpublished SKU change",
+    registry=REGISTRY,
+)
+DELTA_LATENCY = Histogram(
+    "streams_inventory_delta_latency_seconds",
+    "commercetools change (message time) -> availability published to Kafka",
+    buckets=(0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 15, 30, 60, 300),
+    registry=REGISTRY,
+)
+BATCH_SECONDS = Histogram(
+    "streams_agent_batch_duration_seconds",
+    "Time an agent spends on one batch of events",
+    ["agent"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+BATCH_EVENTS = Histogram(
+    "streams_agent_batch_events",
+    "Events per batch an agent processes",
+    ["agent"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+    registry=REGISTRY,
+)
+LAST_SUCCESS = Gauge(
+    "streams_last_success_timestamp_seconds",
+    "Unix time of the last successful step per flow",
+    ["flow"],
+    registry=REGISTRY,
+)
+LAG = Gauge(
+    "kafka_consumergroup_group_lag",
+    "Consumer lag in records per topic partition (kafka-lag-exporter naming)",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+FETCHES = Counter(
+    "streams_ct_entry_fetches_total",
+    "Inventory entries read from commercetools for notifications without payload, by result",
+    ["result"],
+    registry=REGISTRY,
+)

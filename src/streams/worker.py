@@ -1,0 +1,37 @@
+"""``streams worker``: check the topics, then run the Faust app until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from streams.config import Settings
+
+
+def run_worker(settings: Settings) -> int:
+    from faust.worker import Worker
+
+    from streams.adapters.kafka_admin import check_topics
+    from streams.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    problems = asyncio.run(check_topics(settings))
+    if problems:
+        for p in problems:
+            print(f"topic {p.topic}: {p.problem}", file=sys.stderr)
+        print("refusing to start: fix the topics above (streams topics create)", file=sys.stderr)
+        return 2
+    reader = None
+    try:  # the commercetools client resolves notifications without payload
+        from streams.adapters.commercetools import CommercetoolsClient
+
+        reader = CommercetoolsClient(settings)
+    except ImportError:  # pragma: no cover - until the adapter exists
+        reader = None
+    app = create_app(settings, inventory_reader=reader)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
