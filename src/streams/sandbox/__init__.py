@@ -1,0 +1,1 @@
+"""Local stand-ins for the outside systems (commercetools emulator, SP-API sandbox)."""
