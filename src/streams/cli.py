@@ -81,7 +81,7 @@ def _sandbox(s: Settings, a: argparse.Namespace) -> int:
     from streams.sandbox import ctmock
 
     if a.action == "down":
-        return ctmock.down(s)
+        return ctmock.down(s, port=a.port)
     return ctmock.up(s, port=a.port)
 
 
@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("demo", help="generate traffic and show what flows, live")
     sp.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
-    sp.add_argument("--rate", type=float, default=50.0, help="stock changes per second")
-    sp.add_argument("--skus", type=int, default=40)
+    sp.add_argument("--rate", type=float, default=20.0, help="stock changes per second")
+    sp.add_argument("--skus", type=int, default=200)
     sp.set_defaults(func=_demo)
 
     sp = sub.add_parser("sandbox", help="local stand-ins for Amazon SP-API and commercetools")

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the product needs on a fresh machine; safe to re-run (each step is
+# skipped when already done). Usage: scripts/setup.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=0; [[ "${1:-}" == "--dev" ]] && DEV=1
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: $1 is required ($2)" >&2; exit 1; }; }
+need python3.11 "Python 3.11" 2>/dev/null || need python3 "Python 3.11"
+need java "Java 17+ runs the local Kafka broker"
+need mvn "Maven fetches Apache Kafka's jars"
+need node "Node.js 20 runs the commercetools emulator"
+need npm "npm installs the commercetools emulator"
+
+PY=$(command -v python3.11 || command -v python3)
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+extras=""; [[ $DEV == 1 ]] && extras="[dev]"
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
+if [[ ! -f "$stamp" ]]; then
+  echo "setup: installing the package and its pinned dependencies"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  touch "$stamp"
+fi
+
+echo "setup: Apache Kafka jars (kafka/pom.xml -> .cache/kafka/libs)"
+.venv/bin/streams kafka fetch >/dev/null
+echo "setup: commercetools emulator (npm ci -> .cache/ctmock)"
+.venv/bin/python -c "from streams.sandbox.ctmock import install; install()"
+
+if [[ $DEV == 1 ]] && ! command -v promtool >/dev/null 2>&1; then
+  echo "setup: promtool (Debian package prometheus)"
+  if [[ $(id -u) == 0 ]]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+      || echo "setup: could not install promtool; its tests will fail" >&2
+  else
+    echo "setup: run 'sudo apt-get install prometheus' for promtool" >&2
+  fi
+fi
+echo "setup: done"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up, starts the services the tests use (Apache Kafka, the commercetools emulator) on
+# ports of their own, runs lint, types and the whole test suite, and stops what it started.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev || exit 1
+
+export STREAMS_KAFKA_LOCAL_PORT=${TEST_KAFKA_PORT:-29092}
+export STREAMS_KAFKA_LOCAL_CONTROLLER_PORT=${TEST_KAFKA_CONTROLLER_PORT:-29093}
+export STREAMS_KAFKA_LOCAL_DIR=.run/kafka-test
+export STREAMS_CT_MOCK_PORT=${TEST_CT_PORT:-28989}
+rm -rf .run/kafka-test
+
+cleanup() {
+  .venv/bin/streams kafka down >/dev/null 2>&1 || true
+  .venv/bin/streams sandbox commercetools down --port "$STREAMS_CT_MOCK_PORT" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT INT TERM
+
+.venv/bin/streams kafka up || exit 1
+.venv/bin/streams sandbox commercetools up --port "$STREAMS_CT_MOCK_PORT" || exit 1
+export STREAMS_KAFKA_BOOTSTRAP=127.0.0.1:$STREAMS_KAFKA_LOCAL_PORT
+export STREAMS_CT_API_URL=http://127.0.0.1:$STREAMS_CT_MOCK_PORT
+
+echo "== ruff"; .venv/bin/ruff check src tests bench || exit 1
+echo "== mypy"; .venv/bin/mypy || exit 1
+echo "== pytest"
+.venv/bin/pytest -p no:cacheprovider "$@"
+rc=$?
+if [[ $rc == 5 ]]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
+exit $rc
