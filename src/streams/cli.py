@@ -40,9 +40,9 @@ def _kafka(s: Settings, a: argparse.Namespace) -> int:
     elif a.action == "down":
         print("kafka stopped" if localkafka.down(k) else "kafka was not running")
     else:
-        pid = localkafka.read_pid(k)
-        print(f"kafka running, pid {pid}" if pid else "kafka not running")
-        return 0 if pid else 1
+        running = localkafka.read_pid(k)
+        print(f"kafka running, pid {running}" if running else "kafka not running")
+        return 0 if running else 1
     return 0
 
 

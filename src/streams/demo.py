@@ -35,8 +35,9 @@ class Traffic:
     skus: int
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
-    sent: dict[str, int] = field(default_factory=lambda: {"changes": 0, "duplicates": 0,
-                                                          "stale": 0, "bad": 0})
+    sent: dict[str, int] = field(
+        default_factory=lambda: {"changes": 0, "duplicates": 0, "stale": 0, "bad": 0}
+    )
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
 
     def sku(self, i: int) -> str:
@@ -46,8 +47,14 @@ class Traffic:
         out = []
         for i in range(self.skus):
             sku = self.sku(i)
-            m = {"sku": sku, "asin": f"B0DEMO{i:04d}"[:10], "vendorProductIdentifier": f"40{i:011d}",
-                 "unitsPerCase": 12, "amazonChannels": AMAZON_CHANNELS, "safetyBuffer": 2}
+            m = {
+                "sku": sku,
+                "asin": f"B0DEMO{i:04d}"[:10],
+                "vendorProductIdentifier": f"40{i:011d}",
+                "unitsPerCase": 12,
+                "amazonChannels": AMAZON_CHANNELS,
+                "safetyBuffer": 2,
+            }
             out.append((sku.encode(), orjson.dumps(m)))
         return out
 
@@ -72,14 +79,21 @@ class Traffic:
             self.sent["changes"] += 1
         qty = self.rng.randint(0, 60)
         msg = {
-            "notificationType": "Message", "projectKey": "demo-project",
-            "id": f"{entry}#{version}", "version": 1, "sequenceNumber": version,
-            "resource": {"typeId": "inventory-entry", "id": entry}, "resourceVersion": version,
+            "notificationType": "Message",
+            "projectKey": "demo-project",
+            "id": f"{entry}#{version}",
+            "version": 1,
+            "sequenceNumber": version,
+            "resource": {"typeId": "inventory-entry", "id": entry},
+            "resourceVersion": version,
             "resourceUserProvidedIdentifiers": {"sku": sku},
-            "type": "InventoryEntryQuantitySet", "sku": sku,
+            "type": "InventoryEntryQuantitySet",
+            "sku": sku,
             "supplyChannel": {"typeId": "channel", "id": channel},
-            "oldQuantityOnStock": 0, "newQuantityOnStock": qty,
-            "oldAvailableQuantity": 0, "newAvailableQuantity": qty,
+            "oldQuantityOnStock": 0,
+            "newQuantityOnStock": qty,
+            "oldAvailableQuantity": 0,
+            "newAvailableQuantity": qty,
             "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         }
         if not stale:
@@ -115,8 +129,13 @@ async def _produce(s: Settings, t: Traffic, rate: float, stop: asyncio.Event) ->
 
 async def _watch(s: Settings, v: View, stop: asyncio.Event) -> None:
     dlq_topic = s.dlq_topic(s.topic_ct_messages)
-    c = AIOKafkaConsumer(s.topic_inventory_updates, dlq_topic, **client_kwargs(s),
-                         auto_offset_reset="latest", enable_auto_commit=False)
+    c = AIOKafkaConsumer(
+        s.topic_inventory_updates,
+        dlq_topic,
+        **client_kwargs(s),
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
     await c.start()
     try:
         while not stop.is_set():
@@ -166,8 +185,7 @@ def _render(s: Settings, t: Traffic, v: View, started: float) -> Group:
         f"stale {rec('stale')}  dlq {rec('dlq')}",
     )
     head.add_row(
-        f"[b]to Amazon[/b] {v.published} availability updates "
-        f"(pending {pending})",
+        f"[b]to Amazon[/b] {v.published} availability updates (pending {pending})",
         f"[b]mean change→published[/b] {lat:.2f}s (debounce window {s.debounce_window_s:g}s)"
         f"   up {time.monotonic() - started:.0f}s",
     )
@@ -175,21 +193,33 @@ def _render(s: Settings, t: Traffic, v: View, started: float) -> Group:
     for col in ("SKU", "ASIN", "available (eaches)", "was", "published"):
         deltas.add_column(col)
     for d in v.deltas:
-        deltas.add_row(d["sku"], d.get("buyerProductIdentifier", ""),
-                       str(d["availableQuantity"]["amount"]), str(d.get("previousAmount")),
-                       d.get("publishedAt", "")[11:23])
+        deltas.add_row(
+            d["sku"],
+            d.get("buyerProductIdentifier", ""),
+            str(d["availableQuantity"]["amount"]),
+            str(d.get("previousAmount")),
+            d.get("publishedAt", "")[11:23],
+        )
     dlq = "\n".join(v.dlq) or "(none yet)"
-    hint = (f"metrics: http://{s.web_host}:{s.web_port}/metrics   "
-            "worker log: .run/worker.log   Ctrl-C stops")
-    return Group(Panel(head, title="Vendor Central ⇄ commercetools"), deltas,
-                 Panel(dlq, title=f"{s.dlq_topic(ct)} (bad records, with reasons)"), hint)
+    hint = (
+        f"metrics: http://{s.web_host}:{s.web_port}/metrics   "
+        "worker log: .run/worker.log   Ctrl-C stops"
+    )
+    return Group(
+        Panel(head, title="Vendor Central ⇄ commercetools"),
+        deltas,
+        Panel(dlq, title=f"{s.dlq_topic(ct)} (bad records, with reasons)"),
+        hint,
+    )
 
 
 async def _demo(s: Settings, duration: float, rate: float, skus: int) -> None:
     t, v, stop = Traffic(skus), View(), asyncio.Event()
     started = time.monotonic()
-    tasks = [asyncio.create_task(_produce(s, t, rate, stop)),
-             asyncio.create_task(_watch(s, v, stop))]
+    tasks = [
+        asyncio.create_task(_produce(s, t, rate, stop)),
+        asyncio.create_task(_watch(s, v, stop)),
+    ]
     try:
         with Live(_render(s, t, v, started), refresh_per_second=2, screen=False) as live:
             while not stop.is_set():

@@ -32,8 +32,8 @@ def errors(v: Draft202012Validator, doc: Any) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "topic", ["ct.messages", "master.sku-mappings", "amazon.inventory-updates", "dlq",
-              "wms.dispatches"]
+    "topic",
+    ["ct.messages", "master.sku-mappings", "amazon.inventory-updates", "dlq", "wms.dispatches"],
 )
 def test_examples_validate(topic: str) -> None:
     v = schema(topic)
@@ -45,30 +45,52 @@ def test_examples_validate(topic: str) -> None:
 
 def test_reference_subscription_payloads_fit_the_ct_messages_contract() -> None:
     v = schema("ct.messages")
-    for name in ("message-payload", "cloudevents-payload", "resource-created-payload",
-                 "resource-updated-payload", "resource-deleted-payload"):
+    for name in (
+        "message-payload",
+        "cloudevents-payload",
+        "resource-created-payload",
+        "resource-updated-payload",
+        "resource-deleted-payload",
+    ):
         doc = orjson.loads((FIXTURES / "Subscription" / f"{name}.example.json").read_bytes())
         assert errors(v, doc) == [], name
 
 
 def test_emitted_inventory_update_and_dlq_validate() -> None:
-    state = SkuState("SKU-1", mapping=SkuMapping(sku="SKU-1", asin="B07XJ8C8F5",
-                                                 vendorProductIdentifier="4006381333931"))
+    state = SkuState(
+        "SKU-1",
+        mapping=SkuMapping(sku="SKU-1", asin="B07XJ8C8F5", vendorProductIdentifier="4006381333931"),
+    )
     state.apply(StockObservation("SKU-1", "ch", "e", 1, "set", available=9, on_stock=9))
     rec = inventory_update(state, state.availability(), "delta", "2026-11-27T08:00:00.000Z")
     assert errors(schema("amazon.inventory-updates"), rec) == []
-    item = {k: rec[k] for k in ("availableQuantity", "isObsolete", "buyerProductIdentifier",
-                                "vendorProductIdentifier")}
+    item = {
+        k: rec[k]
+        for k in (
+            "availableQuantity",
+            "isObsolete",
+            "buyerProductIdentifier",
+            "vendorProductIdentifier",
+        )
+    }
     assert amazon_validate("vendorDirectFulfillmentInventory", "ItemDetails", item) == []
-    dl = dlq_record(b"\xff\x00", "not JSON: x", topic="ct.messages", partition=0, offset=3,
-                    timestamp=1.0, failed_at=2.0)
+    dl = dlq_record(
+        b"\xff\x00",
+        "not JSON: x",
+        topic="ct.messages",
+        partition=0,
+        offset=3,
+        timestamp=1.0,
+        failed_at=2.0,
+    )
     assert errors(schema("dlq"), dl) == []
     assert dl["valueText"] is None and dl["valueBase64"] == "/wA="
 
 
 def test_emitted_mapping_validates() -> None:
     m = SkuMapping.model_validate_json(
-        (SCHEMAS / "examples" / "master.sku-mappings" / "sku-1001.json").read_bytes())
+        (SCHEMAS / "examples" / "master.sku-mappings" / "sku-1001.json").read_bytes()
+    )
     assert errors(schema("master.sku-mappings"), m.model_dump(mode="json")) == []
 
 

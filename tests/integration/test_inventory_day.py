@@ -24,8 +24,9 @@ from tests.support.worker import WorkerProcess
 pytestmark = [pytest.mark.kafka, pytest.mark.ctmock]
 
 
-def qset(entry: str, sku: str, channel: str, version: int, available: int,
-         msg_id: str | None = None) -> dict[str, Any]:
+def qset(
+    entry: str, sku: str, channel: str, version: int, available: int, msg_id: str | None = None
+) -> dict[str, Any]:
     return {
         "notificationType": "Message",
         "projectKey": "demo-project",
@@ -49,22 +50,37 @@ def qset(entry: str, sku: str, channel: str, version: int, available: int,
 
 def created(entry: str, sku: str, channel: str, available: int) -> dict[str, Any]:
     msg = qset(entry, sku, channel, 1, available)
-    for k in ("oldQuantityOnStock", "newQuantityOnStock", "oldAvailableQuantity",
-              "newAvailableQuantity", "sku", "supplyChannel"):
+    for k in (
+        "oldQuantityOnStock",
+        "newQuantityOnStock",
+        "oldAvailableQuantity",
+        "newAvailableQuantity",
+        "sku",
+        "supplyChannel",
+    ):
         msg.pop(k)
     msg["type"] = "InventoryEntryCreated"
     msg["inventoryEntry"] = {
-        "id": entry, "version": 1, "sku": sku, "quantityOnStock": available,
-        "availableQuantity": available, "supplyChannel": {"typeId": "channel", "id": channel},
-        "createdAt": "2026-11-27T08:00:00.000Z", "lastModifiedAt": "2026-11-27T08:00:00.000Z",
+        "id": entry,
+        "version": 1,
+        "sku": sku,
+        "quantityOnStock": available,
+        "availableQuantity": available,
+        "supplyChannel": {"typeId": "channel", "id": channel},
+        "createdAt": "2026-11-27T08:00:00.000Z",
+        "lastModifiedAt": "2026-11-27T08:00:00.000Z",
     }
     return msg
 
 
 def deleted(entry: str, sku: str, channel: str, version: int) -> dict[str, Any]:
     msg = qset(entry, sku, channel, version, 0)
-    for k in ("oldQuantityOnStock", "newQuantityOnStock", "oldAvailableQuantity",
-              "newAvailableQuantity"):
+    for k in (
+        "oldQuantityOnStock",
+        "newQuantityOnStock",
+        "oldAvailableQuantity",
+        "newAvailableQuantity",
+    ):
         msg.pop(k)
     msg["type"] = "InventoryEntryDeleted"
     return msg
@@ -86,8 +102,14 @@ def deltas(records: list[Any]) -> dict[str, list[int]]:
 @pytest.fixture
 def day_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
     s = unique_settings(
-        kafka, tmp_path, web_port=free_port(), debounce_window_s=1.0, debounce_max_wait_s=5.0,
-        debounce_tick_s=0.1, ct_api_url=ct_api, ct_auth_url=ct_api,
+        kafka,
+        tmp_path,
+        web_port=free_port(),
+        debounce_window_s=1.0,
+        debounce_max_wait_s=5.0,
+        debounce_tick_s=0.1,
+        ct_api_url=ct_api,
+        ct_auth_url=ct_api,
         ct_project_key=f"day-{tmp_path.name[-8:]}".replace("_", "-"),
     )
     asyncio.run(create_topics(s))
@@ -98,8 +120,12 @@ async def seed_entry(s: Settings, sku: str, channel_key: str, qty: int) -> tuple
     async with CommercetoolsClient(s) as ct:
         channel = await ct.create_channel({"key": channel_key, "roles": ["InventorySupply"]})
         entry = await ct.create_inventory_entry(
-            {"sku": sku, "quantityOnStock": qty,
-             "supplyChannel": {"typeId": "channel", "id": channel["id"]}})
+            {
+                "sku": sku,
+                "quantityOnStock": qty,
+                "supplyChannel": {"typeId": "channel", "id": channel["id"]},
+            }
+        )
         return entry["id"], channel["id"]
 
 
@@ -110,28 +136,36 @@ async def test_a_day_of_stock_changes(day_settings: Settings, tmp_path: Path) ->
     # SKU-D's entry lives in commercetools; its notification will carry no payload
     d_entry, d_channel = await seed_entry(s, "SKU-D", "wh-4", 40)
 
-    await produce(bs, s.topic_sku_mappings, [
-        (b"SKU-A", mapping("SKU-A", "B0000000A1")),
-        (b"SKU-B", mapping("SKU-B", "B0000000B1", safetyBuffer=2)),
-        (b"SKU-D", {"sku": "SKU-D", "asin": "B0000000D1", "amazonChannels": [d_channel]}),
-        (b"SKU-X", {"sku": "SKU-Y", "asin": "B0000000X1"}),  # key and value disagree
-    ])
+    await produce(
+        bs,
+        s.topic_sku_mappings,
+        [
+            (b"SKU-A", mapping("SKU-A", "B0000000A1")),
+            (b"SKU-B", mapping("SKU-B", "B0000000B1", safetyBuffer=2)),
+            (b"SKU-D", {"sku": "SKU-D", "asin": "B0000000D1", "amazonChannels": [d_channel]}),
+            (b"SKU-X", {"sku": "SKU-Y", "asin": "B0000000X1"}),  # key and value disagree
+        ],
+    )
     a_v2 = qset("a1", "SKU-A", "wh-1", 2, 12)
     b_v3 = qset("b1", "SKU-B", "wh-1", 3, 30)
-    await produce(bs, ct, [
-        (b"ct", created("a1", "SKU-A", "wh-1", 10)),
-        (b"ct", created("a2", "SKU-A", "wh-2", 5)),
-        (b"ct", created("a3", "SKU-A", "wh-3", 100)),   # not an Amazon warehouse
-        (b"ct", a_v2),
-        (b"ct", a_v2),                                   # redelivered
-        (b"ct", created("b1", "SKU-B", "wh-1", 20)),
-        (b"ct", b_v3),
-        (b"ct", qset("b1", "SKU-B", "wh-1", 2, 25)),    # arrives after v3: stale
-        (b"ct", created("c1", "SKU-C", "wh-1", 7)),     # no mapping: never sent to Amazon
-        (b"ct", b"{not json"),
-        (b"ct", {"notificationType": "Message", "type": "InventoryEntryQuantitySet"}),
-        (b"ct", {"notificationType": "Teleported", "resource": {"typeId": "x", "id": "1"}}),
-    ])
+    await produce(
+        bs,
+        ct,
+        [
+            (b"ct", created("a1", "SKU-A", "wh-1", 10)),
+            (b"ct", created("a2", "SKU-A", "wh-2", 5)),
+            (b"ct", created("a3", "SKU-A", "wh-3", 100)),  # not an Amazon warehouse
+            (b"ct", a_v2),
+            (b"ct", a_v2),  # redelivered
+            (b"ct", created("b1", "SKU-B", "wh-1", 20)),
+            (b"ct", b_v3),
+            (b"ct", qset("b1", "SKU-B", "wh-1", 2, 25)),  # arrives after v3: stale
+            (b"ct", created("c1", "SKU-C", "wh-1", 7)),  # no mapping: never sent to Amazon
+            (b"ct", b"{not json"),
+            (b"ct", {"notificationType": "Message", "type": "InventoryEntryQuantitySet"}),
+            (b"ct", {"notificationType": "Teleported", "resource": {"typeId": "x", "id": "1"}}),
+        ],
+    )
 
     w = WorkerProcess(s, tmp_path / "worker1.log").start()
     try:
@@ -163,24 +197,39 @@ async def test_a_day_of_stock_changes(day_settings: Settings, tmp_path: Path) ->
         w.kill()
 
     # --- after the crash -----------------------------------------------------------------
-    await produce(bs, ct, [
-        (b"ct", qset("a3", "SKU-A", "wh-3", 2, 50)),    # ineligible warehouse: no delta
-        (b"ct", qset("a2", "SKU-A", "wh-2", 2, 5)),     # unchanged figure: no delta
-        (b"ct", deleted("a1", "SKU-A", "wh-1", 3)),     # A = 5, only if wh-2 was remembered
-        (b"ct", a_v2),                                   # replay of a deleted entry: stale
-        (b"ct", b_v3),                                   # redelivery
-        (b"ct", {"notificationType": "ResourceUpdated", "projectKey": s.ct_project_key,
-                 "resource": {"typeId": "inventory-entry", "id": d_entry},
-                 "version": 1, "oldVersion": 1, "modifiedAt": "2026-11-27T09:00:00.000Z"}),
-    ])
+    await produce(
+        bs,
+        ct,
+        [
+            (b"ct", qset("a3", "SKU-A", "wh-3", 2, 50)),  # ineligible warehouse: no delta
+            (b"ct", qset("a2", "SKU-A", "wh-2", 2, 5)),  # unchanged figure: no delta
+            (b"ct", deleted("a1", "SKU-A", "wh-1", 3)),  # A = 5, only if wh-2 was remembered
+            (b"ct", a_v2),  # replay of a deleted entry: stale
+            (b"ct", b_v3),  # redelivery
+            (
+                b"ct",
+                {
+                    "notificationType": "ResourceUpdated",
+                    "projectKey": s.ct_project_key,
+                    "resource": {"typeId": "inventory-entry", "id": d_entry},
+                    "version": 1,
+                    "oldVersion": 1,
+                    "modifiedAt": "2026-11-27T09:00:00.000Z",
+                },
+            ),
+        ],
+    )
     w2 = WorkerProcess(s, tmp_path / "worker2.log").start()
     try:
         w2.wait_ready()
-        recs = await wait_for(bs, out, lambda r: deltas(r).get("SKU-D") == [0, 40]
-                              and deltas(r).get("SKU-A") == [17, 5])
+        recs = await wait_for(
+            bs,
+            out,
+            lambda r: deltas(r).get("SKU-D") == [0, 40] and deltas(r).get("SKU-A") == [17, 5],
+        )
         await asyncio.sleep(3)  # nothing else may follow
         recs = await read_all(bs, out)
         assert deltas(recs) == {"SKU-A": [17, 5], "SKU-B": [28], "SKU-D": [0, 40]}, w2.tail()
-        assert "streams_ct_entry_fetches_total{result=\"ok\"} 1.0" in w2.metrics()
+        assert 'streams_ct_entry_fetches_total{result="ok"} 1.0' in w2.metrics()
     finally:
         w2.stop()

@@ -66,8 +66,12 @@ def test_reference_change_notifications_for_inventory_need_a_fetch() -> None:
         payload = example(f"Subscription/{name}-payload.example.json")
         payload["resource"]["typeId"] = "inventory-entry"
         parsed = parse_delivery(payload)
-        assert parsed == NeedsFetch("<product_id>" if name == "resource-created" else "<product-id>",
-                                    payload["version"], None, None)
+        assert parsed == NeedsFetch(
+            "<product_id>" if name == "resource-created" else "<product-id>",
+            payload["version"],
+            None,
+            None,
+        )
 
 
 def test_reference_deleted_notification_without_sku_is_a_clear_error() -> None:
@@ -88,7 +92,15 @@ def test_quantity_set_platform_and_cloudevents_agree() -> None:
     ce["data"] = msg
     assert parse_delivery(ce) == platform
     assert platform == StockObservation(
-        "SKU-1", "ch-1", "e-1", 3, "set", available=8, on_stock=9, msg_id="m-1", seq=3,
+        "SKU-1",
+        "ch-1",
+        "e-1",
+        3,
+        "set",
+        available=8,
+        on_stock=9,
+        msg_id="m-1",
+        seq=3,
         at="2026-01-01T00:00:00.000Z",
     )
 
@@ -104,9 +116,15 @@ def test_created_uses_the_full_entry_and_deleted_the_sku() -> None:
     obs = parse_delivery(created)
     assert isinstance(obs, StockObservation)
     assert (obs.sku, obs.available, obs.on_stock) == (
-        entry["sku"], entry["availableQuantity"], entry["quantityOnStock"])
-    deleted = {k: v for k, v in quantity_set(type="InventoryEntryDeleted", sku="SKU-1").items()
-               if not k.startswith(("new", "old"))}
+        entry["sku"],
+        entry["availableQuantity"],
+        entry["quantityOnStock"],
+    )
+    deleted = {
+        k: v
+        for k, v in quantity_set(type="InventoryEntryDeleted", sku="SKU-1").items()
+        if not k.startswith(("new", "old"))
+    }
     obs = parse_delivery(deleted)
     assert isinstance(obs, StockObservation) and obs.kind == "delete" and obs.channel == "ch-1"
 

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import streams.domain
 
-FORBIDDEN = {"faust", "mode", "aiokafka", "aiohttp", "rocksdict", "prometheus_client",
-             "requests", "streams.adapters", "streams.agents", "streams.app"}
+FORBIDDEN = {
+    "faust",
+    "mode",
+    "aiokafka",
+    "aiohttp",
+    "rocksdict",
+    "prometheus_client",
+    "requests",
+    "streams.adapters",
+    "streams.agents",
+    "streams.app",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -27,6 +37,9 @@ def test_domain_imports_nothing_forbidden() -> None:
     files = sorted(root.rglob("*.py"))
     assert files
     for f in files:
-        bad = {m for m in imported_modules(f)
-               if any(m == x or m.startswith(x + ".") for x in FORBIDDEN)}
+        bad = {
+            m
+            for m in imported_modules(f)
+            if any(m == x or m.startswith(x + ".") for x in FORBIDDEN)
+        }
         assert not bad, f"{f.name} imports {bad}"

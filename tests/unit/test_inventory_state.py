@@ -7,11 +7,25 @@ from streams.domain.inventory import SkuState, inventory_update
 from streams.domain.mapping import SkuMapping
 
 
-def obs(version: int, available: int, *, channel: str = "A", entry: str | None = None,
-        msg_id: str | None = None, kind: str = "set") -> StockObservation:
-    return StockObservation("SKU-1", channel, entry or f"e-{channel}", version, kind,  # type: ignore[arg-type]
-                            available=available, on_stock=available,
-                            msg_id=msg_id or f"{channel}-{version}-{kind}")
+def obs(
+    version: int,
+    available: int,
+    *,
+    channel: str = "A",
+    entry: str | None = None,
+    msg_id: str | None = None,
+    kind: str = "set",
+) -> StockObservation:
+    return StockObservation(
+        "SKU-1",
+        channel,
+        entry or f"e-{channel}",
+        version,
+        kind,  # type: ignore[arg-type]
+        available=available,
+        on_stock=available,
+        msg_id=msg_id or f"{channel}-{version}-{kind}",
+    )
 
 
 def test_newer_versions_apply_and_older_ones_are_stale() -> None:
@@ -57,7 +71,9 @@ def test_availability_sums_eligible_channels_minus_buffer_and_allocations() -> N
     s = SkuState("SKU-1")
     for ch, qty in (("A", 10), ("B", 5), ("C", 100)):
         s.apply(obs(1, qty, channel=ch))
-    s.mapping = SkuMapping(sku="SKU-1", asin="B000000001", amazonChannels=("A", "B"), safetyBuffer=3)
+    s.mapping = SkuMapping(
+        sku="SKU-1", asin="B000000001", amazonChannels=("A", "B"), safetyBuffer=3
+    )
     assert s.availability() == 12
     s.allocated = 20
     assert s.availability() == 0  # never negative
@@ -92,8 +108,14 @@ def test_only_mapped_skus_are_publishable() -> None:
 
 
 def test_state_round_trips_through_the_wire_format() -> None:
-    s = SkuState("SKU-1", mapping=SkuMapping(sku="SKU-1", asin="B000000001"), allocated=2,
-                 last_published=5, published_at=1.5, changed_at=1.0)
+    s = SkuState(
+        "SKU-1",
+        mapping=SkuMapping(sku="SKU-1", asin="B000000001"),
+        allocated=2,
+        last_published=5,
+        published_at=1.5,
+        changed_at=1.0,
+    )
     s.apply(obs(2, 10, msg_id="x"))
     s.apply(obs(3, 0, channel="B", kind="delete"))
     assert SkuState.from_dict(s.to_dict()) == s
@@ -102,10 +124,19 @@ def test_state_round_trips_through_the_wire_format() -> None:
 def test_inventory_update_is_a_df_item_with_context() -> None:
     from streams.adapters.amazon_models import validate
 
-    s = SkuState("SKU-1", mapping=SkuMapping(sku="SKU-1", asin="B000000001",
-                                             vendorProductIdentifier="4006381333931"))
+    s = SkuState(
+        "SKU-1",
+        mapping=SkuMapping(sku="SKU-1", asin="B000000001", vendorProductIdentifier="4006381333931"),
+    )
     rec = inventory_update(s, 7, "delta", "2026-01-01T00:00:00.000Z")
-    item = {k: rec[k] for k in ("buyerProductIdentifier", "vendorProductIdentifier",
-                                "availableQuantity", "isObsolete")}
+    item = {
+        k: rec[k]
+        for k in (
+            "buyerProductIdentifier",
+            "vendorProductIdentifier",
+            "availableQuantity",
+            "isObsolete",
+        )
+    }
     assert validate("vendorDirectFulfillmentInventory", "ItemDetails", item) == []
     assert rec["availableQuantity"] == {"amount": 7, "unitOfMeasure": "Each"}

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
@@ -97,15 +97,17 @@ class InventoryFlow:
         app.agent(self.map_topic, name="mappings")(self.mappings)
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)
-        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
 
-    async def _on_rebalance_complete(self, sender: Any = None, **kwargs: Any) -> None:
+    async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_scan = True
 
     # --- ingest: ct.messages -> sku-events ----------------------------------------------
-    async def ingest(self, stream: faust.StreamT) -> None:
+    async def ingest(self, stream: Any) -> None:  # faust.Stream (StreamT lacks take_events)
         topic = self.settings.topic_ct_messages
-        async for events in stream.take_events(self.settings.batch_max, self.settings.batch_within_s):
+        async for events in stream.take_events(
+            self.settings.batch_max, self.settings.batch_within_s
+        ):
             started = time.perf_counter()
             for event in events:
                 await self._ingest_one(event, topic)
@@ -220,7 +222,7 @@ class InventoryFlow:
             M.RECORDS.labels(topic, "applied").inc()
 
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
-    async def sku_agent(self, stream: faust.StreamT) -> None:
+    async def sku_agent(self, stream: Any) -> None:  # faust.Stream
         s = self.settings
         async for events in stream.take_events(s.batch_max, s.batch_within_s):
             started = time.perf_counter()
@@ -237,7 +239,7 @@ class InventoryFlow:
         topic = self.settings.topic_ct_messages
         by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
         for ev in events:
-            by_sku[ev.key].append(loads(ev.value))
+            by_sku[cast(bytes, ev.key)].append(loads(cast(bytes, ev.value)))
         now = self.clock()
         with bind_event(events[-1]):
             for key, items in by_sku.items():
@@ -279,7 +281,9 @@ class InventoryFlow:
     def _published_view(self, state: SkuState) -> int | None:
         if not state.publishable():
             return None
-        return state.availability(self.settings.default_amazon_channels, self.settings.default_safety_buffer)
+        return state.availability(
+            self.settings.default_amazon_channels, self.settings.default_safety_buffer
+        )
 
     def _unpublished(self, state: SkuState) -> bool:
         want = self._published_view(state)
@@ -330,7 +334,9 @@ class InventoryFlow:
         told = self.inflight.get(state.sku, state.last_published)
         if kind == "delta" and amount == told:
             return 0
-        value = inventory_update(state, amount, "delta" if kind == "delta" else "snapshot", utc_iso(now))
+        value = inventory_update(
+            state, amount, "delta" if kind == "delta" else "snapshot", utc_iso(now)
+        )
         await self.out_topic.send(key=key, value=dumps(value))
         self.inflight[state.sku] = amount
         await self.sku_topic.send(
