@@ -36,7 +36,9 @@ def create_app(
     *,
     inventory_reader: InventoryEntryReader | None = None,
     clock: Callable[[], float] = time.time,
+    flows: tuple[str, ...] = ("inventory", "ct_commands"),
 ) -> faust.App:
+    """The worker. ``flows`` names what runs; each flow registers its own agents."""
     s = settings
     brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
     app = faust.App(
@@ -65,7 +67,16 @@ def create_app(
 
     from streams.agents.inventory import InventoryFlow
 
-    app.inventory = InventoryFlow(app, s, inventory_reader, clock)  # type: ignore[attr-defined]
+    inventory = InventoryFlow(app, s, inventory_reader, clock)
+    app.inventory = inventory  # type: ignore[attr-defined]
+
+    if "ct_commands" in flows:
+        try:
+            from streams.agents.ct_commands import CtCommandFlow
+        except ImportError:  # pragma: no cover - the flow arrives with the commercetools issue
+            pass
+        else:
+            app.ct_commands = CtCommandFlow(app, s, inventory.sku_topic)  # type: ignore[attr-defined]
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
