@@ -36,7 +36,8 @@ def create_app(
     *,
     inventory_reader: InventoryEntryReader | None = None,
     clock: Callable[[], float] = time.time,
-    flows: tuple[str, ...] = ("inventory", "ct_commands"),
+    flows: tuple[str, ...] = ("inventory", "ct_commands", "purchase_orders", "po_poller"),
+    spapi_factory: Callable[[], Any] | None = None,
 ) -> faust.App:
     """The worker. ``flows`` names what runs; each flow registers its own agents."""
     s = settings
@@ -69,6 +70,19 @@ def create_app(
 
     inventory = InventoryFlow(app, s, inventory_reader, clock)
     app.inventory = inventory  # type: ignore[attr-defined]
+
+    if "purchase_orders" in flows:
+        from streams.agents.purchase_orders import PurchaseOrderFlow
+
+        po_flow = PurchaseOrderFlow(
+            app, s, inventory.sku_topic, inventory.products, clock, spapi_factory
+        )
+        inventory.decisions_topic = po_flow.events_topic
+        app.purchase_orders = po_flow  # type: ignore[attr-defined]
+    if "po_poller" in flows:
+        from streams.agents.po_poller import PoPoller
+
+        app.po_poller = PoPoller(app, s, clock, spapi_factory)  # type: ignore[attr-defined]
 
     if "ct_commands" in flows:
         try:

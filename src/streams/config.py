@@ -117,6 +117,33 @@ class Settings(BaseSettings):
     spapi_timeout_s: float = 15.0
     sandbox_port: int = 8787
 
+    # --- purchase orders ----------------------------------------------------------------
+    po_poll_interval_s: float = Field(30.0, gt=0, description="SP-API purchase-order poll period")
+    po_poll_overlap_s: float = Field(3600.0, ge=0)
+    po_initial_lookback_s: float = Field(7 * 24 * 3600.0, gt=0, le=7 * 24 * 3600.0)
+    po_poller_enabled: bool = True
+    backorder_lead_days: int = Field(7, ge=0)
+    price_tolerance: float = Field(0.01, ge=0)
+    ack_deadline_s: float = Field(24 * 3600.0, gt=0)
+    ack_warning_s: float = Field(18 * 3600.0, gt=0)
+    tx_poll_interval_s: float = Field(5.0, gt=0)
+    # Amazon: an acknowledgement still Processing after 15 minutes counts as accepted
+    tx_processing_success_s: float = Field(900.0, gt=0)
+
+    # --- commercetools commands -----------------------------------------------------------
+    # custom Type (on inventory entries) whose field lists the command ids already applied
+    ct_ledger_type_key: str = "streams-inventory-ledger"
+    # command ids remembered per entry: a redelivery older than this many newer commands on
+    # the same entry would apply again
+    ct_ledger_size: int = Field(200, ge=20, le=2000)
+    # inventory entries updated at once by the command flow
+    ct_command_concurrency: int = Field(16, ge=1, le=256)
+    # how long a command is retried through commercetools outages before it is dead-lettered
+    ct_command_retry_s: float = Field(600.0, ge=0)
+    # periodic reconciliation (commercetools vs the worker's stock state), entries per tick
+    reconcile_interval_s: float = Field(60.0, gt=0)
+    reconcile_batch: int = Field(500, ge=1, le=10000)
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, data: Any) -> Any:

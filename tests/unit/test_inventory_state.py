@@ -75,9 +75,9 @@ def test_availability_sums_eligible_channels_minus_buffer_and_allocations() -> N
         sku="SKU-1", asin="B000000001", amazonChannels=("A", "B"), safetyBuffer=3
     )
     assert s.availability() == 12
-    s.allocated = 20
+    s.pending = {"reserve:PO1#1:1": [20, "A", None]}
     assert s.availability() == 0  # never negative
-    s.allocated = 0
+    s.pending = {}
     s.mapping = s.mapping.model_copy(update={"obsolete": True})
     assert s.availability() == 0
 
@@ -111,7 +111,7 @@ def test_state_round_trips_through_the_wire_format() -> None:
     s = SkuState(
         "SKU-1",
         mapping=SkuMapping(sku="SKU-1", asin="B000000001"),
-        allocated=2,
+        pending={"reserve:PO1#1:1": [2, "A", None]},
         last_published=5,
         published_at=1.5,
         changed_at=1.0,

@@ -19,6 +19,8 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import faust
@@ -40,6 +42,7 @@ from streams.domain.debounce import Debouncer
 from streams.domain.inventory import SkuState, inventory_update
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader
+from streams.domain.purchase_orders import PoLine
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,18 @@ class InventoryFlow:
             value_type=bytes,
             options={"driver": "rocksdict"},
         )
+        # master data by Amazon identifier, for purchase orders keyed by PO number
+        self.products = app.GlobalTable(
+            "products",
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options={"driver": "rocksdict"},
+        )
+        self.commands_topic = app.topic(
+            s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
+        )
+        self.decisions_topic: faust.TopicT | None = None  # set by the purchase-order flow
         app.agent(self.ct_topic, name="ingest")(self.ingest)
         app.agent(self.map_topic, name="mappings")(self.mappings)
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
@@ -218,8 +233,27 @@ class InventoryFlow:
             except (BadRecord, UnicodeDecodeError) as exc:
                 await self._dead_letter(self.dlq_map, topic, event, str(exc))
                 continue
+            self._index(key, mapping)
             await self.sku_topic.send(key=key, value=dumps({"t": "map", "m": mapping}))
             M.RECORDS.labels(topic, "applied").inc()
+
+    def _index(self, sku: bytes, mapping: dict[str, Any] | None) -> None:
+        """Keep ``products`` = sku -> mapping and asin/vendor id -> sku, dropping stale keys."""
+        old_raw = self.products.get(b"sku:" + sku)
+        old = loads(old_raw) if old_raw else {}
+        new = mapping or {}
+        for field, prefix in (("asin", b"asin:"), ("vendorProductIdentifier", b"vpi:")):
+            if old.get(field) and old.get(field) != new.get(field):
+                k = prefix + old[field].encode()
+                if self.products.get(k) == sku:
+                    del self.products[k]
+            if new.get(field):
+                self.products[prefix + new[field].encode()] = sku
+        if mapping is None:
+            if old_raw is not None:
+                del self.products[b"sku:" + sku]
+        else:
+            self.products[b"sku:" + sku] = dumps(mapping)
 
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
@@ -230,13 +264,16 @@ class InventoryFlow:
             for ev in events:
                 by_partition[ev.message.partition].append(ev)
             for partition_events in by_partition.values():
-                self._apply_partition(partition_events)
+                for topic, key, value in self._apply_partition(partition_events):
+                    await topic.send(key=key, value=value)
             M.BATCH_SECONDS.labels("skus").observe(time.perf_counter() - started)
             M.BATCH_EVENTS.labels("skus").observe(len(events))
             M.PENDING.labels("deltas").set(len(self.debouncer))
 
-    def _apply_partition(self, events: Sequence[EventT]) -> None:
+    def _apply_partition(self, events: Sequence[EventT]) -> list[tuple[Any, bytes, bytes]]:
+        """Apply one partition's events, one state write per SKU; returns what to send."""
         topic = self.settings.topic_ct_messages
+        out: list[tuple[Any, bytes, bytes]] = []
         by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
         for ev in events:
             by_sku[cast(bytes, ev.key)].append(loads(cast(bytes, ev.value)))
@@ -270,6 +307,11 @@ class InventoryFlow:
                             state.changed_at = None
                         if self.inflight.get(state.sku) == item["amount"]:
                             del self.inflight[state.sku]
+                    elif t in ("alloc", "release"):
+                        changed = True
+                        out.extend(self._allocation(state, item))
+                    elif t == "applied":
+                        changed = state.confirm(item["cmd"], item["v"]) or changed
                 if changed:
                     self.skus[key] = dumps(state.to_dict())
                     if self._published_view(state) != before or self._unpublished(state):
@@ -277,6 +319,34 @@ class InventoryFlow:
                             self.debouncer.mark(state.sku, now)
                         else:
                             self.debouncer.discard(state.sku)
+        return out
+
+    def _allocation(self, state: SkuState, item: dict[str, Any]) -> list[tuple[Any, bytes, bytes]]:
+        """Decide or release one PO line on the partition that owns the SKU's stock."""
+        s = self.settings
+        line = PoLine.model_validate(item["line"])
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        out: list[tuple[Any, bytes, bytes]] = []
+        sku = state.sku.encode()
+        if item["t"] == "release":
+            commands = state.release_line(
+                line.key, line.purchaseOrderNumber, line.itemSequenceNumber, now
+            )
+        else:
+            result, commands = state.allocate(
+                line, now,
+                backorder_lead_days=s.backorder_lead_days,
+                price_tolerance=Decimal(str(s.price_tolerance)),
+                default_channels=s.default_amazon_channels,
+                default_buffer=s.default_safety_buffer,
+            )  # fmt: skip
+            if not result.replayed:
+                M.ALLOCATIONS.labels(result.decision.status).inc()
+            if self.decisions_topic is not None:
+                value = dumps({"t": "decision", "d": result.decision.model_dump(mode="json")})
+                out.append((self.decisions_topic, line.purchaseOrderNumber.encode(), value))
+        out.extend((self.commands_topic, sku, dumps(c)) for c in commands)
+        return out
 
     def _published_view(self, state: SkuState) -> int | None:
         if not state.publishable():

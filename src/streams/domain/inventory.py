@@ -9,10 +9,14 @@ state write per SKU per batch however many events arrived.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
+from streams.domain.allocation import AllocationLedger, LedgerResult
 from streams.domain.ctmessages import StockObservation
 from streams.domain.mapping import SkuMapping
+from streams.domain.purchase_orders import PoLine
 
 RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
 Outcome = Literal["applied", "duplicate", "stale"]
@@ -51,7 +55,14 @@ class SkuState:
     # entry id -> version at deletion: a late update of a deleted entry must not revive it
     deleted: dict[str, int] = field(default_factory=dict)
     mapping: SkuMapping | None = None
-    allocated: int = 0  # open Amazon allocations not yet reflected in commercetools
+    # Amazon allocations: the ledger of line decisions, what each line holds per channel,
+    # and commands not yet reflected in commercetools: id -> [signed eaches, channel,
+    # entry version that reflects it (None until the command is applied)]
+    lines: dict[str, Any] = field(default_factory=dict)
+    holds: dict[str, dict[str, int]] = field(default_factory=dict)
+    pending: dict[str, list[Any]] = field(default_factory=dict)
+    line_commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    command_seq: int = 0
     last_published: int | None = None
     published_at: float | None = None
     changed_at: float | None = None  # when the master last changed (for latency/drift)
@@ -85,6 +96,8 @@ class SkuState:
         )
         _remember(entry, obs.msg_id)
         self.channels[obs.channel] = entry
+        if self.pending:
+            self.settle()
         return "applied"
 
     def _delete(self, obs: StockObservation) -> Outcome:
@@ -104,6 +117,139 @@ class SkuState:
             return "stale"
         del self.channels[channel]
         return "applied"
+
+    # --- allocations ----------------------------------------------------------------------
+    @property
+    def allocated(self) -> int:
+        """Eaches allocated to Amazon not yet shown by commercetools (reserve +, release -)."""
+        return sum(int(p[0]) for p in self.pending.values())
+
+    def allocate(
+        self,
+        line: PoLine,
+        now: datetime,
+        *,
+        backorder_lead_days: int,
+        price_tolerance: Decimal,
+        default_channels: tuple[str, ...] = (),
+        default_buffer: int = 0,
+    ) -> tuple[LedgerResult, list[dict[str, Any]]]:
+        """Decide one PO line against this SKU once; returns the decision and the commands
+        for commercetools (a redelivered line gets the same decision and the same commands,
+        which commercetools applies once by command id)."""
+        ledger = AllocationLedger(self.lines)
+        available = self.availability(default_channels, default_buffer)
+        result = ledger.decide(
+            line,
+            available,
+            self.mapping,
+            now=now,
+            backorder_lead_days=backorder_lead_days,
+            price_tolerance=price_tolerance,
+        )
+        if result.replayed:
+            return result, list(self.line_commands.get(line.key, []))
+        commands = self._move(line, result.delta_eaches, now, default_channels)
+        return result, commands
+
+    def release_line(self, line_key: str, po: str, seq: str, now: datetime) -> list[dict[str, Any]]:
+        """Give back what a closed or cancelled PO line holds."""
+        released = AllocationLedger(self.lines).release(line_key)
+        if not released and not self.holds.get(line_key):
+            return []
+        held = sum(self.holds.get(line_key, {}).values())
+        return self._move_key(line_key, po, seq, -held, now, ())
+
+    def _move(
+        self, line: PoLine, delta: int, now: datetime, default_channels: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        return self._move_key(
+            line.key, line.purchaseOrderNumber, line.itemSequenceNumber, delta, now,
+            default_channels,
+        )  # fmt: skip
+
+    def _move_key(
+        self,
+        key: str,
+        po: str,
+        seq: str,
+        delta: int,
+        now: datetime,
+        default_channels: tuple[str, ...],
+    ) -> list[dict[str, Any]]:
+        if delta == 0:
+            return list(self.line_commands.get(key, []))
+        held = self.holds.setdefault(key, {})
+        moves: list[tuple[str, int]] = []
+        if delta > 0:
+            # reserve where the most is free first, so one line touches as few entries as possible
+            free = {
+                ch: e.available + self._pending_on(ch)
+                for ch, e in self.channels.items()
+                if self.mapping is None or self.mapping.eligible(ch, None, default_channels)
+            }
+            need = delta
+            for ch, qty in sorted(free.items(), key=lambda kv: (-kv[1], kv[0])):
+                take = min(need, max(0, qty))
+                if take:
+                    moves.append((ch, take))
+                    need -= take
+                if not need:
+                    break
+            if need and free:  # the domain never allocates beyond availability; be safe
+                moves.append((max(free, key=lambda c: free[c]), need))
+        else:
+            give = -delta
+            for ch, qty in sorted(held.items(), key=lambda kv: -kv[1]):
+                take = min(give, qty)
+                if take:
+                    moves.append((ch, -take))
+                    give -= take
+                if not give:
+                    break
+        commands = []
+        for ch, q in moves:
+            self.command_seq += 1
+            action = "reserve" if q > 0 else "release"
+            cmd_id = f"{action}:{key}:{self.command_seq}"
+            held[ch] = held.get(ch, 0) + q
+            if not held[ch]:
+                del held[ch]
+            self.pending[cmd_id] = [q, ch, None]
+            commands.append(
+                {
+                    "commandId": cmd_id,
+                    "action": action,
+                    "sku": self.sku,
+                    "supplyChannel": ch,
+                    "quantity": abs(q),
+                    "purchaseOrderNumber": po,
+                    "itemSequenceNumber": seq,
+                    "createdAt": now.isoformat().replace("+00:00", "Z"),
+                }
+            )
+        if not held:
+            self.holds.pop(key, None)
+        self.line_commands[key] = commands
+        return commands
+
+    def _pending_on(self, channel: str) -> int:
+        return -sum(int(p[0]) for p in self.pending.values() if p[1] == channel)
+
+    def confirm(self, command_id: str, version: int) -> bool:
+        """commercetools applied a command; it stops counting once the stock shows it."""
+        p = self.pending.get(command_id)
+        if p is None:
+            return False
+        p[2] = version
+        self.settle()
+        return True
+
+    def settle(self) -> None:
+        for cmd, (_, ch, v) in list(self.pending.items()):
+            entry = self.channels.get(ch)
+            if v is not None and entry is not None and entry.version >= v:
+                del self.pending[cmd]
 
     # --- availability -------------------------------------------------------------------
     def master_total(self, default_channels: tuple[str, ...] = ()) -> int:
@@ -135,7 +281,11 @@ class SkuState:
             "ch": {c: e.to_dict() for c, e in self.channels.items()},
             "del": self.deleted,
             "m": self.mapping.model_dump(mode="json") if self.mapping else None,
-            "al": self.allocated,
+            "ln": self.lines,
+            "ho": self.holds,
+            "pe": self.pending,
+            "lc": self.line_commands,
+            "cs": self.command_seq,
             "lp": self.last_published,
             "pa": self.published_at,
             "ca": self.changed_at,
@@ -148,7 +298,11 @@ class SkuState:
             channels={c: EntryStock.from_dict(e) for c, e in d.get("ch", {}).items()},
             deleted=dict(d.get("del", {})),
             mapping=SkuMapping.model_validate(d["m"]) if d.get("m") else None,
-            allocated=d.get("al", 0),
+            lines=d.get("ln", {}),
+            holds=d.get("ho", {}),
+            pending=d.get("pe", {}),
+            line_commands=d.get("lc", {}),
+            command_seq=d.get("cs", 0),
             last_published=d.get("lp"),
             published_at=d.get("pa"),
             changed_at=d.get("ca"),

@@ -85,3 +85,60 @@ FETCHES = Counter(
     ["result"],
     registry=REGISTRY,
 )
+
+EXCEPTIONS = Counter(
+    "streams_exceptions_total",
+    "Owned exceptions raised or resolved, by kind, owner team and status",
+    ["kind", "owner", "status"],
+    registry=REGISTRY,
+)
+ACKS = Counter(
+    "streams_acknowledgements_total",
+    "Purchase-order acknowledgements by outcome (built, submitted, duplicate, invalid, rejected)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+ACK_LATENCY = Histogram(
+    "streams_po_ack_latency_seconds",
+    "Purchase order taken in -> acknowledgement submitted to Amazon",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400),
+    registry=REGISTRY,
+)
+ALLOCATIONS = Counter(
+    "streams_po_line_decisions_total",
+    "Purchase-order line decisions by status "
+    "(Accepted, Backordered, Rejected, Partial, Hold, Cancelled)",
+    ["status"],
+    registry=REGISTRY,
+)
+TX_FAILURES = Counter(
+    "streams_transaction_failures_total",
+    "Amazon transactions that ended in Failure, by kind (acknowledgement, shipment)",
+    ["kind"],
+    registry=REGISTRY,
+)
+PO_POLLED = Counter(
+    "streams_po_polled_total",
+    "New or changed purchase orders the poller published to amazon.purchase-orders",
+    registry=REGISTRY,
+)
+CT_COMMANDS = Counter(
+    "streams_ct_commands_total",
+    "ct.inventory-commands handled, by action and outcome "
+    "(applied, duplicate = already applied, dlq, error = a failed attempt that is retried)",
+    ["action", "outcome"],
+    registry=REGISTRY,
+)
+CT_COMMAND_SECONDS = Histogram(
+    "streams_ct_command_duration_seconds",
+    "Time from picking up a command to its outcome in commercetools (retries included)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+RECONCILE = Counter(
+    "streams_ct_reconcile_entries_total",
+    "Inventory entries compared with the worker's stock state by the periodic "
+    "reconciliation, by result (in_sync, differs, published)",
+    ["result"],
+    registry=REGISTRY,
+)
