@@ -36,7 +36,7 @@ def create_app(
     *,
     inventory_reader: InventoryEntryReader | None = None,
     clock: Callable[[], float] = time.time,
-    flows: tuple[str, ...] = ("inventory", "ct_commands", "purchase_orders", "po_poller"),
+    flows: tuple[str, ...] = ("inventory", "ct_commands", "purchase_orders", "po_poller", "asn"),
     spapi_factory: Callable[[], Any] | None = None,
 ) -> faust.App:
     """The worker. ``flows`` names what runs; each flow registers its own agents."""
@@ -79,6 +79,13 @@ def create_app(
         )
         inventory.decisions_topic = po_flow.events_topic
         app.purchase_orders = po_flow  # type: ignore[attr-defined]
+        if "asn" in flows:
+            try:
+                from streams.agents.asn import AsnFlow
+            except ImportError:  # pragma: no cover - the flow arrives with the ASN issue
+                pass
+            else:
+                app.asn = AsnFlow(app, s, po_flow, clock, spapi_factory)  # type: ignore[attr-defined]
     if "po_poller" in flows:
         from streams.agents.po_poller import PoPoller
 
