@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     spapi_burst: int = Field(10, ge=1)
     spapi_timeout_s: float = 15.0
     sandbox_port: int = 8787
+    sandbox_host: str = "127.0.0.1"  # loopback unless told (e.g. inside a container)
 
     # --- purchase orders ----------------------------------------------------------------
     po_poll_interval_s: float = Field(30.0, gt=0, description="SP-API purchase-order poll period")

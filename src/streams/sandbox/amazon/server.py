@@ -818,25 +818,27 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(config: SandboxConfig | None = None, port: int = 0) -> AsyncIterator[str]:
+async def running_sandbox(
+    config: SandboxConfig | None = None, port: int = 0, host: str = HOST
+) -> AsyncIterator[str]:
     """Serve the sandbox on 127.0.0.1:``port`` (0 = any free port); yields the base URL."""
     runner = web.AppRunner(create_sandbox_app(config), access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, HOST, port)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         bound = runner.addresses[0][1]
-        yield f"http://{HOST}:{bound}"
+        yield f"http://{host}:{bound}"
     finally:
         await runner.cleanup()
 
 
-async def _serve(config: SandboxConfig, port: int) -> None:
+async def _serve(config: SandboxConfig, port: int, host: str = HOST) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_sandbox(config, port) as url:
+    async with running_sandbox(config, port, host) as url:
         print(
             f"Amazon SP-API sandbox on {url}  (LWA: {url}/auth/o2/token, control: "
             f"{url}/_sandbox/received; seed {config.seed}). Ctrl-C or SIGTERM stops it.",
@@ -850,7 +852,8 @@ def main(settings: Settings, port: int | None = None, seed: int = 1) -> int:
     """``streams sandbox amazon``: serve until SIGINT/SIGTERM; accepts ``settings``' LWA creds."""
     config = SandboxConfig.from_settings(settings, seed=seed)
     try:
-        asyncio.run(_serve(config, settings.sandbox_port if port is None else port))
+        port = settings.sandbox_port if port is None else port
+        asyncio.run(_serve(config, port, settings.sandbox_host))
     except OSError as exc:  # typically: port already in use
         print(f"cannot serve the sandbox: {exc}", file=sys.stderr)
         return 1

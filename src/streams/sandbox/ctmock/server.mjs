@@ -14,9 +14,11 @@ const mock = new CommercetoolsMock({
   defaultProjectKey: projectKey,
 });
 
-// mock.runServer(port) hard-codes host 0.0.0.0; bind loopback only, via the Fastify app.
-await mock.app.listen({ port, host: "127.0.0.1" });
-console.log(`commercetools-mock listening on http://127.0.0.1:${port}`);
+// mock.runServer(port) hard-codes host 0.0.0.0; bind loopback unless told (CT_MOCK_HOST, e.g.
+// inside a container), via the Fastify app.
+const host = process.env.CT_MOCK_HOST ?? "127.0.0.1";
+await mock.app.listen({ port, host });
+console.log(`commercetools-mock listening on http://${host}:${port}`);
 
 const stop = async () => {
   await mock.app.close();
