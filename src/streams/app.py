@@ -99,6 +99,10 @@ def create_app(
         else:
             app.ct_commands = CtCommandFlow(app, s, inventory.sku_topic)  # type: ignore[attr-defined]
 
+    from streams.observability.lag import LagMonitor
+
+    LagMonitor(app, s)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])

@@ -192,6 +192,13 @@ async def test_a_day_of_stock_changes(day_settings: Settings, tmp_path: Path) ->
         assert 'streams_records_total{outcome="duplicate",topic="' + ct in metrics
         assert 'streams_records_total{outcome="stale",topic="' + ct in metrics
         assert "streams_unmapped_sku_events_total 1.0" in metrics
+        # every ct.messages record is processed and committed: its lag gauge settles at 0
+        lag = f'kafka_consumergroup_group_lag{{group="{s.app_id}",partition="0",topic="{ct}"}}'
+        for _ in range(40):
+            if f"{lag} 0.0" in w.metrics():
+                break
+            await asyncio.sleep(0.5)
+        assert f"{lag} 0.0" in w.metrics()
         await asyncio.sleep(4)  # let the published markers and offsets be committed
     finally:
         w.kill()
