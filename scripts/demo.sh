@@ -22,7 +22,10 @@ trap cleanup EXIT INT TERM
 .venv/bin/streams sandbox amazon > .run/sandbox-amazon.log 2>&1 &
 pids+=($!)
 .venv/bin/streams topics create >/dev/null || exit 1
-.venv/bin/streams worker > .run/worker.log 2>&1 &
+# master data and stock exist before Amazon's first purchase orders are pulled
+.venv/bin/streams demo --seed-only || exit 1
+# a demo wants POs within seconds, not the production poll period
+STREAMS_PO_POLL_INTERVAL_S=${STREAMS_PO_POLL_INTERVAL_S:-5} .venv/bin/streams worker > .run/worker.log 2>&1 &
 pids+=($!)
 echo "worker: logs in .run/worker.log, metrics at http://127.0.0.1:6066/metrics"
 .venv/bin/streams demo "$@"

@@ -70,7 +70,7 @@ def _worker(s: Settings, a: argparse.Namespace) -> int:
 def _demo(s: Settings, a: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(s, duration=a.duration, rate=a.rate, skus=a.skus)
+    return run_demo(s, duration=a.duration, rate=a.rate, skus=a.skus, seed_only=a.seed_only)
 
 
 def _sandbox(s: Settings, a: argparse.Namespace) -> int:
@@ -109,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("demo", help="generate traffic and show what flows, live")
     sp.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
     sp.add_argument("--rate", type=float, default=20.0, help="stock changes per second")
-    sp.add_argument("--skus", type=int, default=200)
+    sp.add_argument("--skus", type=int, default=40, help="catalogue size")
+    sp.add_argument(
+        "--seed-only", action="store_true", help="only write master data and stock, then exit"
+    )
     sp.set_defaults(func=_demo)
 
     sp = sub.add_parser("sandbox", help="local stand-ins for Amazon SP-API and commercetools")

@@ -146,7 +146,8 @@ def up(k: LocalKafka, timeout: float = 90.0) -> int:
     cp = _classpath()
     if not (k.home / "data" / "meta.properties").exists():
         subprocess.run(
-            [_java(), "-cp", cp, "kafka.tools.StorageTool", "format",
+            [_java(), f"-Dlog4j.configuration=file:{k.home / 'log4j.properties'}",
+             "-cp", cp, "kafka.tools.StorageTool", "format",
              "-t", _cluster_id(), "-c", str(props)],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -77,10 +78,15 @@ async def check_topics(s: Settings, specs: list[TopicSpec] | None = None) -> lis
     admin = AIOKafkaAdminClient(**client_kwargs(s))
     await admin.start()
     try:
-        meta = await admin.describe_topics([t.name for t in specs])
+        found: dict[str, Any] = {}
+        for attempt in range(10):
+            meta = await admin.describe_topics([t.name for t in specs])
+            found = {m["topic"]: m for m in meta if m.get("error_code", 0) == 0}
+            if len(found) == len(specs) or attempt == 9:
+                break
+            await asyncio.sleep(0.5)  # topics created a moment ago may not be in metadata yet
     finally:
         await admin.close()
-    found = {m["topic"]: m for m in meta}
     problems: list[TopicProblem] = []
     for spec in specs:
         m = found.get(spec.name)

@@ -122,7 +122,8 @@ class OrderGenerator:
         taken: Iterable[str] = (),
     ) -> None:
         self._rng = random.Random(seed)
-        items = catalogue if catalogue is not None else default_catalogue(seed=seed)
+        # one catalogue whatever the seed, so the demo's master data can map it
+        items = catalogue if catalogue is not None else default_catalogue()
         self.catalogue = [CatalogueItem(*c) for c in items]
         if not self.catalogue:
             raise ValueError("catalogue is empty")
