@@ -13,6 +13,8 @@ from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
 from streams.observability.metrics import REGISTRY
 
+ALL_FLOWS = ("inventory", "ct_commands", "purchase_orders", "po_poller", "asn", "ops")
+
 
 def broker_credentials(s: Settings) -> Any:
     """Faust credentials for TLS / SASL, or None for PLAINTEXT."""
@@ -36,7 +38,7 @@ def create_app(
     *,
     inventory_reader: InventoryEntryReader | None = None,
     clock: Callable[[], float] = time.time,
-    flows: tuple[str, ...] = ("inventory", "ct_commands", "purchase_orders", "po_poller", "asn"),
+    flows: tuple[str, ...] = ALL_FLOWS,
     spapi_factory: Callable[[], Any] | None = None,
 ) -> faust.App:
     """The worker. ``flows`` names what runs; each flow registers its own agents."""
@@ -102,6 +104,14 @@ def create_app(
     from streams.observability.lag import LagMonitor
 
     LagMonitor(app, s)
+
+    if "ops" in flows:
+        try:  # owned exceptions table, watchers, status page and JSON API
+            from streams.agents.ops import OpsFlow
+        except ImportError:  # pragma: no cover - arrives with the operations issue
+            pass
+        else:
+            app.ops = OpsFlow(app, s, clock)  # type: ignore[attr-defined]
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -85,6 +85,28 @@ def _sandbox(s: Settings, a: argparse.Namespace) -> int:
     return ctmock.up(s, port=a.port)
 
 
+def _ops_view(s: Settings, a: argparse.Namespace) -> int:
+    from streams import views
+
+    if a.command == "exceptions":
+        return views.show_exceptions(s, owner=a.owner, as_json=a.json)
+    if a.command == "sku":
+        return views.show_sku(s, a.sku, as_json=a.json)
+    return views.show_po(s, a.number, as_json=a.json)
+
+
+def _report(s: Settings, a: argparse.Namespace) -> int:
+    from streams.report import reconciliation
+
+    return reconciliation(s, month=a.month, out=a.out)
+
+
+def _resync(s: Settings, a: argparse.Namespace) -> int:
+    from streams.resync import run_resync
+
+    return run_resync(s, apply=a.apply)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="streams",
@@ -105,6 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("worker", help="run the stream processor")
     sp.set_defaults(func=_worker)
+
+    sp = sub.add_parser("exceptions", help="open owned exceptions (from the worker's API)")
+    sp.add_argument("--owner", default=None, help="operations, finance, ecommerce, fulfilment")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_ops_view)
+    sp = sub.add_parser("sku", help="one SKU: stock per channel, allocations, last published")
+    sp.add_argument("sku")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_ops_view)
+    sp = sub.add_parser("po", help="one purchase order: lines, decisions, ack, ASN, transactions")
+    sp.add_argument("number")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_ops_view)
+
+    sp = sub.add_parser("report", help="reports for finance")
+    rsub = sp.add_subparsers(dest="report", required=True)
+    rp = rsub.add_parser("reconciliation", help="per PO: ordered/acknowledged/shipped, CSV")
+    rp.add_argument("--month", required=True, help="YYYY-MM")
+    rp.add_argument("--out", default=None, help="CSV path (default reconciliation-YYYY-MM.csv)")
+    rp.set_defaults(func=_report)
+
+    sp = sub.add_parser("resync", help="compare commercetools with the worker's state")
+    ssub2 = sp.add_subparsers(dest="system", required=True)
+    rs = ssub2.add_parser("commercetools", help="page through every inventory entry")
+    rs.add_argument("--apply", action="store_true", help="re-deliver what differs")
+    rs.set_defaults(func=_resync)
 
     sp = sub.add_parser("demo", help="generate traffic and show what flows, live")
     sp.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
