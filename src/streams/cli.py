@@ -86,13 +86,13 @@ def _sandbox(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _ops_view(s: Settings, a: argparse.Namespace) -> int:
-    from streams import views
+    from streams.views import show_exceptions, show_po, show_sku
 
     if a.command == "exceptions":
-        return views.show_exceptions(s, owner=a.owner, as_json=a.json)
+        return show_exceptions(s, owner=a.owner, as_json=a.json)
     if a.command == "sku":
-        return views.show_sku(s, a.sku, as_json=a.json)
-    return views.show_po(s, a.number, as_json=a.json)
+        return show_sku(s, a.sku, as_json=a.json)
+    return show_po(s, a.number, as_json=a.json)
 
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
