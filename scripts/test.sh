@@ -22,7 +22,7 @@ trap cleanup EXIT INT TERM
 export STREAMS_KAFKA_BOOTSTRAP=127.0.0.1:$STREAMS_KAFKA_LOCAL_PORT
 export STREAMS_CT_API_URL=http://127.0.0.1:$STREAMS_CT_MOCK_PORT
 
-echo "== ruff"; .venv/bin/ruff check src tests bench || exit 1
+echo "== ruff"; .venv/bin/ruff check . || exit 1
 echo "== mypy"; .venv/bin/mypy || exit 1
 echo "== pytest"
 .venv/bin/pytest -p no:cacheprovider "$@"
