@@ -8,16 +8,15 @@ written next to its data, and stopped by that pid.
 from __future__ import annotations
 
 import base64
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from streams.procutil import alive, port_open, stop
 
 REPO = Path(__file__).resolve().parents[2]
 POM = REPO / "kafka" / "pom.xml"
@@ -108,28 +107,12 @@ def _classpath() -> str:
     return f"{fetch_jars()}/*"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_pid(k: LocalKafka) -> int | None:
     try:
         pid = int(k.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
+    return pid if alive(pid) else None
 
 
 def up(k: LocalKafka, timeout: float = 90.0) -> int:
@@ -197,24 +180,9 @@ def down(k: LocalKafka, timeout: float = 30.0) -> bool:
     if pid is None:
         k.pid_file.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.2)
-        _reap(pid)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        _reap(pid)
+    stop(pid, timeout)
     k.pid_file.unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover - debugging aid

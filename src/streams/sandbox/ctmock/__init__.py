@@ -14,8 +14,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from streams.procutil import alive, port_open, stop
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -84,22 +84,12 @@ def _pid_file(port: int) -> Path:
     return RUN / f"ctmock-{port}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_ours(pid: int) -> bool:
     """The pid still runs our server.mjs (guards against a recycled pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return _alive(pid)  # no procfs: trust the pid file
+        return alive(pid)  # no procfs: trust the pid file
     return b"server.mjs" in cmdline
 
 
@@ -108,13 +98,7 @@ def _read_pid(path: Path) -> int | None:
         pid = int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) and _is_ours(pid) else None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    return pid if alive(pid) and _is_ours(pid) else None
 
 
 def _token_answers(url: str, settings: Settings) -> bool:
@@ -148,7 +132,7 @@ def up(settings: Settings, port: int | None = None, timeout: float = 30.0) -> in
     if pid is not None:
         print(f"commercetools emulator already running at {url} (pid {pid})")
         return 0
-    if _port_open(port):
+    if port_open(port):
         print(f"port {port} is taken by another process; choose another port", file=sys.stderr)
         return 1
     node = shutil.which("node")
@@ -183,36 +167,10 @@ def up(settings: Settings, port: int | None = None, timeout: float = 30.0) -> in
             print(f"commercetools emulator at {url} (project {settings.ct_project_key})")
             return 0
         time.sleep(0.1)
-    _stop(proc.pid)
+    stop(proc.pid)
     pid_file.unlink(missing_ok=True)
     print(f"emulator did not answer on {url} within {timeout:.0f}s", file=sys.stderr)
     return 1
-
-
-def _stop(pid: int, timeout: float = 10.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        _reap(pid)
-        time.sleep(0.1)
-    if _alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-        _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    # a child of this process (tests) stays a zombie, and "alive", until waited for
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def down(settings: Settings, port: int | None = None) -> int:
@@ -228,7 +186,7 @@ def down(settings: Settings, port: int | None = None) -> int:
         hint = f" (running on port {', '.join(others)}: pass that port)" if others else ""
         print(f"no commercetools emulator running on port {port}{hint}")
         return 0
-    _stop(pid)
+    stop(pid)
     # the log matters when a start fails; after a clean stop it is clutter
     (RUN / f"ctmock-{port}.log").unlink(missing_ok=True)
     print(f"stopped commercetools emulator on port {port} (pid {pid})")
