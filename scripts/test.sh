@@ -21,6 +21,7 @@ trap cleanup EXIT INT TERM
 .venv/bin/streams sandbox commercetools up --port "$STREAMS_CT_MOCK_PORT" || exit 1
 export STREAMS_KAFKA_BOOTSTRAP=127.0.0.1:$STREAMS_KAFKA_LOCAL_PORT
 export STREAMS_CT_API_URL=http://127.0.0.1:$STREAMS_CT_MOCK_PORT
+export STREAMS_CT_AUTH_URL=$STREAMS_CT_API_URL
 
 echo "== ruff"; .venv/bin/ruff check . || exit 1
 echo "== mypy"; .venv/bin/mypy || exit 1
