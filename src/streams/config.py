@@ -141,9 +141,21 @@ class Settings(BaseSettings):
     ct_command_concurrency: int = Field(16, ge=1, le=256)
     # how long a command is retried through commercetools outages before it is dead-lettered
     ct_command_retry_s: float = Field(600.0, ge=0)
+    # add/removeQuantity instead of changeQuantity (real projects; the emulator lacks addQuantity)
+    ct_quantity_relative: bool = False
     # periodic reconciliation (commercetools vs the worker's stock state), entries per tick
     reconcile_interval_s: float = Field(60.0, gt=0)
     reconcile_batch: int = Field(500, ge=1, le=10000)
+
+    # --- shipments (ASN) ----------------------------------------------------------------
+    # Amazon: SCAC and PRO/tracking are "mandatory for US, CA, MX shipment confirmations"
+    asn_carrier_details_required: bool = True
+    # every shipment is Collect/WePay, so Amazon requires its amazonReferenceNumber (ARN)
+    asn_collect_freight: bool = False
+    # write SSCCs with their GS1 Application Identifier "00" in front (20 digits)
+    asn_sscc_with_ai: bool = False
+    # WMS clock skew tolerated before a shippedDate counts as "in the future"
+    asn_shipped_date_tolerance_s: float = Field(0.0, ge=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod

@@ -142,3 +142,17 @@ RECONCILE = Counter(
     ["result"],
     registry=REGISTRY,
 )
+ASNS = Counter(
+    "streams_asn_total",
+    "Shipment confirmations (ASNs) by outcome (built, pending = PO not acknowledged yet, "
+    "invalid, duplicate, submitted, rejected = refused by the API, accepted, failed = "
+    "transaction Failure)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+ASN_LATENCY = Histogram(
+    "streams_asn_latency_seconds",
+    "Dispatch taken in from wms.dispatches -> shipment confirmation submitted to Amazon",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 1800, 3600, 21600),
+    registry=REGISTRY,
+)
