@@ -33,5 +33,8 @@ def run_worker(settings: Settings) -> int:
         reader = None
     app = create_app(settings, inventory_reader=reader)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG at WARNING and above: every
+    # library debug call would then build a log record (~10% CPU measured)
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0

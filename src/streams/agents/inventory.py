@@ -24,11 +24,16 @@ from decimal import Decimal
 from typing import Any, cast
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 from pydantic import ValidationError
 
 from streams.adapters.codecs import dlq_record, dumps, loads, reason_class, utc_iso
-from streams.agents.faustutil import bind_event
+from streams.agents.faustutil import (
+    DirectWriter,
+    PartitionEvent,
+    bind_event,
+    partition_for,
+)
 from streams.config import Settings
 from streams.domain.ctmessages import (
     BadRecord,
@@ -64,7 +69,12 @@ class InventoryFlow:
         self.reader = reader
         self.clock = clock
         self.debouncer = Debouncer(s.debounce_window_s, s.debounce_max_wait_s)
-        self.inflight: dict[str, int] = {}  # published, marker not yet recorded
+        self.direct = DirectWriter(app)
+        ct = s.topic_ct_messages
+        self._outcome = {
+            o: M.RECORDS.labels(ct, o)
+            for o in ("applied", "duplicate", "stale", "ignored", "fetched", "dlq")
+        }
         self.snapshot_queue: list[bytes] = []
         self.needs_scan = True
         self.next_snapshot = clock() + s.snapshot_interval_s
@@ -108,6 +118,9 @@ class InventoryFlow:
             s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
         )
         self.decisions_topic: faust.TopicT | None = None  # set by the purchase-order flow
+        self.sku_topic_name = self.sku_topic.get_topic_name()
+        self.out_topic_name = self.out_topic.get_topic_name()
+        self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
         app.agent(self.ct_topic, name="ingest")(self.ingest)
         app.agent(self.map_topic, name="mappings")(self.mappings)
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
@@ -118,22 +131,26 @@ class InventoryFlow:
         self.needs_scan = True
 
     # --- ingest: ct.messages -> sku-events ----------------------------------------------
-    async def ingest(self, stream: Any) -> None:  # faust.Stream (StreamT lacks take_events)
-        topic = self.settings.topic_ct_messages
-        async for events in stream.take_events(
-            self.settings.batch_max, self.settings.batch_within_s
-        ):
+    async def ingest(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
+        # noack_take: events are acked only once what they produced is delivered, so a
+        # crash or a shutdown mid-batch never commits a record that was not re-keyed
+        s = self.settings
+        async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
             started = time.perf_counter()
+            events = cast(list[EventT], batch)
+            sends = [await self._ingest_one(event) for event in events]
+            await asyncio.gather(*(f for f in sends if f is not None))
             for event in events:
-                await self._ingest_one(event, topic)
+                await stream.ack(event)
             M.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
             M.BATCH_EVENTS.labels("ingest").observe(len(events))
             M.LAST_SUCCESS.labels("ingest").set(self.clock())
+            batch = events = []  # Faust waits for handed-out events to be released
 
-    async def _ingest_one(self, event: EventT, topic: str) -> None:
+    async def _ingest_one(self, event: EventT) -> Any:
+        """Re-key one delivery by SKU; returns the send's future (None: nothing to send)."""
         msg = event.message
         raw: bytes | None = event.value
-        ts = msg.timestamp
         try:
             if raw is None:
                 raise BadRecord("empty value (tombstone) on ct.messages")
@@ -147,19 +164,19 @@ class InventoryFlow:
             if isinstance(parsed, NeedsFetch):
                 fetched = await self._fetch(parsed)
                 if fetched is None:
-                    M.RECORDS.labels(topic, "ignored").inc()
-                    return
+                    self._outcome["ignored"].inc()
+                    return None
                 parsed = fetched
-                M.RECORDS.labels(topic, "fetched").inc()
+                self._outcome["fetched"].inc()
         except BadRecord as exc:
-            await self._dead_letter(self.dlq_ct, topic, event, str(exc))
-            return
+            await self._dead_letter(self.dlq_ct, self.settings.topic_ct_messages, event, str(exc))
+            return None
         if isinstance(parsed, Ignored):
-            M.RECORDS.labels(topic, "ignored").inc()
-            return
+            self._outcome["ignored"].inc()
+            return None
         wire = parsed.to_wire()
-        wire["ts"] = ts
-        await self.sku_topic.send(key=parsed.sku.encode(), value=dumps(wire))
+        wire["ts"] = msg.timestamp
+        return await self.direct.send(self.sku_topic_name, parsed.sku.encode(), dumps(wire))
 
     async def _fetch(self, n: NeedsFetch) -> StockObservation | None:
         if self.reader is None:
@@ -258,37 +275,49 @@ class InventoryFlow:
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
         s = self.settings
-        async for events in stream.take_events(s.batch_max, s.batch_within_s):
+        async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
             started = time.perf_counter()
+            events = cast(list[EventT], batch)
             by_partition: dict[int, list[EventT]] = defaultdict(list)
             for ev in events:
                 by_partition[ev.message.partition].append(ev)
+            futures: list[Any] = []
             for partition_events in by_partition.values():
-                for topic, key, value in self._apply_partition(partition_events):
-                    await topic.send(key=key, value=value)
+                writes, sends = self._apply_partition(partition_events)
+                anchor = partition_events[-1]
+                for key, value in writes:
+                    futures.append(await self.direct.put(self.skus, key, value, anchor))
+                for topic, key, value in sends:
+                    futures.append(await self.direct.send(topic, key, value))
+            await asyncio.gather(*futures)
+            for ev in events:
+                await stream.ack(ev)
             M.BATCH_SECONDS.labels("skus").observe(time.perf_counter() - started)
             M.BATCH_EVENTS.labels("skus").observe(len(events))
             M.PENDING.labels("deltas").set(len(self.debouncer))
+            batch = events = []  # Faust waits for handed-out events to be released
 
-    def _apply_partition(self, events: Sequence[EventT]) -> list[tuple[Any, bytes, bytes]]:
-        """Apply one partition's events, one state write per SKU; returns what to send."""
-        topic = self.settings.topic_ct_messages
-        out: list[tuple[Any, bytes, bytes]] = []
+    def _apply_partition(
+        self, events: Sequence[EventT]
+    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[str, bytes, bytes]]]:
+        """Apply one partition's events: one state write per SKU, and what to send."""
+        sends: list[tuple[str, bytes, bytes]] = []
+        writes: list[tuple[bytes, bytes]] = []
         by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
         for ev in events:
             by_sku[cast(bytes, ev.key)].append(loads(cast(bytes, ev.value)))
+        partition = events[-1].message.partition
         now = self.clock()
         with bind_event(events[-1]):
             for key, items in by_sku.items():
-                raw = self.skus.get(key)
+                raw = self.skus.data.get(key)
                 state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
-                before = self._published_view(state)
                 changed = False
                 for item in items:
                     t = item["t"]
                     if t == "obs":
                         outcome = state.apply(StockObservation.from_wire(item))
-                        M.RECORDS.labels(topic, outcome).inc()
+                        self._outcome[outcome].inc()
                         if outcome == "applied":
                             changed = True
                             ts = item.get("ts") or now
@@ -299,34 +328,30 @@ class InventoryFlow:
                         m = item["m"]
                         state.mapping = SkuMapping.model_validate(m) if m else None
                         changed = True
-                    elif t == "pub":
+                    elif t == "pub":  # written by earlier versions; now the timer writes
                         changed = True
                         state.last_published = item["amount"]
                         state.published_at = item["at"]
-                        if state.changed_at is not None and state.changed_at <= item["covers"]:
-                            state.changed_at = None
-                        if self.inflight.get(state.sku) == item["amount"]:
-                            del self.inflight[state.sku]
                     elif t in ("alloc", "release"):
                         changed = True
-                        out.extend(self._allocation(state, item))
+                        sends.extend(self._allocation(state, item))
                     elif t == "applied":
                         changed = state.confirm(item["cmd"], item["v"]) or changed
                 if changed:
-                    self.skus[key] = dumps(state.to_dict())
-                    if self._published_view(state) != before or self._unpublished(state):
-                        if self._unpublished(state):
-                            self.debouncer.mark(state.sku, now)
-                        else:
-                            self.debouncer.discard(state.sku)
-        return out
+                    writes.append((key, dumps(state.to_dict())))
+                    if self._unpublished(state):
+                        self.debouncer.mark(state.sku, now)
+                        self.partition_of[state.sku] = partition
+                    else:
+                        self.debouncer.discard(state.sku)
+        return writes, sends
 
-    def _allocation(self, state: SkuState, item: dict[str, Any]) -> list[tuple[Any, bytes, bytes]]:
+    def _allocation(self, state: SkuState, item: dict[str, Any]) -> list[tuple[str, bytes, bytes]]:
         """Decide or release one PO line on the partition that owns the SKU's stock."""
         s = self.settings
         line = PoLine.model_validate(item["line"])
         now = datetime.fromtimestamp(self.clock(), UTC)
-        out: list[tuple[Any, bytes, bytes]] = []
+        out: list[tuple[str, bytes, bytes]] = []
         sku = state.sku.encode()
         if item["t"] == "release":
             commands = state.release_line(
@@ -344,8 +369,10 @@ class InventoryFlow:
                 M.ALLOCATIONS.labels(result.decision.status).inc()
             if self.decisions_topic is not None:
                 value = dumps({"t": "decision", "d": result.decision.model_dump(mode="json")})
-                out.append((self.decisions_topic, line.purchaseOrderNumber.encode(), value))
-        out.extend((self.commands_topic, sku, dumps(c)) for c in commands)
+                name = self.decisions_topic.get_topic_name()
+                out.append((name, line.purchaseOrderNumber.encode(), value))
+        name = self.commands_topic.get_topic_name()
+        out.extend((name, sku, dumps(c)) for c in commands)
         return out
 
     def _published_view(self, state: SkuState) -> int | None:
@@ -359,8 +386,7 @@ class InventoryFlow:
         want = self._published_view(state)
         if want is None:
             return False
-        told = self.inflight.get(state.sku, state.last_published)
-        return want != told
+        return want != state.last_published
 
     # --- debounce timer ---------------------------------------------------------------
     async def tick(self) -> None:
@@ -377,7 +403,7 @@ class InventoryFlow:
             sent += await self._publish(sku.encode(), "delta", now)
         if now >= self.next_snapshot:
             self.next_snapshot = now + self.settings.snapshot_interval_s
-            self.snapshot_queue = [k for k, _ in self.skus.items()]
+            self.snapshot_queue = [k for k, _ in self.skus.data.items()]
         while self.snapshot_queue and sent < budget:
             sent += await self._publish(self.snapshot_queue.pop(), "snapshot", now)
         M.PENDING.labels("deltas").set(len(self.debouncer))
@@ -388,33 +414,43 @@ class InventoryFlow:
     def _scan(self) -> None:
         """After recovery or a rebalance: anything not yet told to Amazon becomes due."""
         now = self.clock()
-        for key, raw in self.skus.items():
+        for key, raw in self.skus.data.items():
             state = SkuState.from_dict(loads(raw))
             if self._unpublished(state):
                 self.debouncer.mark(key.decode(), now)
 
+    def _owned(self, partition: int) -> bool:
+        tp = TP(self.sku_topic_name, partition)
+        return tp in self.app.consumer.assignment()
+
     async def _publish(self, key: bytes, kind: str, now: float) -> int:
-        raw = self.skus.get(key)
+        """Publish one SKU and record what Amazon was told, in the SKU's own partition.
+
+        The timer writes the store directly (bound to the SKU's partition) between two
+        awaits, so no agent batch interleaves with this read-modify-write.
+        """
+        sku = key.decode()
+        partition = self.partition_of.pop(sku, None)
+        if partition is None:
+            partition = partition_for(key, self.settings.partitions)
+        if not self._owned(partition):
+            return 0  # moved to another worker in a rebalance: its owner publishes it
+        raw = self.skus.data.get(key)
         if raw is None:
             return 0
         state = SkuState.from_dict(loads(raw))
         amount = self._published_view(state)
-        if amount is None:
+        if amount is None or (kind == "delta" and amount == state.last_published):
             return 0
-        told = self.inflight.get(state.sku, state.last_published)
-        if kind == "delta" and amount == told:
-            return 0
-        value = inventory_update(
-            state, amount, "delta" if kind == "delta" else "snapshot", utc_iso(now)
-        )
-        await self.out_topic.send(key=key, value=dumps(value))
-        self.inflight[state.sku] = amount
-        await self.sku_topic.send(
-            key=key, value=dumps({"t": "pub", "amount": amount, "at": now, "covers": now})
-        )
-        M.DELTAS.labels(kind).inc()
-        if state.changed_at is not None and kind == "delta":
+        value = inventory_update(state, amount, "delta" if kind == "delta" else "snapshot",
+                                 utc_iso(now))  # fmt: skip
+        if kind == "delta" and state.changed_at is not None:
             M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
+        state.last_published, state.published_at, state.changed_at = amount, now, None
+        event = PartitionEvent(self.sku_topic_name, partition)
+        await self.direct.put(self.skus, key, dumps(state.to_dict()), event)
+        await self.direct.send(self.out_topic_name, key, dumps(value))
+        M.DELTAS.labels(kind).inc()
         return 1
 
 
