@@ -304,7 +304,7 @@ class PurchaseOrderFlow:
             await self._send_ack(event.key, event.value)
 
     async def _send_ack(self, key: bytes, body: bytes) -> None:
-        from streams.adapters.spapi import SpApiError
+        from streams.adapters.spapi import SpApiAuthError, SpApiError
 
         po = self._load(key) or {}
         digest = hashlib.sha256(body).hexdigest()
@@ -321,12 +321,23 @@ class PurchaseOrderFlow:
             M.ACKS.labels("invalid").inc()
             return
         delay = 1.0
+        auth_reported = False
         while True:
             try:
                 txid = await self.spapi().submit_acknowledgement([ack])
                 break
             except SpApiError as exc:
-                if exc.status and 400 <= exc.status < 500 and exc.status != 429:
+                # 401/403 and a refused login are about our credentials, not this
+                # acknowledgement: keep it and retry (an operator fixes the credentials)
+                auth = isinstance(exc, SpApiAuthError) or exc.status in (401, 403)
+                if auth and not auth_reported:
+                    auth_reported = True
+                    await self._exception(
+                        "ack-rejected", refs,
+                        f"SP-API refused our credentials ({exc.status}); the acknowledgement "
+                        "is kept and retried",
+                    )  # fmt: skip
+                if not auth and exc.status and 400 <= exc.status < 500 and exc.status != 429:
                     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
                     await self._exception(
                         "ack-rejected", refs, f"Amazon rejected the request: {text}"

@@ -29,6 +29,7 @@ class LagMonitor:
         self.queues = {
             settings.topic_po_acknowledgements: "acks",
             settings.topic_inventory_commands: "ct_commands",
+            settings.topic_shipment_confirmations: "asns",
         }
         self._seen: set[tuple[str, int]] = set()
         app.timer(interval_s, name="lag-monitor")(self.tick)
