@@ -103,7 +103,7 @@ def create_app(
 
     from streams.observability.lag import LagMonitor
 
-    LagMonitor(app, s)
+    app.lag_monitor = LagMonitor(app, s)  # type: ignore[attr-defined]
 
     if "ops" in flows:
         try:  # owned exceptions table, watchers, status page and JSON API

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     debounce_max_wait_s: float = Field(10.0, ge=0)
     debounce_tick_s: float = Field(0.25, gt=0)
     snapshot_interval_s: float = Field(3600.0, gt=0)
+    # replaying a backlog (records behind > this): a SKU waits catchup_max_wait_s instead
+    catchup_lag_records: int = Field(5000, ge=0)
+    catchup_max_wait_s: float = Field(60.0, ge=0)
     # deltas published per second at most (Amazon's DF inventory API takes batches)
     delta_budget_per_s: int = Field(5000, ge=1)
     # used when a SKU mapping names no eligible channels / no buffer
@@ -156,6 +159,27 @@ class Settings(BaseSettings):
     asn_sscc_with_ai: bool = False
     # WMS clock skew tolerated before a shippedDate counts as "in the future"
     asn_shipped_date_tolerance_s: float = Field(0.0, ge=0, le=3600)
+
+    # --- operations -----------------------------------------------------------------------
+    # watchers (ack deadlines, held lines, drift, stale syncs, dead letters) run this often
+    ops_watch_interval_s: float = Field(30.0, gt=0)
+    # drift: what Amazon was last told vs what the master implies now, beyond this many
+    # eaches, for longer than drift_after_s (keep it above debounce_max_wait_s)
+    drift_tolerance_units: int = Field(0, ge=0)
+    drift_after_s: float = Field(300.0, ge=0)
+    # "flow=seconds,...": a flow of streams_last_success_timestamp_seconds whose last success
+    # is older raises sync-stale; flows not listed are not judged (event-driven flows may be
+    # quiet for hours without anything being wrong)
+    sync_stale_s: str = Field(
+        "ingest=21600,inventory_publish=7200,po_poll=900",
+        pattern=r"^\s*(\w+\s*=\s*\d+(\.\d+)?\s*(,\s*\w+\s*=\s*\d+(\.\d+)?\s*)*)?$",
+    )
+    # dead letters within this window raise dlq-growth; it resolves one window after the last
+    dlq_growth_window_s: float = Field(600.0, gt=0)
+    # resolved exceptions leave the table (and the compacted topic) after this long
+    exceptions_retention_s: float = Field(14 * 24 * 3600.0, gt=0)
+    # the status page links runbooks as this prefix + docs/runbooks/<kind>.md
+    runbook_base_url: str = "https://github.com/vc-ct-streams/vc-ct-streams/blob/main/"
 
     @model_validator(mode="before")
     @classmethod

@@ -39,3 +39,11 @@ def test_discard_and_oldest_age() -> None:
     d.discard("A")
     assert "A" not in d and d.oldest_age(6.0) == 2.0
     assert Debouncer(1.0, 5.0).oldest_age(1.0) == 0.0
+
+
+def test_catch_up_waits_for_the_longer_max_wait_only() -> None:
+    d = Debouncer(window=2.0, max_wait=10.0)
+    d.mark("A", 0.0)
+    assert d.pop_due(5.0, 10, catchup_max_wait=60.0) == []  # quiet, but replaying a backlog
+    assert d.pop_due(59.0, 10, catchup_max_wait=60.0) == []
+    assert d.pop_due(60.0, 10, catchup_max_wait=60.0) == ["A"]

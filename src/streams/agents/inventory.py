@@ -397,7 +397,7 @@ class InventoryFlow:
             self.needs_scan = False
             self._scan()
         budget = max(1, int(self.settings.delta_budget_per_s * self.settings.debounce_tick_s))
-        due = self.debouncer.pop_due(now, budget)
+        due = self.debouncer.pop_due(now, budget, self._catchup_wait())
         sent = 0
         for sku in due:
             sent += await self._publish(sku.encode(), "delta", now)
@@ -410,6 +410,16 @@ class InventoryFlow:
         M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
         if sent:
             M.LAST_SUCCESS.labels("inventory_publish").set(now)
+
+    def _catchup_wait(self) -> float | None:
+        """The longer wait while this worker replays a backlog (see Debouncer.pop_due)."""
+        monitor = getattr(self.app, "lag_monitor", None)
+        if monitor is None:
+            return None
+        behind = monitor.behind(self.settings.topic_ct_messages, self.sku_topic_name)
+        if behind > self.settings.catchup_lag_records:
+            return self.settings.catchup_max_wait_s
+        return None
 
     def _scan(self) -> None:
         """After recovery or a rebalance: anything not yet told to Amazon becomes due."""

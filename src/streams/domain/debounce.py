@@ -42,11 +42,18 @@ class Debouncer:
             return None
         return min(d.last + self.window, d.first + self.max_wait)
 
-    def pop_due(self, now: float, limit: int) -> list[str]:
-        """Remove and return up to ``limit`` due SKUs, the longest-waiting first."""
+    def pop_due(self, now: float, limit: int, catchup_max_wait: float | None = None) -> list[str]:
+        """Remove and return up to ``limit`` due SKUs, the longest-waiting first.
+
+        ``catchup_max_wait``: while a backlog is replayed, gaps between a SKU's changes are
+        processing delays, not quiet time; then only this longer wait makes a SKU due, so a
+        catch-up sends each SKU once or twice instead of after every replayed change.
+        """
         if limit <= 0 or not self._dirty:
             return []
         w, mw = self.window, self.max_wait
+        if catchup_max_wait is not None:
+            w = mw = max(catchup_max_wait, mw)
         due = (
             (min(d.last + w, d.first + mw), sku)
             for sku, d in self._dirty.items()

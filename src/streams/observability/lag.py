@@ -32,7 +32,11 @@ class LagMonitor:
             settings.topic_shipment_confirmations: "asns",
         }
         self._seen: set[tuple[str, int]] = set()
+        self.by_topic: dict[str, int] = {}  # records behind per topic, from the last tick
         app.timer(interval_s, name="lag-monitor")(self.tick)
+
+    def behind(self, *topics: str) -> int:
+        return sum(self.by_topic.get(t, 0) for t in topics)
 
     async def tick(self) -> None:
         consumer: Any = self.app.consumer
@@ -51,15 +55,18 @@ class LagMonitor:
         committed = getattr(consumer, "_committed_offset", {})
         read = getattr(consumer, "_read_offset", {})
         queues = dict.fromkeys(self.queues.values(), 0)
+        by_topic: dict[str, int] = {}
         current: set[tuple[str, int]] = set()
         for tp in tps:
             lag = partition_lag(highwaters.get(tp), committed.get(tp), read.get(tp))
             M.LAG.labels(self.settings.app_id, tp.topic, str(tp.partition)).set(lag)
             current.add((tp.topic, tp.partition))
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + lag
             if tp.topic in self.queues:
                 queues[self.queues[tp.topic]] += lag
         for topic, partition in self._seen - current:  # revoked: this worker no longer owns it
             M.LAG.remove(self.settings.app_id, topic, str(partition))
         self._seen = current
+        self.by_topic = by_topic
         for queue, n in queues.items():
             M.PENDING.labels(queue).set(n)
