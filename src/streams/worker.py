@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from streams.config import Settings
@@ -14,10 +13,10 @@ def run_worker(settings: Settings) -> int:
 
     from streams.adapters.kafka_admin import check_topics
     from streams.app import create_app
+    from streams.observability.logging import setup_logging
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # log level and format as before, plus redaction of secrets and personal data
+    setup_logging(settings)
     problems = asyncio.run(check_topics(settings))
     if problems:
         for p in problems:
