@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, quote_plus
 
-import pytest
-
 from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.spapi import SpApiClient
 from streams.config import Settings
@@ -32,15 +30,6 @@ def test_spapi_scrubs_raw_secrets() -> None:
     assert REFRESH not in e["message"] and SECRET not in e["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: adapters/spapi.py SpApiClient._scrub() replaces only the raw client secret and "
-        "refresh token; an LWA error that quotes the form body it received keeps them "
-        "URL-encoded (refresh_token=Atzr%7C...) in SpApiError.errors / str(exc), which the "
-        "PO poller logs and the ack path may put into ops.exceptions"
-    ),
-)
 def test_spapi_scrubs_url_encoded_secrets() -> None:
     api = SpApiClient(settings())
     body = f"grant_type=refresh_token&refresh_token={quote_plus(REFRESH)}&client_secret={quote(SECRET, safe='')}"  # noqa: E501
@@ -49,14 +38,6 @@ def test_spapi_scrubs_url_encoded_secrets() -> None:
         assert form not in e["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: adapters/commercetools.py CommercetoolsClient._redact() masks the raw client "
-        "secret and token only, not the HTTP Basic form base64(client_id:secret) an auth "
-        "server may quote back; it then reaches CommercetoolsError.message"
-    ),
-)
 def test_commercetools_redacts_basic_credentials() -> None:
     ct = CommercetoolsClient(settings())
     basic = base64.b64encode(f"cid:{SECRET}".encode()).decode()

@@ -348,6 +348,5 @@ def test_hostile_upstream_secrets_stay_out_of_the_log(hostile: Run) -> None:
     assert not leaks(hostile, PII, log=True, records=True, dlq=False)
 
 
-@pytest.mark.xfail(strict=True, reason=CT_BASIC_LEAK)
 def test_hostile_upstream_secrets_stay_out_of_records(hostile: Run) -> None:
     assert not leaks(hostile, all_secret_forms(), log=False, records=True, dlq=True)

@@ -297,7 +297,7 @@ MAPPINGS = Profile(
     tombstone="ok",  # a tombstone deletes the mapping
     no_key="dlq",
     nan="any",
-    oversize="ok",
+    oversize="dlq",  # over 900 kB: refused like any other topic's
 )
 
 

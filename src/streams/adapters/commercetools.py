@@ -31,6 +31,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from streams.adapters.codecs import redact
 from streams.config import Settings
 
 if TYPE_CHECKING:
@@ -229,10 +230,7 @@ class CommercetoolsClient:
         secrets = [self._client_secret.get_secret_value()]
         if self._token is not None:
             secrets.append(self._token.secret.get_secret_value())
-        for s in secrets:
-            if s:
-                text = text.replace(s, "****")
-        return text
+        return redact(text, secrets, basic_user=self._client_id)
 
     def _error(self, operation: str, status: int, body: Any) -> CommercetoolsError:
         errors: list[dict[str, Any]] = []

@@ -35,6 +35,7 @@ from tenacity import (
 )
 
 from streams import __version__
+from streams.adapters.codecs import redact
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -304,10 +305,7 @@ class SpApiClient:
         secrets = [self._client_secret.get_secret_value(), self._refresh_token.get_secret_value()]
         if self._token is not None:
             secrets.append(self._token.value)
-        for s in secrets:
-            if s:
-                text = text.replace(s, "****")
-        return text
+        return redact(text, secrets)
 
     def _scrub_errors(self, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [

@@ -30,7 +30,7 @@ from faust.types import EventT
 from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
-from streams.adapters.codecs import dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
 from streams.agents.asn_state import (
     VERSION_HEADER,
     Effects,
@@ -152,14 +152,9 @@ class AsnFlow:
         ``pos`` on the partition that holds it, whatever partitioner the WMS used."""
         raw: bytes | None = event.value
         try:
-            if raw is None:
-                raise ValueError("empty value (tombstone) on wms.dispatches")
+            value = decode_record(raw, "wms.dispatches")
             try:
-                value = loads(raw)
-            except ValueError as exc:
-                raise ValueError(f"not JSON: {exc}") from None
-            try:
-                dispatch = Dispatch.model_validate_json(raw)
+                dispatch = Dispatch.model_validate(value)
             except ValidationError as exc:
                 raise ValueError(f"not a dispatch: {_short(exc)}") from None
             key = dispatch.purchaseOrderNumber.encode()
@@ -169,6 +164,10 @@ class AsnFlow:
                 )
         except ValueError as exc:
             await self._dead_letter(event, str(exc))
+            return
+        except Exception as exc:  # never lose a record to a bug: dead-letter it
+            log.exception("dispatch intake: unexpected error")
+            await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
             return
         record = {"t": "dispatch", "d": value, "at": self.clock()}
         await self.events_topic.send(key=key, value=dumps(record))

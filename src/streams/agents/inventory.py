@@ -27,7 +27,7 @@ import faust
 from faust.types import TP, EventT
 from pydantic import ValidationError
 
-from streams.adapters.codecs import dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
 from streams.agents.faustutil import (
     DirectWriter,
     PartitionEvent,
@@ -52,7 +52,6 @@ from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 
-MAX_RECORD_BYTES = 1_000_000
 FETCH_ATTEMPTS = 5
 
 
@@ -152,14 +151,10 @@ class InventoryFlow:
         msg = event.message
         raw: bytes | None = event.value
         try:
-            if raw is None:
-                raise BadRecord("empty value (tombstone) on ct.messages")
-            if len(raw) > MAX_RECORD_BYTES:
-                raise BadRecord(f"oversize record: {len(raw)} bytes")
             try:
-                record = loads(raw)
+                record = decode_record(raw, "ct.messages")
             except ValueError as exc:
-                raise BadRecord(f"not JSON: {exc}") from None
+                raise BadRecord(str(exc)) from None
             parsed = parse_delivery(record)
             if isinstance(parsed, NeedsFetch):
                 fetched = await self._fetch(parsed)
@@ -170,6 +165,11 @@ class InventoryFlow:
                 self._outcome["fetched"].inc()
         except BadRecord as exc:
             await self._dead_letter(self.dlq_ct, self.settings.topic_ct_messages, event, str(exc))
+            return None
+        except Exception as exc:  # a bug must neither stop the partition nor lose the record
+            log.exception("ingest: unexpected error on %s@%d", msg.topic, msg.offset)
+            reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+            await self._dead_letter(self.dlq_ct, self.settings.topic_ct_messages, event, reason)
             return None
         if isinstance(parsed, Ignored):
             self._outcome["ignored"].inc()
@@ -241,17 +241,26 @@ class InventoryFlow:
                 mapping: dict[str, Any] | None = None
                 if raw is not None:  # None = tombstone: the mapping is deleted
                     try:
-                        m = SkuMapping.model_validate_json(raw)
+                        obj = decode_record(raw, topic)
+                        m = SkuMapping.model_validate(obj)
                     except ValidationError as exc:
                         raise BadRecord(f"invalid mapping: {_pydantic_reason(exc)}") from None
+                    except ValueError as exc:
+                        raise BadRecord(str(exc)) from None
                     if m.sku != sku:
                         raise BadRecord(f"key {sku!r} differs from value sku {m.sku!r}")
                     mapping = m.model_dump(mode="json")
+                value = dumps({"t": "map", "m": mapping})
             except (BadRecord, UnicodeDecodeError) as exc:
                 await self._dead_letter(self.dlq_map, topic, event, str(exc))
                 continue
+            except Exception as exc:  # never lose a record to a bug: dead-letter it
+                log.exception("mappings: unexpected error")
+                reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+                await self._dead_letter(self.dlq_map, topic, event, reason)
+                continue
             self._index(key, mapping)
-            await self.sku_topic.send(key=key, value=dumps({"t": "map", "m": mapping}))
+            await self.sku_topic.send(key=key, value=value)
             M.RECORDS.labels(topic, "applied").inc()
 
     def _index(self, sku: bytes, mapping: dict[str, Any] | None) -> None:

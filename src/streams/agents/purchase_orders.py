@@ -27,7 +27,7 @@ from faust.types import EventT
 from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
-from streams.adapters.codecs import dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
 from streams.agents.faustutil import raw_topic
 from streams.config import Settings
 from streams.domain.acknowledgement import (
@@ -141,10 +141,9 @@ class PurchaseOrderFlow:
         written by one agent only, whatever partitioner the upstream producer used."""
         raw: bytes | None = event.value
         try:
-            if raw is None:
-                raise ValueError("empty value")
+            obj = decode_record(raw, self.settings.topic_purchase_orders)
             try:
-                order = Order.model_validate_json(raw)
+                order = Order.model_validate(obj)
             except ValidationError as exc:
                 raise ValueError(f"not an SP-API Order: {_short(exc)}") from None
             if order.orderDetails is None:
@@ -157,7 +156,11 @@ class PurchaseOrderFlow:
         except ValueError as exc:
             await self._dead_letter(event, str(exc))
             return
-        await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": loads(raw)}))
+        except Exception as exc:  # never lose a record to a bug: dead-letter it
+            log.exception("po-intake: unexpected error")
+            await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
+            return
+        await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
 
     async def _on_order(self, key: bytes, po: dict[str, Any] | None, raw: Any) -> None:
         topic = self.settings.topic_purchase_orders

@@ -166,8 +166,8 @@ def parse_delivery(record: Any) -> Parsed:
     ntype = d.get("notificationType")
     if ntype is None and "type" in d and "resource" in d:
         ntype = "Message"  # a bare Message, e.g. replayed from the Messages API
-    if ntype not in NOTIFICATION_TYPES:
-        raise BadRecord(f"unknown notificationType {ntype!r}")
+    if not isinstance(ntype, str) or ntype not in NOTIFICATION_TYPES:
+        raise BadRecord(f"unknown notificationType {str(ntype)[:100]!r}")
     resource = _get(d, "resource", dict, "record")
     type_id = _get(resource, "typeId", str, "resource")
     entry_id = _get(resource, "id", str, "resource")

@@ -51,6 +51,8 @@ def parse_command(raw: bytes | None, key: bytes | None) -> InventoryCommand:
     """Decode and validate one record. Raises :class:`BadRecord` with the reason."""
     if raw is None:
         raise BadRecord("empty value (tombstone) on ct.inventory-commands")
+    if len(raw) > 900_000:  # as streams.adapters.codecs.MAX_RECORD_BYTES (domain: no import)
+        raise BadRecord(f"oversize record: {len(raw)} bytes")
     try:
         cmd = InventoryCommand.model_validate_json(raw)
     except ValidationError as exc:

@@ -31,7 +31,7 @@ class SkuMapping(BaseModel):
     unitsPerCase: int | None = Field(None, ge=1, le=100_000)
     amazonUnitOfMeasure: Literal["Cases", "Eaches"] = "Eaches"
     amazonChannels: tuple[str, ...] = ()
-    safetyBuffer: int = Field(0, ge=0)
+    safetyBuffer: int = Field(0, ge=0, le=10**9)
     obsolete: bool = False
     netCost: Money | None = None
 
