@@ -177,12 +177,63 @@ async def _purchase_orders(s: Settings, world: World, every: float, stop: asynci
                 world.sent["pos"] += len(added)
 
 
+def dispatch_for(ack: dict[str, Any], world: World, n: int, *, bad_sscc: bool) -> dict[str, Any]:
+    """A WMS dispatch shipping everything ``ack`` accepted, one carton per line."""
+    from streams.domain.gs1 import with_check_digit
+
+    by_asin = {c.asin: c.sku for c in world.catalogue}
+    cartons: list[dict[str, Any]] = []
+    for i, item in enumerate(ack.get("items", [])):
+        accepted = [
+            e for e in item["itemAcknowledgements"] if e["acknowledgementCode"] == "Accepted"
+        ]
+        sku = by_asin.get(item.get("amazonProductIdentifier", ""))
+        if not accepted or sku is None:
+            continue
+        q = accepted[0]["acknowledgedQuantity"]
+        eaches = q["amount"] * (q.get("unitSize") or 1 if q["unitOfMeasure"] == "Cases" else 1)
+        sscc = with_check_digit(f"0061414{n:06d}{i:04d}")
+        if bad_sscc and not cartons:
+            sscc = sscc[:-1] + str((int(sscc[-1]) + 1) % 10)  # a mistyped check digit
+        cartons.append({"sscc": sscc, "trackingNumber": f"1Z999AA1{n:06d}{i:04d}",
+                        "items": [{"sku": sku, "quantityEaches": eaches}]})  # fmt: skip
+    return {
+        "dispatchId": f"DEMO-DSP-{n:06d}", "shipmentId": f"DEMOSHIP{n:06d}",
+        "purchaseOrderNumber": ack["purchaseOrderNumber"], "shipFromWarehouse": "wh-east",
+        "shippedDate": _iso_now(), "shipmentType": "SmallParcel", "carrierScac": "UPSN",
+        "trackingNumbers": [c["trackingNumber"] for c in cartons], "cartons": cartons,
+    }  # fmt: skip
+
+
+async def _dispatches(
+    s: Settings, world: World, v: View, producer: AIOKafkaProducer, stop: asyncio.Event
+) -> None:
+    """The warehouse ships acknowledged POs; every fifth dispatch has a mistyped SSCC."""
+    shipped: set[str] = set()
+    n = 0
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=4.0)
+        for ack in list(v.acks):
+            po = ack["purchaseOrderNumber"]
+            if po in shipped:
+                continue
+            shipped.add(po)
+            n += 1
+            d = dispatch_for(ack, world, n, bad_sscc=n % 5 == 1)
+            if d["cartons"]:
+                world.sent["dispatches"] = world.sent.get("dispatches", 0) + 1
+                await producer.send(s.topic_dispatches, key=po.encode(), value=orjson.dumps(d))
+            break  # one dispatch per round keeps the view readable
+
+
 @dataclass
 class View:
     deltas: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=8))
     acks: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=6))
     commands: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=6))
     exceptions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=5))
+    asns: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=4))
     dlq: deque[str] = field(default_factory=lambda: deque(maxlen=3))
     counts: dict[str, int] = field(default_factory=dict)
     landed: dict[str, int] = field(default_factory=dict)  # entry id -> quantity now
@@ -194,6 +245,7 @@ async def _watch(s: Settings, v: View, stop: asyncio.Event) -> None:
     topics = {
         s.topic_inventory_updates: v.deltas, s.topic_po_acknowledgements: v.acks,
         s.topic_inventory_commands: v.commands, s.topic_exceptions: v.exceptions,
+        s.topic_shipment_confirmations: v.asns,
     }  # fmt: skip
     c = AIOKafkaConsumer(*topics, dlq, **client_kwargs(s), auto_offset_reset="latest",
                          enable_auto_commit=False)  # fmt: skip
@@ -272,8 +324,13 @@ def _render(s: Settings, world: World, v: View, started: float) -> Group:
         f"{v.counts.get(s.topic_inventory_commands, 0)} reservations "
         f"({sent['pos']} new POs sent by the demo)",
     )
+    asns = ", ".join(
+        f"{a.get('shipmentIdentifier')} ({a.get('shipmentConfirmationType')})" for a in v.asns
+    )
     head.add_row(
-        f"[b]exceptions[/b] {v.counts.get(s.topic_exceptions, 0)} raised",
+        f"[b]ASNs[/b] {v.counts.get(s.topic_shipment_confirmations, 0)} sent of "
+        f"{sent.get('dispatches', 0)} dispatches: {asns or '-'}",
+        f"[b]exceptions[/b] {v.counts.get(s.topic_exceptions, 0)} raised · "
         f"up {time.monotonic() - started:.0f}s",
     )
 
@@ -321,7 +378,8 @@ def _render(s: Settings, world: World, v: View, started: float) -> Group:
         exc.add_row(e["kind"], e["owner"], refs, str(e.get("rootCause", ""))[:70])
 
     dlq = "\n".join(v.dlq) or "(none yet)"
-    hint = (f"metrics http://{s.web_host}:{s.web_port}/metrics · logs .run/worker.log · "
+    hint = (f"status http://{s.web_host}:{s.web_port}/status · "
+            f"metrics http://{s.web_host}:{s.web_port}/metrics · logs .run/worker.log · "
             f"SP-API sandbox {s.spapi_endpoint}/_sandbox/received · Ctrl-C stops · "
             f"{len(names)} SKUs")  # fmt: skip
     grid = Table.grid(expand=True)
@@ -367,6 +425,7 @@ async def _demo(s: Settings, duration: float, rate: float, skus: int) -> None:
                 asyncio.create_task(_purchase_orders(s, world, 20.0, stop)),
                 asyncio.create_task(_watch(s, v, stop)),
                 asyncio.create_task(_landed(ct, world, v, stop)),
+                asyncio.create_task(_dispatches(s, world, v, producer, stop)),
             ]
             with Live(_render(s, world, v, started), refresh_per_second=2) as live:
                 while not stop.is_set():
