@@ -273,12 +273,15 @@ class PurchaseOrderFlow:
         )
         for f in (*d.findings, *((d.hold,) if d.hold else ())):
             await self._exception(f.kind, refs, f.reason)
-        lines = [PoLine.model_validate(v) for v in po["lines"].values()]
-        decided = {ln.key: LineDecision.model_validate(decisions[ln.itemSequenceNumber])
-                   for ln in lines if ln.itemSequenceNumber in decisions}  # fmt: skip
-        if len(decided) < len(lines) or any(x.hold for x in decided.values()):
+        # cheap checks on the raw record first: models are built once, when every line is
+        # decided, not once per decision (a 100-line PO would cost 100 x 100 validations)
+        pending = [n for n in po["lines"] if n not in decisions or decisions[n].get("hold")]
+        if pending:
             self._save(key, po)
             return
+        lines = [PoLine.model_validate(v) for v in po["lines"].values()]
+        decided = {ln.key: LineDecision.model_validate(decisions[ln.itemSequenceNumber])
+                   for ln in lines}  # fmt: skip
         ack_state = po.get("ack") or {}
         if ack_state.get("rev") == po["rev"]:
             self._save(key, po)  # already built for this revision
