@@ -13,7 +13,16 @@ from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
 from streams.observability.metrics import REGISTRY
 
-ALL_FLOWS = ("inventory", "ct_commands", "purchase_orders", "po_poller", "asn", "ops")
+ALL_FLOWS = (
+    "inventory",
+    "ct_commands",
+    "purchase_orders",
+    "po_poller",
+    "asn",
+    "ops",
+    "channel_policy",
+    "sales_orders",
+)
 
 
 def broker_credentials(s: Settings) -> Any:
@@ -88,6 +97,13 @@ def create_app(
                 pass
             else:
                 app.asn = AsnFlow(app, s, po_flow, clock, spapi_factory)  # type: ignore[attr-defined]
+        if "sales_orders" in flows and s.sales_orders_enabled:
+            try:
+                from streams.agents.sales_orders import SalesOrderFlow
+            except ImportError:  # pragma: no cover - the flow arrives with the finance issue
+                pass
+            else:
+                app.sales_orders = SalesOrderFlow(app, s, po_flow, clock)  # type: ignore[attr-defined]
     if "po_poller" in flows:
         from streams.agents.po_poller import PoPoller
 
@@ -100,6 +116,14 @@ def create_app(
             pass
         else:
             app.ct_commands = CtCommandFlow(app, s, inventory.sku_topic)  # type: ignore[attr-defined]
+
+    if "channel_policy" in flows and s.channel_policy_enabled:
+        try:  # the warehouse policy from commercetools channels, for the SKU agent
+            from streams.agents.channel_policy import ChannelPolicyFlow
+        except ImportError:  # pragma: no cover - the flow arrives with the policy issue
+            pass
+        else:
+            app.channel_policy = ChannelPolicyFlow(app, s, inventory, clock)  # type: ignore[attr-defined]
 
     from streams.observability.lag import LagMonitor
 

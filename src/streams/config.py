@@ -181,6 +181,24 @@ class Settings(BaseSettings):
     # the status page links runbooks as this prefix + docs/runbooks/<kind>.md
     runbook_base_url: str = "https://github.com/vc-ct-streams/vc-ct-streams/blob/main/"
 
+    # --- sales orders and warehouse policy -------------------------------------------------
+    # warehouse policy: custom fields on the commercetools supply channels (Amazon
+    # eligibility, priority, safety stock), read at start and this often by the leader
+    channel_policy_enabled: bool = True
+    channel_policy_refresh_s: float = Field(60.0, gt=0)
+    # custom Type (on channels) created by the worker, holding the three policy fields
+    ct_channel_policy_type_key: str = "streams-channel-policy"
+    # one commercetools order per acknowledged Amazon PO (for finance), numbered prefix + PO
+    sales_orders_enabled: bool = True
+    sales_order_number_prefix: str = Field("AMZ-", max_length=32, pattern=r"^[A-Za-z0-9_-]*$")
+    ct_sales_order_type_key: str = "streams-amazon-order"
+    ct_sales_order_line_type_key: str = "streams-amazon-order-line"
+    # a new PO revision that changes the accepted lines re-imports an order nothing else has
+    # acted on; false (or once fulfilment, payment or export began): finance is told instead
+    sales_order_replace_on_change: bool = True
+    # commercetools errors are retried without end; after this long finance is told
+    sales_order_retry_s: float = Field(600.0, ge=0)
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, data: Any) -> Any:

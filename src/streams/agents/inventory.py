@@ -48,6 +48,7 @@ from streams.domain.inventory import SkuState, inventory_update
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader
 from streams.domain.purchase_orders import PoLine
+from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class InventoryFlow:
             s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
         )
         self.decisions_topic: faust.TopicT | None = None  # set by the purchase-order flow
+        # the warehouse policy now (set by the channel-policy flow); None = configuration only
+        self.channel_policy: Callable[[], ChannelPolicy | None] = lambda: None
         self.sku_topic_name = self.sku_topic.get_topic_name()
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
@@ -364,8 +367,9 @@ class InventoryFlow:
         sku = state.sku.encode()
         if item["t"] == "release":
             commands = state.release_line(
-                line.key, line.purchaseOrderNumber, line.itemSequenceNumber, now
-            )
+                line.key, line.purchaseOrderNumber, line.itemSequenceNumber, now,
+                self.channel_policy(),
+            )  # fmt: skip
         else:
             result, commands = state.allocate(
                 line, now,
@@ -373,6 +377,7 @@ class InventoryFlow:
                 price_tolerance=Decimal(str(s.price_tolerance)),
                 default_channels=s.default_amazon_channels,
                 default_buffer=s.default_safety_buffer,
+                policy=self.channel_policy(),
             )  # fmt: skip
             if not result.replayed:
                 M.ALLOCATIONS.labels(result.decision.status).inc()
@@ -387,8 +392,9 @@ class InventoryFlow:
     def _published_view(self, state: SkuState) -> int | None:
         if not state.publishable():
             return None
+        s = self.settings
         return state.availability(
-            self.settings.default_amazon_channels, self.settings.default_safety_buffer
+            s.default_amazon_channels, s.default_safety_buffer, self.channel_policy()
         )
 
     def _unpublished(self, state: SkuState) -> bool:

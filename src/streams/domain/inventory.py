@@ -17,6 +17,14 @@ from streams.domain.allocation import AllocationLedger, LedgerResult
 from streams.domain.ctmessages import StockObservation
 from streams.domain.mapping import SkuMapping
 from streams.domain.purchase_orders import PoLine
+from streams.domain.warehouse_policy import (
+    ChannelPolicy,
+    is_eligible,
+    offered,
+    plan_reservation,
+    release_order,
+    sku_buffer,
+)
 
 RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
 Outcome = Literal["applied", "duplicate", "stale"]
@@ -133,12 +141,14 @@ class SkuState:
         price_tolerance: Decimal,
         default_channels: tuple[str, ...] = (),
         default_buffer: int = 0,
+        policy: ChannelPolicy | None = None,
     ) -> tuple[LedgerResult, list[dict[str, Any]]]:
         """Decide one PO line against this SKU once; returns the decision and the commands
         for commercetools (a redelivered line gets the same decision and the same commands,
-        which commercetools applies once by command id)."""
+        which commercetools applies once by command id). ``policy`` is the warehouse policy
+        (channel eligibility, priority, safety stock); None = configuration only."""
         ledger = AllocationLedger(self.lines)
-        available = self.availability(default_channels, default_buffer)
+        available = self.availability(default_channels, default_buffer, policy)
         result = ledger.decide(
             line,
             available,
@@ -149,23 +159,35 @@ class SkuState:
         )
         if result.replayed:
             return result, list(self.line_commands.get(line.key, []))
-        commands = self._move(line, result.delta_eaches, now, default_channels)
+        commands = self._move(line, result.delta_eaches, now, default_channels, policy)
         return result, commands
 
-    def release_line(self, line_key: str, po: str, seq: str, now: datetime) -> list[dict[str, Any]]:
+    def release_line(
+        self,
+        line_key: str,
+        po: str,
+        seq: str,
+        now: datetime,
+        policy: ChannelPolicy | None = None,
+    ) -> list[dict[str, Any]]:
         """Give back what a closed or cancelled PO line holds."""
         released = AllocationLedger(self.lines).release(line_key)
         if not released and not self.holds.get(line_key):
             return []
         held = sum(self.holds.get(line_key, {}).values())
-        return self._move_key(line_key, po, seq, -held, now, ())
+        return self._move_key(line_key, po, seq, -held, now, (), policy)
 
     def _move(
-        self, line: PoLine, delta: int, now: datetime, default_channels: tuple[str, ...]
+        self,
+        line: PoLine,
+        delta: int,
+        now: datetime,
+        default_channels: tuple[str, ...],
+        policy: ChannelPolicy | None = None,
     ) -> list[dict[str, Any]]:
         return self._move_key(
             line.key, line.purchaseOrderNumber, line.itemSequenceNumber, delta, now,
-            default_channels,
+            default_channels, policy,
         )  # fmt: skip
 
     def _move_key(
@@ -176,32 +198,26 @@ class SkuState:
         delta: int,
         now: datetime,
         default_channels: tuple[str, ...],
+        policy: ChannelPolicy | None = None,
     ) -> list[dict[str, Any]]:
         if delta == 0:
             return list(self.line_commands.get(key, []))
         held = self.holds.setdefault(key, {})
         moves: list[tuple[str, int]] = []
         if delta > 0:
-            # reserve where the most is free first, so one line touches as few entries as possible
+            # the warehouse policy's order (priority, then most free), each channel only
+            # beyond its safety stock; without a policy: most free first, as few entries as
+            # possible (see warehouse_policy.plan_reservation)
             free = {
                 ch: e.available + self._pending_on(ch)
                 for ch, e in self.channels.items()
-                if self.mapping is None or self.mapping.eligible(ch, None, default_channels)
+                if is_eligible(ch, self.mapping, default_channels, policy)
             }
-            need = delta
-            for ch, qty in sorted(free.items(), key=lambda kv: (-kv[1], kv[0])):
-                take = min(need, max(0, qty))
-                if take:
-                    moves.append((ch, take))
-                    need -= take
-                if not need:
-                    break
-            if need and free:  # the domain never allocates beyond availability; be safe
-                moves.append((max(free, key=lambda c: free[c]), need))
+            moves = plan_reservation(free, delta, policy)
         else:
             give = -delta
-            for ch, qty in sorted(held.items(), key=lambda kv: -kv[1]):
-                take = min(give, qty)
+            for ch in release_order(held, policy):
+                take = min(give, held[ch])
                 if take:
                     moves.append((ch, -take))
                     give -= take
@@ -252,22 +268,37 @@ class SkuState:
                 del self.pending[cmd]
 
     # --- availability -------------------------------------------------------------------
-    def master_total(self, default_channels: tuple[str, ...] = ()) -> int:
-        """Units the eligible channels show as available (commercetools' availableQuantity)."""
-        m = self.mapping
+    def master_total(
+        self, default_channels: tuple[str, ...] = (), policy: ChannelPolicy | None = None
+    ) -> int:
+        """Units the eligible channels show as available (commercetools' availableQuantity),
+        each beyond its safety stock under the warehouse policy."""
         return sum(
-            max(0, e.available)
+            offered(ch, e.available, policy)
             for ch, e in self.channels.items()
-            if m is None or m.eligible(ch, None, default_channels)
+            if is_eligible(ch, self.mapping, default_channels, policy)
         )
 
-    def availability(self, default_channels: tuple[str, ...] = (), default_buffer: int = 0) -> int:
-        """Eaches Amazon may be offered: eligible stock - safety buffer - open allocations."""
+    def availability(
+        self,
+        default_channels: tuple[str, ...] = (),
+        default_buffer: int = 0,
+        policy: ChannelPolicy | None = None,
+    ) -> int:
+        """Eaches Amazon may be offered: eligible stock beyond per-channel safety stock -
+        the SKU's buffer - open allocations on eligible channels. One figure per SKU.
+
+        An allocation pending on a channel that no longer serves Amazon (the policy or the
+        mapping changed) moves stock Amazon is not offered: it must not count, or a release
+        there would inflate the figure until commercetools shows it."""
         m = self.mapping
         if m is not None and m.obsolete:
             return 0
-        buffer = m.safetyBuffer if m is not None and m.safetyBuffer else default_buffer
-        return max(0, self.master_total(default_channels) - buffer - self.allocated)
+        eligible = {ch for ch in self.channels if is_eligible(ch, m, default_channels, policy)}
+        total = sum(offered(ch, self.channels[ch].available, policy) for ch in eligible)
+        buffer = sku_buffer(m, default_buffer, policy, eligible)
+        held = sum(int(p[0]) for p in self.pending.values() if p[1] in eligible)
+        return max(0, total - buffer - held)
 
     def publishable(self) -> bool:
         """Only mapped SKUs are sent to Amazon (Amazon knows them by ASIN / vendor id)."""

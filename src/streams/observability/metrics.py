@@ -156,3 +156,67 @@ ASN_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 1800, 3600, 21600),
     registry=REGISTRY,
 )
+PO_UNACKNOWLEDGED = Gauge(
+    "streams_po_unacknowledged",
+    "Purchase orders on this worker's partitions not acknowledged yet, by age since the PO "
+    "date (lt_6h, 6h_18h, 18h_24h, over_24h; the last two bands start at "
+    "STREAMS_ACK_WARNING_S and STREAMS_ACK_DEADLINE_S)",
+    ["age"],
+    registry=REGISTRY,
+)
+PO_UNACKNOWLEDGED_OLDEST = Gauge(
+    "streams_po_unacknowledged_oldest_age_seconds",
+    "Age of the oldest unacknowledged purchase order on this worker's partitions (0: none)",
+    registry=REGISTRY,
+)
+ACK_DEADLINE_BREACHES = Counter(
+    "streams_po_ack_deadline_breaches_total",
+    "Purchase orders found past the acknowledgement deadline without an acknowledgement "
+    "(once per PO: when its ack-deadline exception turns critical)",
+    registry=REGISTRY,
+)
+DRIFT_SKUS = Gauge(
+    "streams_inventory_drift_skus",
+    "SKUs whose last published availability differs from what the master implies now by "
+    "more than STREAMS_DRIFT_TOLERANCE_UNITS for longer than STREAMS_DRIFT_AFTER_S, by "
+    "direction (over = Amazon was told more than is available: overselling risk)",
+    ["direction"],
+    registry=REGISTRY,
+)
+DRIFT_UNITS = Gauge(
+    "streams_inventory_drift_units",
+    "Sum of |published - master availability| in eaches over the drifting SKUs, by direction",
+    ["direction"],
+    registry=REGISTRY,
+)
+EXCEPTIONS_OPEN = Gauge(
+    "streams_exceptions_open",
+    "Open owned exceptions in the exceptions table, by kind, owner and severity (every "
+    "worker holds the whole table: aggregate with max, not sum)",
+    ["kind", "owner", "severity"],
+    registry=REGISTRY,
+)
+CHANNEL_POLICY_REFRESHES = Counter(
+    "streams_channel_policy_refreshes_total",
+    "Reads of the warehouse policy (channel custom fields) from commercetools, by result "
+    "(changed = a new policy was published to every worker, unchanged, error = the last "
+    "known policy stays in effect)",
+    ["result"],
+    registry=REGISTRY,
+)
+CHANNEL_POLICY_CHANNELS = Gauge(
+    "streams_channel_policy_channels",
+    "Channels of the warehouse policy in effect on this worker, by Amazon eligibility "
+    "(eligible, ineligible, unset = configuration decides)",
+    ["state"],
+    registry=REGISTRY,
+)
+SALES_ORDERS = Counter(
+    "streams_sales_orders_total",
+    "commercetools orders for acknowledged Amazon POs (finance), by outcome (created, "
+    "updated, replaced, unchanged, skipped = nothing accepted or not ready, diverged = "
+    "changed after fulfilment began, failed = refused by commercetools, error = a failed "
+    "attempt that is retried)",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,403 @@
+"""Sales orders for finance: every acknowledged Amazon PO becomes one commercetools order.
+
+    amazon.po-acknowledgements ─┐ feed (fan-out subscriber: decodes nothing it does not need)
+    <app>-po-events (Closed) ───┴──> <app>-sales-orders (key: PO, same partitioner)
+                                          │ sales-orders agent: reads ``pos[PO]`` (same key,
+                                          │ partition count and partitioner), the only
+                                          v writer of ``sales_orders[PO]``
+                     commercetools: GET order-number=AMZ-<PO> ─> import / update / replace
+                                          └─> ops.exceptions (finance: diverged, refused)
+
+The acknowledgement is the trigger, ``pos`` the content: it holds the PO and every line
+decision of the acknowledged revision before the acknowledgement is sent. The feed hop keeps
+commercetools away from the acknowledgement topic's own subscriber (the sender to Amazon):
+a commercetools outage backs up only ``<app>-sales-orders``, never the priority path.
+
+Idempotent under redelivery and crashes without a transaction: every attempt first looks the
+order up by its number and plans from what commercetools holds (the content marker on the
+order says whether its lines are current), so a redelivered acknowledgement changes nothing,
+a create whose answer was lost is found on the next read, and a 400 DuplicateField on create
+(another worker won the race) is re-read the same way. The table only remembers what this
+flow cannot ask commercetools: that Amazon closed the PO (the ``closed`` event and a late
+acknowledgement may arrive in either order). The rules are :mod:`streams.domain.sales_orders`;
+:class:`OrderWriter` is the commercetools part, without Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+import faust
+from faust.types import EventT
+
+from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.adapters.commercetools import AuthError, CommercetoolsError
+from streams.agents.channel_policy import ensure_type
+from streams.agents.ct_commands import LedgerClient
+from streams.agents.faustutil import bind_event, raw_topic
+from streams.config import Settings
+from streams.domain.exceptions import (
+    Owner,
+    Refs,
+    Severity,
+    exception_id,
+    raise_exception,
+    to_record,
+)
+from streams.domain.sales_orders import (
+    Plan,
+    SalesOrder,
+    SalesOrderError,
+    build_sales_order,
+    line_type_draft,
+    order_type_draft,
+    plan_sync,
+    sales_order_number,
+)
+from streams.observability import metrics as M
+
+if TYPE_CHECKING:
+    from streams.agents.purchase_orders import PurchaseOrderFlow
+
+log = logging.getLogger(__name__)
+
+DIVERGED = "sales-order-diverged"
+FAILED = "sales-order-failed"
+_KINDS: dict[str, tuple[Owner, Severity]] = {
+    DIVERGED: ("finance", "warning"),
+    FAILED: ("finance", "critical"),
+}
+MAX_PLANS = 8  # re-reads after a conflict before an attempt counts as failed
+
+
+class Abandoned(Exception):
+    """The worker rebalances or stops: the event stays unacked for the partition's next owner."""
+
+
+class SalesOrderClient(LedgerClient):
+    """The commercetools client plus order queries and deletes."""
+
+    async def delete_order(self, order_id: str, version: int) -> dict[str, Any] | None:
+        deleted: dict[str, Any] | None = await self._call(
+            "DELETE",
+            f"/orders/{quote(order_id, safe='')}",
+            operation="order.delete",
+            kind="versioned",
+            params=[("version", str(version))],
+            allow_404=True,
+        )
+        return deleted
+
+    async def query_orders(self, where: str, variables: dict[str, str]) -> list[dict[str, Any]]:
+        params = [(f"var.{k}", v) for k, v in variables.items()]
+        params += [("where", where), ("limit", "500")]
+        page = await self._call("GET", "/orders", operation="order.query", params=params)
+        return list(page.get("results") or [])
+
+
+Report = Callable[[str, Refs, str], Awaitable[None]]
+
+
+class OrderWriter:
+    """Brings one order in commercetools to what its PO implies; no Kafka here (the flow and
+    tests drive it). ``report(kind, refs, cause)`` raises an owned exception,
+    ``resolved(refs)`` closes them; ``abort()`` says the worker must let go."""
+
+    def __init__(
+        self,
+        client: SalesOrderClient,
+        *,
+        order_type_key: str,
+        line_type_key: str,
+        replace_allowed: bool = True,
+        retry_s: float = 600.0,
+        report: Report,
+        resolved: Callable[[Refs], Awaitable[None]],
+        abort: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.order_type_key = order_type_key
+        self.line_type_key = line_type_key
+        self.replace_allowed = replace_allowed
+        self.retry_s = retry_s
+        self.report = report
+        self.resolved = resolved
+        self.abort = abort
+        self.sleep = sleep
+        self._types_ready = False
+
+    async def sync(
+        self, number: str, desired: SalesOrder | None, closed: bool, refs: Refs
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Bring order ``number`` to ``desired``; retried through outages until it is done,
+        commercetools refuses it (an exception for finance), or :class:`Abandoned`."""
+        started = time.monotonic()
+        attempt = 0
+        alerted = False
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(number, desired, closed, refs)
+            except CommercetoolsError as exc:
+                # 400 is about this order (401/403/5xx/no answer are not): tell, do not retry
+                permanent = exc.status == 400 and not isinstance(exc, AuthError)
+                if permanent and not exc.has_code("ReferencedResourceNotFound"):
+                    await self.report(FAILED, refs, f"commercetools refused {number}: {exc}")
+                    return "failed", None
+                if exc.has_code("ReferencedResourceNotFound"):
+                    self._types_ready = False  # our Type was deleted: create it again
+                error: Exception = exc
+            except Exception as exc:  # a bug or an unexpected answer: retry, never drop
+                log.exception("sales order %s failed", number)
+                error = exc
+            M.SALES_ORDERS.labels("error").inc()
+            if not alerted and time.monotonic() - started >= self.retry_s:
+                alerted = True  # keep trying, but finance must know the order is missing
+                await self.report(
+                    FAILED, refs, f"{number} not in commercetools yet, still retrying: {error}"
+                )
+            if self.abort():
+                raise Abandoned(f"{number}: {type(error).__name__}: {error}")
+            await self.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1))
+
+    async def _attempt(
+        self, number: str, desired: SalesOrder | None, closed: bool, refs: Refs
+    ) -> tuple[str, dict[str, Any] | None]:
+        await self._ensure_types()
+        replaced = False
+        for _ in range(MAX_PLANS):
+            existing = await self.client.get_order_by_number(number)
+            plan = plan_sync(existing, desired, closed=closed, replace_allowed=self.replace_allowed)
+            try:
+                order = await self._apply(existing, plan)
+            except CommercetoolsError as exc:
+                # lost a race: DuplicateField on create, 409 on update/delete, 404 (deleted
+                # meanwhile); plan again from a fresh read
+                if not (exc.status in (404, 409) or exc.has_code("DuplicateField")):
+                    raise
+                continue
+            if plan.kind == "replace":
+                replaced = True
+                continue  # deleted: the next plan imports it again
+            if plan.kind == "diverged":
+                await self.report(DIVERGED, refs, f"{number}: {plan.reason}")
+                return "diverged", order
+            await self.resolved(refs)
+            if replaced:
+                return "replaced", order
+            if plan.kind == "none":
+                return ("skipped" if existing is None else "unchanged"), order
+            return ("created" if plan.kind == "create" else "updated"), order
+        raise CommercetoolsError(409, [], f"{number}: still conflicting after {MAX_PLANS} plans")
+
+    async def _apply(self, existing: dict[str, Any] | None, plan: Plan) -> dict[str, Any] | None:
+        if plan.kind == "create":
+            assert plan.draft is not None
+            created: dict[str, Any] = await self.client.create_order_import(plan.draft)
+            return created
+        if existing is None:
+            return None
+        oid, version = str(existing["id"]), int(existing["version"])
+        if plan.kind == "replace":
+            await self.client.delete_order(oid, version)
+            return None
+        if plan.actions:
+            return await self.client.update_order(oid, version, list(plan.actions))
+        return existing
+
+    async def _ensure_types(self) -> None:
+        if not self._types_ready:
+            await ensure_type(self.client, order_type_draft(self.order_type_key))
+            await ensure_type(self.client, line_type_draft(self.line_type_key))
+            self._types_ready = True
+
+
+class SalesOrderFlow:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        po_flow: PurchaseOrderFlow,  # read: its ``pos`` table
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        s = self.settings = settings
+        self.app = app
+        self.po_flow = po_flow
+        self.clock = clock
+        self.ack_name = s.topic_po_acknowledgements
+        events_name = po_flow.events_topic.get_topic_name()
+        self.feed_topic = app.topic(
+            self.ack_name, events_name, key_serializer="raw", value_serializer="raw"
+        )
+        self.topic = raw_topic(
+            app, f"{s.app_id}-sales-orders", partitions=s.partitions, internal=True
+        )
+        self.exceptions = raw_topic(app, s.topic_exceptions)
+        # PO number -> {"closed", "order" (id), "state", "at"}; written by this flow's agent only
+        self.table = app.Table(
+            "sales_orders",
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options={"driver": "rocksdict"},
+        )
+        self._client: SalesOrderClient | None = None
+        self._writer: OrderWriter | None = None
+        self._raised: set[str] = set()  # exception ids open from this worker
+        app.agent(self.feed_topic, name="sales-orders-feed")(self.feed)
+        app.agent(self.topic, name="sales-orders")(self.agent)
+        app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
+
+    @property
+    def writer(self) -> OrderWriter:
+        if self._writer is None:  # lazily: an event loop exists by the first event
+            s = self.settings
+            self._client = SalesOrderClient(s)
+            self._writer = OrderWriter(
+                self._client,
+                order_type_key=s.ct_sales_order_type_key,
+                line_type_key=s.ct_sales_order_line_type_key,
+                replace_allowed=s.sales_order_replace_on_change,
+                retry_s=s.sales_order_retry_s,
+                report=self._exception,
+                resolved=self._resolve,
+                abort=self._abort,
+            )
+        return self._writer
+
+    async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = self._writer = None
+
+    # --- feed: acknowledgements and PO closures -> <app>-sales-orders -----------------------
+    async def feed(self, stream: Any) -> None:
+        async for event in stream.events():
+            key: bytes | None = event.key
+            if not key:
+                continue
+            if event.message.topic == self.ack_name:
+                await self.topic.send(key=key, value=b'{"t":"ack"}')
+                continue
+            raw: bytes | None = event.value
+            # po-events: only a Closed PO concerns finance; cheap test before decoding
+            if raw is None or b'"Closed"' not in raw:
+                continue
+            item = loads(raw)
+            if (
+                item.get("t") == "order"
+                and (item.get("raw") or {}).get("purchaseOrderState") == "Closed"
+            ):
+                await self.topic.send(key=key, value=b'{"t":"closed"}')
+
+    # --- the agent: one PO at a time, acked once its outcome is final -----------------------
+    async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
+        s = self.settings
+        async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
+            events = cast(list[EventT], batch)
+            done = 0
+            try:
+                for ev in events:
+                    await self._handle_safely(ev)
+                    await stream.ack(ev)
+                    done += 1
+            except Abandoned as exc:
+                left = len(events) - done
+                log.warning("%d sales-order events left for redelivery: %s", left, exc)
+                self._let_go(events[done:])
+            batch = events = []  # Faust waits for handed-out events to be released
+
+    def _let_go(self, events: list[EventT]) -> None:
+        """Unacked and untracked: redelivered from the committed offset (as ct_commands)."""
+        unacked = getattr(self.app.consumer, "_unacked_messages", None)
+        if unacked is not None:
+            for ev in events:
+                unacked.discard(ev.message)
+
+    def _abort(self) -> bool:
+        return bool(self.app.rebalancing or self.app.should_stop)
+
+    async def _handle_safely(self, ev: EventT) -> None:
+        try:
+            await self._handle(ev)
+        except Abandoned:
+            raise
+        except Exception as exc:  # e.g. an unreadable pos record: it will not get better
+            log.exception("sales order for %r not handled", ev.key)
+            po = cast(bytes, ev.key or b"").decode(errors="replace")
+            cause = f"sales order not handled: {type(exc).__name__}: {exc}"
+            await self._exception(FAILED, Refs(purchaseOrderNumber=po or None), cause[:500])
+            M.SALES_ORDERS.labels("failed").inc()
+
+    async def _handle(self, ev: EventT) -> None:
+        # a batch spans partitions: table reads and writes go by this event's partition
+        with bind_event(ev):
+            await self._handle_bound(ev)
+
+    async def _handle_bound(self, ev: EventT) -> None:
+        key = cast(bytes, ev.key)
+        po_number = key.decode()
+        item = loads(cast(bytes, ev.value))
+        mine = loads(raw) if (raw := self.table.get(key)) else {}
+        closed = bool(mine.get("closed")) or item.get("t") == "closed"
+        if closed and not mine.get("closed"):
+            mine["closed"] = True
+            self.table[key] = dumps(mine)  # before any call: a late acknowledgement sees it
+        raw_po = self.po_flow.pos.get(key)
+        refs = Refs(purchaseOrderNumber=po_number)
+        try:
+            desired = (
+                build_sales_order(
+                    loads(raw_po),
+                    prefix=self.settings.sales_order_number_prefix,
+                    order_type_key=self.settings.ct_sales_order_type_key,
+                    line_type_key=self.settings.ct_sales_order_line_type_key,
+                )
+                if raw_po
+                else None
+            )
+        except SalesOrderError as exc:
+            await self._exception(FAILED, refs, str(exc))
+            M.SALES_ORDERS.labels("failed").inc()
+            return
+        number = sales_order_number(po_number, self.settings.sales_order_number_prefix)
+        outcome, order = await self.writer.sync(number, desired, closed, refs)
+        M.SALES_ORDERS.labels(outcome).inc()
+        if order is not None:
+            mine.update(order=order.get("id"), state=order.get("orderState"), at=self.clock())
+            self.table[key] = dumps(mine)
+        if outcome not in ("error", "failed"):
+            M.LAST_SUCCESS.labels("sales_orders").set(self.clock())
+
+    # --- owned exceptions (finance) ---------------------------------------------------------
+    async def _exception(self, kind: str, refs: Refs, cause: str) -> None:
+        owner, severity = _KINDS[kind]
+        exc = raise_exception(
+            kind, refs, cause, utc_iso(self.clock()), owner=owner, severity=severity
+        )
+        self._raised.add(exc.id)
+        await self.exceptions.send(key=exc.id.encode(), value=dumps(to_record(exc)))
+        M.EXCEPTIONS.labels(kind, exc.owner, exc.status).inc()
+        log.warning("%s: %s", kind, cause)
+
+    async def _resolve(self, refs: Refs) -> None:
+        """The order is right now: close what this worker raised about it."""
+        for kind, (owner, severity) in _KINDS.items():
+            if exception_id(kind, refs) not in self._raised:
+                continue
+            now = utc_iso(self.clock())
+            exc = raise_exception(
+                kind, refs, "the order matches the PO now", now, owner=owner, severity=severity
+            )
+            self._raised.discard(exc.id)
+            rec = to_record(exc)
+            rec["status"] = "resolved"
+            await self.exceptions.send(key=exc.id.encode(), value=dumps(rec))
+            M.EXCEPTIONS.labels(kind, exc.owner, "resolved").inc()
