@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from streams.config import Settings
+from streams.domain.exceptions import KINDS
 from streams.observability.metrics import REGISTRY
 from tests.support import miniyaml
 from tests.support.promtool import INSTALL_HINT, find_promtool, run_promtool
@@ -324,8 +325,15 @@ def test_every_alert_has_a_runbook() -> None:
                 problems.append(f"{page.name}: no {heading!r} section")
         if f"({name}.md)" not in index:
             problems.append(f"README.md does not link {name}.md")
-    pages = {p.stem for p in RUNBOOKS.glob("*.md")} - {"README"}
+    # the other pages are the owned exceptions' runbooks (docs/runbooks/<kind>.md)
+    pages = {p.stem for p in RUNBOOKS.glob("*.md")} - {"README"} - set(KINDS)
     problems += [f"{p}.md: no alert of that name" for p in sorted(pages - set(alert_names()))]
+    for kind in KINDS:
+        page = RUNBOOKS / f"{kind}.md"
+        text = page.read_text(encoding="utf-8") if page.is_file() else ""
+        for heading in ("## What it means", "## Confirm", "## Act", "## Escalate"):
+            if heading not in text:
+                problems.append(f"{page.name} (exception kind): no {heading!r} section")
     assert not problems, "\n".join(problems)
 
 

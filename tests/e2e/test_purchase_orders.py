@@ -143,11 +143,16 @@ def summary(w: WorkerProcess) -> str:
 
 
 @pytest.fixture
-def po_settings(kafka: str, tmp_path: Path) -> Settings:
+def po_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
     s = unique_settings(
         kafka,
         tmp_path,
         web_port=free_port(),
+        # a reachable commercetools (the emulator): the command and sales-order flows answer
+        # at once instead of retrying a closed port for the whole test
+        ct_api_url=ct_api,
+        ct_auth_url=ct_api,
+        ct_project_key=f"po-{tmp_path.name[-8:]}".replace("_", "-"),
         debounce_window_s=0.3,
         debounce_max_wait_s=2.0,
         debounce_tick_s=0.1,

@@ -1,0 +1,450 @@
+"""``streams report reconciliation --month YYYY-MM``: per purchase order dated in the month,
+what Amazon ordered, what was acknowledged (accepted, backordered, rejected) and what was
+shipped, in cases and in eaches, with the acknowledgement, transaction and ASN status, the
+commercetools order, and the discrepancies finance must look at; totals at the end.
+
+Source of truth: the ``pos`` table's changelog (``<app_id>-pos-changelog``) and, when the
+ASN flow has run, the ``shipments`` table's changelog, read with aiokafka from the beginning
+to the end offsets (latest value per key). No worker needs to run.
+
+Quantities: ``*_cases`` counts the case-ordered lines in Amazon's cases; ``*_eaches`` counts
+every line in commercetools eaches (a case line times its case size). A case line whose
+size is unknown adds nothing to the eaches and says so in the discrepancies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from streams.config import Settings
+from streams.domain.watchers import ack_failed, ack_status, hours, iso
+
+# the commercetools order of a PO is numbered prefix + PO (the sales-order flow's setting
+# STREAMS_SALES_ORDER_NUMBER_PREFIX when it exists)
+CT_ORDER_PREFIX = "AMZ-"
+Number = int | float
+
+
+@dataclass(frozen=True)
+class Row:
+    po_number: str
+    po_date: str
+    po_state: str
+    lines: int
+    ordered_cases: Number
+    ordered_eaches: Number
+    accepted_cases: Number
+    accepted_eaches: Number
+    backordered_cases: Number
+    backordered_eaches: Number
+    rejected_cases: Number
+    rejected_eaches: Number
+    shipped_cases: Number
+    shipped_eaches: Number
+    ack_status: str
+    transaction_status: str
+    asn_status: str
+    ct_order_number: str
+    ct_order: str
+    discrepancies: str
+
+    def cells(self) -> list[str]:
+        return [_fmt(v) for v in astuple(self)]
+
+
+COLUMNS = tuple(f.name for f in fields(Row))
+QUANTITIES = COLUMNS[COLUMNS.index("ordered_cases") : COLUMNS.index("shipped_eaches") + 1]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def _num(x: Fraction) -> Number:
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def ct_order_number(po: str, prefix: str = CT_ORDER_PREFIX) -> str:
+    return f"{prefix}{po}"
+
+
+def order_prefix(s: Settings) -> str:
+    return str(getattr(s, "sales_order_number_prefix", CT_ORDER_PREFIX))
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """[start, end) of a YYYY-MM month in UTC, as Unix times."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    year, mon = int(month[:4]), int(month[5:])
+    start = datetime(year, mon, 1, tzinfo=UTC)
+    end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
+    return start.timestamp(), end.timestamp()
+
+
+def _seq_key(seq: str) -> str:
+    """Sequence numbers compare as numbers: the PO says "1", the ASN "001"."""
+    return str(int(seq)) if seq.isascii() and seq.isdigit() else seq
+
+
+def _seq_order(seq: str) -> tuple[int, str]:
+    return (int(seq), seq) if seq.isascii() and seq.isdigit() else (1 << 30, seq)
+
+
+def shipped_eaches(book: Mapping[str, Any] | None) -> dict[str, int]:
+    """Eaches shipped per PO line: each shipment's effective confirmation (the last one Amazon
+    holds or will hold; a Replace replaces its shipment's earlier quantities)."""
+    out: Counter[str] = Counter()
+    for sh in ((book or {}).get("shipments") or {}).values():
+        versions = sh.get("versions") or []
+        active = [v for v in versions if v.get("status") in ("queued", "submitted", "accepted")]
+        if active:
+            for seq, n in (active[-1].get("shipped") or {}).items():
+                out[_seq_key(seq)] += int(n)
+    return dict(out)
+
+
+def asn_status(book: Mapping[str, Any] | None) -> str:
+    statuses = Counter(
+        str(sh.get("status")) for sh in ((book or {}).get("shipments") or {}).values()
+    )
+    if not statuses:
+        return "-"
+    if len(statuses) == 1:
+        ((status, n),) = statuses.items()
+        return status if n == 1 else f"{n} {status}"
+    return ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+
+
+def reconcile_po(
+    po: Mapping[str, Any],
+    book: Mapping[str, Any] | None,
+    *,
+    now: float,
+    deadline_s: float,
+    ct_order: str = "-",
+    order_prefix: str = CT_ORDER_PREFIX,
+) -> Row:
+    """One report row (pure): ``po`` is a ``pos`` record, ``book`` its ``shipments`` record."""
+    number = str(po.get("po"))
+    decisions = po.get("decisions") or {}
+    shipped = shipped_eaches(book)
+    q: dict[str, Fraction] = {name: Fraction(0) for name in QUANTITIES}
+    problems: list[str] = []
+    lines = po.get("lines") or {}
+    for seq in sorted(lines, key=_seq_order):
+        line = lines[seq]
+        ordered = line.get("orderedQuantity") or {}
+        amount = int(ordered.get("amount") or 0)
+        cases = ordered.get("unitOfMeasure") == "Cases"
+        d = decisions.get(seq)
+        size: int | None = 1
+        if cases:
+            size = (d or {}).get("unitSize") or line.get("unitSize") or ordered.get("unitSize")
+        if cases:
+            q["ordered_cases"] += amount
+        if line.get("eaches") is not None:
+            q["ordered_eaches"] += int(line["eaches"])
+        elif size:
+            q["ordered_eaches"] += amount * size
+        elif amount:
+            problems.append(f"line {seq}: ordered in Cases, case size unknown")
+        acknowledged = 0
+        if d is None:
+            problems.append(f"line {seq}: no decision")
+        elif d.get("hold"):
+            problems.append(f"line {seq}: on hold ({(d['hold'] or {}).get('kind')})")
+        else:
+            for part in ("accepted", "backordered", "rejected"):
+                n = int(d.get(part) or 0)
+                if cases:
+                    q[f"{part}_cases"] += n
+                q[f"{part}_eaches"] += n * (size or 0)
+            acknowledged = int(d.get("accepted") or 0) + int(d.get("backordered") or 0)
+            if acknowledged > amount:
+                problems.append(f"line {seq}: acknowledged {acknowledged} > ordered {amount}")
+        n_shipped = shipped.get(_seq_key(seq), 0)
+        if n_shipped:
+            q["shipped_eaches"] += n_shipped
+            if cases and size:
+                q["shipped_cases"] += Fraction(n_shipped, size)
+            if n_shipped > acknowledged * (size or 1):
+                problems.append(
+                    f"line {seq}: shipped {n_shipped} eaches > acknowledged "
+                    f"{acknowledged * (size or 1)}"
+                )
+    status = ack_status(po)
+    po_date = po.get("poDate")
+    ack = po.get("ack") or {}
+    if po_date is not None:
+        deadline = float(po_date) + deadline_s
+        submitted = ack.get("submittedAt") if ack.get("txid") else None
+        if status in ("held", "pending", "built", "rejected", "failed") and now > deadline:
+            problems.append(f"not acknowledged by the deadline {iso(deadline)}")
+        elif submitted is not None and float(submitted) > deadline:
+            problems.append(
+                f"acknowledged {hours(float(submitted) - float(po_date))} after the PO date "
+                f"(deadline {hours(deadline_s)})"
+            )
+    if ack_failed(po):
+        problems.append("acknowledgement transaction failed")
+    elif ack.get("error"):
+        problems.append("acknowledgement rejected by Amazon")
+    for sid, sh in sorted(((book or {}).get("shipments") or {}).items()):
+        if sh.get("status") in ("invalid", "rejected", "failed", "pending"):
+            problems.append(f"shipment {sid} {sh.get('status')}")
+    return Row(
+        po_number=number,
+        po_date=iso(float(po_date)) if po_date is not None else "-",
+        po_state=str(po.get("state") or "-"),
+        lines=len(lines),
+        **{name: _num(v) for name, v in q.items()},
+        ack_status=status,
+        transaction_status=str((po.get("tx") or {}).get("status") or "-"),
+        asn_status=asn_status(book),
+        ct_order_number=ct_order_number(number, order_prefix),
+        ct_order=ct_order,
+        discrepancies="; ".join(problems),
+    )
+
+
+def totals(rows: Iterable[Row]) -> Row:
+    rows = list(rows)
+    sums = {
+        name: _num(sum((Fraction(getattr(r, name)) for r in rows), Fraction(0)))
+        for name in QUANTITIES
+    }
+    flagged = sum(1 for r in rows if r.discrepancies)
+    return Row(
+        po_number=f"TOTAL ({len(rows)} POs)",
+        po_date="",
+        po_state="",
+        lines=sum(r.lines for r in rows),
+        **sums,
+        ack_status="",
+        transaction_status="",
+        asn_status="",
+        ct_order_number="",
+        ct_order="",
+        discrepancies=f"{flagged} PO(s) with discrepancies",
+    )
+
+
+def build_rows(
+    pos: Mapping[str, Mapping[str, Any]],
+    books: Mapping[str, Mapping[str, Any]],
+    month: str,
+    *,
+    now: float,
+    deadline_s: float,
+    ct_orders: Mapping[str, str] | None = None,
+    order_prefix: str = CT_ORDER_PREFIX,
+) -> list[Row]:
+    """Rows for the POs dated in ``month``, by date then number (no totals row)."""
+    start, end = month_bounds(month)
+    chosen = [
+        po for po in pos.values() if po.get("poDate") is not None and start <= po["poDate"] < end
+    ]
+    chosen.sort(key=lambda po: (po["poDate"], str(po.get("po"))))
+    return [
+        reconcile_po(
+            po,
+            books.get(str(po.get("po"))),
+            now=now,
+            deadline_s=deadline_s,
+            ct_order=(ct_orders or {}).get(str(po.get("po")), "-"),
+            order_prefix=order_prefix,
+        )
+        for po in chosen
+    ]
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow(r.cells())
+
+
+# --- I/O: Kafka, commercetools, the terminal -----------------------------------------------
+
+
+class ReportError(Exception):
+    pass
+
+
+async def read_changelog(s: Settings, topic: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Latest JSON value per key of a changelog topic; ReportError if the topic is missing."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.adapters.codecs import loads
+    from streams.adapters.kafka_admin import client_kwargs
+
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_kwargs(s))
+    try:
+        await consumer.start()
+    except Exception as exc:
+        raise ReportError(f"cannot reach Kafka at {s.kafka_bootstrap}: {exc}") from None
+    try:
+        partitions = await _partitions(s, topic)
+        if not partitions:
+            raise ReportError(f"topic {topic} does not exist")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        latest: dict[bytes, bytes] = {}
+        todo = {tp for tp in tps if end[tp] > 0}
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            if time.monotonic() > deadline:
+                raise ReportError(f"reading {topic} took longer than {timeout_s:.0f} s")
+            batch = await consumer.getmany(*todo, timeout_ms=500)
+            for records in batch.values():
+                for m in records:
+                    if m.key is None:
+                        continue
+                    if m.value is None:
+                        latest.pop(m.key, None)
+                    else:
+                        latest[m.key] = m.value
+            for tp in list(todo):
+                if await consumer.position(tp) >= end[tp]:
+                    todo.discard(tp)
+        return {k.decode("utf-8", "replace"): loads(v) for k, v in latest.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(s: Settings, topic: str) -> list[int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.adapters.kafka_admin import client_kwargs
+
+    admin = AIOKafkaAdminClient(**client_kwargs(s))
+    await admin.start()
+    try:
+        meta = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if not meta or meta[0].get("error_code", 0) != 0:
+        return []
+    return sorted(p["partition"] for p in meta[0]["partitions"])
+
+
+async def lookup_ct_orders(s: Settings, numbers: list[str]) -> tuple[dict[str, str], str | None]:
+    """PO -> the commercetools order's state ("missing" when none), and why the lookup was
+    given up (then every PO shows "-")."""
+    if not numbers:
+        return {}, None
+    from streams.adapters.commercetools import CommercetoolsClient
+
+    out: dict[str, str] = {}
+    timeout = s.ct_timeout_s + 5
+    async with CommercetoolsClient(s, max_attempts=2, backoff_max_s=1.0) as ct:
+        gate = asyncio.Semaphore(8)
+
+        async def one(po: str) -> None:
+            async with gate:
+                number = ct_order_number(po, order_prefix(s))
+                order = await asyncio.wait_for(ct.get_order_by_number(number), timeout)
+            out[po] = str(order.get("orderState") or "found") if order else "missing"
+
+        try:
+            await one(numbers[0])  # one probe: an unreachable project fails once, not N times
+        except Exception as exc:
+            return {}, f"{type(exc).__name__}: {str(exc)[:200]}"
+        results = await asyncio.gather(*(one(n) for n in numbers[1:]), return_exceptions=True)
+        for n, r in zip(numbers[1:], results, strict=True):
+            if isinstance(r, BaseException):
+                out[n] = "-"
+    return out, None
+
+
+async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
+    notes: list[str] = []
+    try:
+        pos = await read_changelog(s, f"{s.app_id}-pos-changelog")
+    except ReportError as exc:
+        raise ReportError(
+            f"no purchase-order state: {exc} (has a worker with STREAMS_APP_ID={s.app_id} run?)"
+        ) from None
+    try:
+        books = await read_changelog(s, f"{s.app_id}-shipments-changelog")
+    except ReportError as exc:
+        books = {}
+        notes.append(f"no shipment state ({exc}): shipped quantities are 0, ASN status '-'")
+    now = time.time()
+    prefix = order_prefix(s)
+    rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s, order_prefix=prefix)
+    orders, why = await lookup_ct_orders(s, [r.po_number for r in rows])
+    if why is not None:
+        notes.append(f"commercetools not reachable ({why}): commercetools order shown as '-'")
+    if orders:
+        rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s,
+                          ct_orders=orders, order_prefix=prefix)  # fmt: skip
+    return rows, notes
+
+
+def reconciliation(settings: Settings, month: str, out: str | Path | None = None) -> int:
+    try:
+        month_bounds(month)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = Path(out) if out else Path(f"reconciliation-{month}.csv")
+    try:
+        rows, notes = asyncio.run(_collect(settings, month))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_csv([*rows, totals(rows)], path)
+    _print(rows, month)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    flagged = sum(1 for r in rows if r.discrepancies)
+    print(
+        f"wrote {path}: {len(rows)} purchase order(s) dated {month}, {flagged} with discrepancies"
+    )
+    return 0
+
+
+def _print(rows: list[Row], month: str) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from streams.views import console
+
+    table = Table(title=f"Purchase-order reconciliation {month}", box=box.SIMPLE_HEAD)
+    heads = ("PO", "date", "ordered cs/ea", "accepted cs/ea", "backordered cs/ea",
+             "rejected cs/ea", "shipped cs/ea", "ack", "tx", "ASN", "commercetools",
+             "discrepancies")  # fmt: skip
+    for h in heads:
+        table.add_column(h, overflow="fold")
+
+    def pair(r: Row, name: str) -> str:
+        return f"{_fmt(getattr(r, name + '_cases'))}/{_fmt(getattr(r, name + '_eaches'))}"
+
+    for r in [*rows, totals(rows)]:
+        table.add_row(
+            r.po_number, r.po_date[:10], pair(r, "ordered"), pair(r, "accepted"),
+            pair(r, "backordered"), pair(r, "rejected"), pair(r, "shipped"), r.ack_status,
+            r.transaction_status, r.asn_status,
+            f"{r.ct_order_number} {r.ct_order}".strip(), r.discrepancies,
+        )  # fmt: skip
+    console().print(table)
