@@ -245,11 +245,11 @@ async def test_exactly_once_across_sigkills(kafka: str, ct_api: str, tmp_path: P
                 for key, value in commands[i : i + 5]:
                     await producer.send(topic, key=key, value=orjson.dumps(value))
                 await producer.flush()
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(1.0)  # ~40 s of arrivals: kills land while work remains
         finally:
             await producer.stop()
 
-    feeder = asyncio.create_task(trickle())
+    feeder: asyncio.Task[None] | None = None
     ids = {c["commandId"] for _, c in commands}
     duplicates = 0
     confirmed_at_kill: list[int] = []
@@ -257,6 +257,8 @@ async def test_exactly_once_across_sigkills(kafka: str, ct_api: str, tmp_path: P
         w = WorkerProcess(s, tmp_path / f"worker{n}.log").start()
         try:
             await asyncio.to_thread(w.wait_ready)
+            if feeder is None:  # start feeding once a worker runs: a slow start must not let
+                feeder = asyncio.create_task(trickle())  # every command land before a kill
             if n < 3:
                 # once it applies commands, die at a random moment: no shutdown, no commit
                 before = len(confirmations(await read_all(bs, sku_events(s))))
