@@ -125,6 +125,9 @@ def create_app(
         else:
             app.channel_policy = ChannelPolicyFlow(app, s, inventory, clock)  # type: ignore[attr-defined]
 
+    if "ct_commands" in flows:
+        _periodic_reconcile(app, s, inventory)
+
     from streams.observability.lag import LagMonitor
 
     app.lag_monitor = LagMonitor(app, s)  # type: ignore[attr-defined]
@@ -146,3 +149,29 @@ def create_app(
         return web.json({"status": "ok", "rebalancing": bool(app.rebalancing)})
 
     return app
+
+
+def _periodic_reconcile(app: faust.App, s: Settings, inventory: Any) -> None:
+    """Subscriptions can stop delivering and lose notifications: every interval a slice of
+    commercetools' inventory is compared with this worker's state and differences are
+    re-delivered through the normal ingest (as ResourceUpdated notifications)."""
+    import logging
+
+    from streams.resync import Reconciler, worker_views
+
+    rec = Reconciler(s)
+    state_of, owns = worker_views(app, inventory.skus, inventory.sku_topic, s.partitions)
+
+    async def publish(key: bytes, value: bytes) -> None:
+        await inventory.ct_topic.send(key=key, value=value)
+
+    @app.timer(s.reconcile_interval_s, name="reconcile")
+    async def reconcile() -> None:
+        if app.rebalancing:
+            return
+        try:
+            await rec.tick(state_of, owns, publish)
+        except Exception as exc:  # commercetools away: the next tick tries again
+            logging.getLogger(__name__).warning("reconcile slice failed: %s", type(exc).__name__)
+
+    app.on_before_shutdown.connect(rec.on_shutdown)
