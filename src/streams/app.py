@@ -22,6 +22,7 @@ ALL_FLOWS = (
     "ops",
     "channel_policy",
     "sales_orders",
+    "inventory_sender",
 )
 
 
@@ -108,6 +109,12 @@ def create_app(
         from streams.agents.po_poller import PoPoller
 
         app.po_poller = PoPoller(app, s, clock, spapi_factory)  # type: ignore[attr-defined]
+
+    if "inventory_sender" in flows and s.inventory_sender_enabled:
+        from streams.agents.inventory_sender import InventorySenderFlow
+
+        sender = InventorySenderFlow(app, s, clock, spapi_factory)
+        app.inventory_sender = sender  # type: ignore[attr-defined]
 
     if "ct_commands" in flows:
         try:

@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     spapi_rate_per_s: float = Field(10.0, gt=0)
     spapi_burst: int = Field(10, ge=1)
     spapi_timeout_s: float = 15.0
+    # inventory sender: amazon.inventory-updates -> submitInventoryUpdate (DF partial feeds
+    # for spapi_df_warehouse); items per request (Amazon's model sets no maximum, see
+    # streams.domain.inventory_feed), how long records are gathered into one batch, and how
+    # long a batch may keep failing before an inventory-send-stalled exception opens
+    inventory_sender_enabled: bool = True
+    inventory_max_items: int = Field(1000, ge=1, le=10000)
+    inventory_linger_s: float = Field(1.0, gt=0)
+    inventory_stalled_after_s: float = Field(300.0, ge=0)
     sandbox_port: int = 8787
     sandbox_host: str = "127.0.0.1"  # loopback unless told (e.g. inside a container)
 

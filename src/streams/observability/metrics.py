@@ -113,7 +113,7 @@ ALLOCATIONS = Counter(
 )
 TX_FAILURES = Counter(
     "streams_transaction_failures_total",
-    "Amazon transactions that ended in Failure, by kind (acknowledgement, shipment)",
+    "Amazon transactions that ended in Failure, by kind (acknowledgement, shipment, inventory)",
     ["kind"],
     registry=REGISTRY,
 )
@@ -218,5 +218,34 @@ SALES_ORDERS = Counter(
     "changed after fulfilment began, failed = refused by commercetools, error = a failed "
     "attempt that is retried)",
     ["outcome"],
+    registry=REGISTRY,
+)
+INVENTORY_REQUESTS = Counter(
+    "streams_amazon_inventory_requests_total",
+    "submitInventoryUpdate requests by outcome (submitted = accepted by Amazon, rejected = "
+    "refused (4xx, not retried), split = too large (413) and sent again in halves, error = a "
+    "failed attempt that is retried, invalid = not sent: fails Amazon's model)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+INVENTORY_ITEMS = Counter(
+    "streams_amazon_inventory_items_total",
+    "amazon.inventory-updates records handled by the inventory sender, by outcome (sent = in "
+    "an accepted request, superseded = a later record of the SKU in the same batch went "
+    "instead, rejected = in a refused request, invalid = not an inventory item)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+INVENTORY_REQUEST_ITEMS = Histogram(
+    "streams_amazon_inventory_request_items",
+    "Items per accepted submitInventoryUpdate request",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+    registry=REGISTRY,
+)
+SPAPI_RESPONSES = Counter(
+    "streams_spapi_responses_total",
+    "SP-API responses seen by the inventory sender's client, by operation and HTTP status "
+    "(0 = no response, 429 = throttled)",
+    ["operation", "status"],
     registry=REGISTRY,
 )

@@ -1,0 +1,355 @@
+"""Availability -> Amazon: ``amazon.inventory-updates`` to Direct Fulfillment partial feeds.
+
+    amazon.inventory-updates (key: SKU) ──inventory-sender──> submitInventoryUpdate
+        batch: up to max_items x burst records or linger s       (isFullUpdate=false,
+        coalesced per warehouse, latest amount per SKU wins       max_items per request)
+        every body checked against Amazon's model first ──invalid──> ops.exceptions
+        202: offsets acked, transaction watched ──Failure──> ops.exceptions
+    timer inventory-tx-status: getTransaction for the accepted requests
+
+At least once, idempotent: a batch's records are acked (so their offsets can be committed)
+only once every request carrying them was accepted or finally refused. A crash or a
+rebalance before that sends the same records again, and sending an amount again is harmless:
+Amazon is told the latest amount per SKU, and Kafka's order per SKU (one key, one partition)
+is kept, because batches go out one after the other.
+
+Retries: the SP-API client retries 429/5xx/no response itself (backoff with jitter); on top
+of that a batch that still fails is retried here without end (capped backoff), holding the
+partitions' offsets, until it goes through or the worker lets the partitions go. After
+``STREAMS_INVENTORY_STALLED_AFTER_S`` of that an ``inventory-send-stalled`` exception opens;
+it resolves when a request is accepted again. A request Amazon refuses (4xx other than
+401/403/408/429) is not retried: an ``inventory-update-rejected`` exception names its SKUs
+and Amazon's errors, and the next delta or the periodic snapshot sends those SKUs again.
+
+The rules (what of a record is Amazon's, coalescing, request size) are in
+:mod:`streams.domain.inventory_feed`; this module moves bytes between Kafka and Amazon.
+
+Transaction status: the client's ``get_transaction`` (the retail Vendor Transaction Status
+API, which the local sandbox answers for every POST). Amazon's DF inventory model only says
+"the Transaction Status API"; which of the two APIs applies is UNCONFIRMED (NOTES.md §1).
+The transactions being watched live in memory: after a restart those not settled yet are
+not checked again (their amounts go to Amazon again with the next snapshot anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import faust
+from faust.types import EventT
+
+from streams.adapters.amazon_models import validate as amazon_validate
+from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.agents.faustutil import raw_topic
+from streams.config import Settings
+from streams.domain.exceptions import Owner, Refs, Severity, raise_exception, to_record
+from streams.domain.inventory_feed import (
+    InventoryRequest,
+    NotAnUpdate,
+    Update,
+    item_details,
+    plan_requests,
+    request_body,
+)
+from streams.observability import metrics as M
+
+log = logging.getLogger(__name__)
+
+OPERATION = "submitInventoryUpdate"
+REJECTED = "inventory-update-rejected"
+TX_FAILED = "inventory-transaction-failed"
+STALLED = "inventory-send-stalled"
+# owned exceptions of this flow (kind -> owner, severity); Amazon not told the stock is an
+# overselling risk, hence critical
+KINDS: dict[str, tuple[Owner, Severity]] = {
+    REJECTED: ("ecommerce", "critical"),
+    TX_FAILED: ("ecommerce", "critical"),
+    STALLED: ("platform", "critical"),
+}
+# 4xx answers that say nothing about the request itself: retried like an outage
+_NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 408, 429})
+# the client keeps to this share of Amazon's rate: the sandbox's (and Amazon's) token bucket
+# refills at exactly the usage plan's rate, so a client at exactly that rate meets an empty
+# bucket whenever network jitter brings two requests closer together than 1/rate
+RATE_HEADROOM = 0.95
+MAX_TX_CHECKS_PER_TICK = 50
+
+
+class Abandoned(Exception):
+    """The worker rebalances or stops: the batch stays unacked for the partitions' next owner."""
+
+
+class _Hooks:
+    """SP-API responses as ``streams_spapi_responses_total`` (429s visible on dashboards)."""
+
+    def on_response(self, operation: str, status: int, seconds: float) -> None:
+        M.SPAPI_RESPONSES.labels(operation, str(status)).inc()
+
+
+class InventorySenderFlow:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        spapi_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        s = self.settings = settings
+        self.app = app
+        self.clock = clock
+        self._spapi_factory = spapi_factory
+        self._spapi: Any = None
+        self.topic = raw_topic(app, s.topic_inventory_updates)
+        self.exceptions_topic = raw_topic(app, s.topic_exceptions)
+        # txid -> (warehouse, items, submitted at, first SKUs)
+        self.pending_tx: dict[str, tuple[str, int, float, list[str]]] = {}
+        self.stalled_since: float | None = None
+        self.stalled_raised = False
+        app.agent(self.topic, name="inventory-sender")(self.agent)
+        app.timer(s.tx_poll_interval_s, name="inventory-tx-status")(self.tick)
+
+    def spapi(self) -> Any:
+        """The inventory path's own SP-API client: its own rate budget and 429 counting."""
+        if self._spapi is None:
+            if self._spapi_factory is not None:
+                self._spapi = self._spapi_factory()
+            else:
+                from streams.adapters.spapi import SpApiClient
+
+                s = self.settings
+                rate = (s.spapi_rate_per_s * RATE_HEADROOM, s.spapi_burst)
+                self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits={OPERATION: rate})
+        return self._spapi
+
+    # --- the agent ----------------------------------------------------------------------
+    async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
+        s = self.settings
+        # noack_take: a record is acked only once Amazon accepted (or finally refused) the
+        # request that carried it; a batch fills at most one burst of full requests
+        size = s.inventory_max_items * max(1, s.spapi_burst)
+        async for batch in stream.noack_take(size, s.inventory_linger_s):
+            started = time.perf_counter()
+            events = cast(list[EventT], batch)
+            n = len(events)
+            ack = True
+            try:
+                await self._batch(events)
+            except Abandoned as exc:
+                # not acked: the partitions' next owner reads them again from the last commit
+                log.info("inventory sender: %d records left for redelivery (%s)", n, exc)
+                ack = False
+            except Exception:
+                # a bug must neither stop the stream nor hold its commits for good: the records
+                # are acked (their SKUs go to Amazon again with the next change or snapshot)
+                log.exception("inventory sender: batch of %d records failed", n)
+            if ack:
+                for event in events:
+                    await stream.ack(event)
+            # no reference may outlive the batch: Faust waits for handed-out events
+            batch = events = []
+            M.BATCH_SECONDS.labels("inventory_sender").observe(time.perf_counter() - started)
+            M.BATCH_EVENTS.labels("inventory_sender").observe(n)
+
+    async def _batch(self, events: list[EventT]) -> None:
+        s = self.settings
+        updates: list[Update] = []
+        invalid: list[str] = []
+        for ev in events:
+            try:
+                sku, item = item_details(loads(ev.value) if ev.value is not None else None)
+            except (NotAnUpdate, ValueError, TypeError) as exc:
+                invalid.append(f"{_where(ev)}: {exc}")
+                continue
+            updates.append(Update(s.spapi_df_warehouse, sku, item))
+        if invalid:
+            M.INVENTORY_ITEMS.labels("invalid").inc(len(invalid))
+            await self._exception(
+                REJECTED,
+                Refs(),
+                f"{len(invalid)} amazon.inventory-updates records are no inventory item and "
+                "were not sent: " + "; ".join(invalid[:10]),
+            )
+        plan = plan_requests(updates, s.inventory_max_items)
+        if plan.superseded:
+            M.INVENTORY_ITEMS.labels("superseded").inc(plan.superseded)
+        results = await asyncio.gather(
+            *(self._send(r) for r in plan.requests), return_exceptions=True
+        )
+        for r in results:  # Abandoned first: the whole batch stays for redelivery
+            if isinstance(r, Abandoned):
+                raise r
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _send(self, req: InventoryRequest) -> None:
+        """One request until accepted or finally refused (a 413 sends it in halves)."""
+        from streams.adapters.spapi import SpApiAuthError, SpApiError
+
+        s = self.settings
+        body = request_body(s.spapi_selling_party, (item for _, item in req.items))
+        problems = amazon_validate(
+            "vendorDirectFulfillmentInventory", "SubmitInventoryUpdateRequest", body
+        )
+        if problems:  # item_details checks each record first; this guards the whole body
+            M.INVENTORY_REQUESTS.labels("invalid").inc()
+            M.INVENTORY_ITEMS.labels("invalid").inc(len(req.items))
+            await self._exception(
+                REJECTED,
+                Refs(),
+                f"not sent to warehouse {req.warehouse}, invalid against Amazon's model "
+                f"({len(req.items)} items, SKUs {_skus(req)}): " + "; ".join(problems[:10]),
+            )
+            return
+        delay = 1.0
+        while True:
+            try:
+                txid = await self.spapi().submit_inventory_update(
+                    req.warehouse,
+                    body["inventory"]["items"],
+                    is_full_update=False,
+                    selling_party=s.spapi_selling_party,
+                )
+                break
+            except SpApiError as exc:
+                if exc.status == 413 and len(req.items) > 1:
+                    M.INVENTORY_REQUESTS.labels("split").inc()
+                    log.warning(
+                        "inventory update of %d items too large (413): sending it in halves",
+                        len(req.items),
+                    )
+                    first, second = req.split()
+                    await self._send(first)
+                    await self._send(second)
+                    return
+                auth = isinstance(exc, SpApiAuthError)
+                if (
+                    400 <= exc.status < 500
+                    and exc.status not in _NOT_ABOUT_THE_REQUEST
+                    and not auth
+                ):
+                    M.INVENTORY_REQUESTS.labels("rejected").inc()
+                    M.INVENTORY_ITEMS.labels("rejected").inc(len(req.items))
+                    await self._exception(
+                        REJECTED,
+                        Refs(),
+                        f"Amazon refused an inventory update for warehouse {req.warehouse} "
+                        f"(HTTP {exc.status}, {len(req.items)} items, SKUs {_skus(req)}): "
+                        + (_errors_text(exc.errors) or "no error details"),
+                    )
+                    return
+                M.INVENTORY_REQUESTS.labels("error").inc()
+                log.warning("inventory update (%d items) not sent yet: %s", len(req.items), exc)
+            except Exception as exc:
+                M.INVENTORY_REQUESTS.labels("error").inc()
+                log.warning(
+                    "inventory update (%d items) not sent yet: %s",
+                    len(req.items),
+                    type(exc).__name__,
+                )
+            await self._stalling(req)
+            # nothing is lost by waiting: the offsets stay where they are
+            await self._sleep(delay)
+            delay = min(delay * 2, 60.0)
+        now = self.clock()
+        M.INVENTORY_REQUESTS.labels("submitted").inc()
+        M.INVENTORY_ITEMS.labels("sent").inc(len(req.items))
+        M.INVENTORY_REQUEST_ITEMS.observe(len(req.items))
+        M.LAST_SUCCESS.labels("inventory_send").set(now)
+        self.pending_tx[txid] = (req.warehouse, len(req.items), now, req.skus[:5])
+        await self._recovered()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait before a retry, giving up as soon as the partitions may move."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.app.rebalancing or self.app.should_stop:
+                raise Abandoned("rebalance or shutdown")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(0.25, left))
+
+    async def _stalling(self, req: InventoryRequest) -> None:
+        now = self.clock()
+        if self.stalled_since is None:
+            self.stalled_since = now
+        s = self.settings
+        if not self.stalled_raised and now - self.stalled_since >= s.inventory_stalled_after_s:
+            self.stalled_raised = True
+            await self._exception(
+                STALLED,
+                Refs(),
+                f"inventory updates for warehouse {req.warehouse} have failed for "
+                f"{now - self.stalled_since:.0f} s (SP-API unreachable, throttled or refusing "
+                "our credentials); they are kept and retried",
+            )
+
+    async def _recovered(self) -> None:
+        self.stalled_since = None
+        if self.stalled_raised:
+            self.stalled_raised = False
+            await self._exception(
+                STALLED, Refs(), "inventory updates are accepted again", status="resolved"
+            )
+
+    # --- timer: transaction status ------------------------------------------------------
+    async def tick(self) -> None:
+        if not self.pending_tx:
+            return
+        s = self.settings
+        oldest = sorted(self.pending_tx.items(), key=lambda kv: kv[1][2])
+        for txid, (warehouse, n, submitted, skus) in oldest[:MAX_TX_CHECKS_PER_TICK]:
+            try:
+                status = await self.spapi().get_transaction(txid)
+            except Exception as exc:
+                log.warning("inventory transaction %s status unknown: %s", txid, type(exc).__name__)
+                continue
+            state = status.get("status", "Processing")
+            if state == "Processing" and self.clock() - submitted >= s.tx_processing_success_s:
+                state = "Success"  # Amazon: still Processing after 15 minutes = processed
+            if state == "Processing":
+                continue
+            self.pending_tx.pop(txid, None)
+            if state == "Failure":
+                M.TX_FAILURES.labels("inventory").inc()
+                await self._exception(
+                    TX_FAILED,
+                    Refs(transactionId=txid),
+                    f"Amazon could not process the inventory update for warehouse {warehouse} "
+                    f"({n} items, SKUs {', '.join(skus)}...): "
+                    + (_errors_text(status.get("errors") or []) or "Failure"),
+                )
+            else:
+                M.LAST_SUCCESS.labels("inventory_transaction").set(self.clock())
+
+    # --- owned exceptions ---------------------------------------------------------------
+    async def _exception(self, kind: str, refs: Refs, cause: str, status: str = "open") -> None:
+        owner, severity = KINDS[kind]
+        exc = raise_exception(
+            kind, refs, cause, utc_iso(self.clock()), owner=owner, severity=severity
+        )
+        rec = to_record(exc)
+        rec["status"] = status
+        await self.exceptions_topic.send(key=exc.id.encode(), value=dumps(rec))
+        M.EXCEPTIONS.labels(kind, owner, status).inc()
+        if status == "open":
+            log.warning("%s: %s", kind, cause[:500])
+
+
+def _where(ev: EventT) -> str:
+    msg = ev.message
+    return f"{msg.topic}[{msg.partition}]@{msg.offset}"
+
+
+def _skus(req: InventoryRequest, n: int = 10) -> str:
+    skus = req.skus
+    return ", ".join(skus[:n]) + (f" and {len(skus) - n} more" if len(skus) > n else "")
+
+
+def _errors_text(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:10])
