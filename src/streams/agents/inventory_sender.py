@@ -196,8 +196,12 @@ class InventorySenderFlow:
                 from streams.adapters.spapi import SpApiClient
 
                 s = self.settings
-                rate = (s.spapi_rate_per_s * RATE_HEADROOM, s.spapi_burst)
-                self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits={OPERATION: rate})
+                rate = s.spapi_rate_per_s * RATE_HEADROOM
+                limits = {
+                    OPERATION: (rate, s.spapi_burst),
+                    "getTransaction": (rate, s.spapi_burst * 2),  # Amazon: burst 20
+                }
+                self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits=limits)
         return self._spapi
 
     # --- the agent ----------------------------------------------------------------------
