@@ -345,7 +345,7 @@ def table(res: dict[str, Any]) -> str:
         (
             "sandbox limit / client limit",
             f"{c['sandbox_rate_per_s']}/s burst {c['sandbox_burst']} / "
-            f"{c['client_rate_per_s']}/s x 0.95 headroom, burst {c['client_burst']}",
+            f"{c['client_rate_per_s']}/s x 0.95, burst {c['client_burst']} - 1 (headroom)",
         ),
         ("max items per request / linger", f"{c['max_items_per_request']} / {c['linger_s']} s"),
         ("produce (aiokafka, batched)", f"{r.get('produce_s')} s"),

@@ -73,9 +73,10 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
 }
 # 4xx answers that say nothing about the request itself: retried like an outage
 _NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 408, 429})
-# the client keeps to this share of Amazon's rate: the sandbox's (and Amazon's) token bucket
-# refills at exactly the usage plan's rate, so a client at exactly that rate meets an empty
-# bucket whenever network jitter brings two requests closer together than 1/rate
+# the client keeps to this share of Amazon's rate, and to its burst less one: the sandbox's
+# (and Amazon's) token bucket refills at exactly the usage plan's rate, so a client at exactly
+# that rate and burst meets an empty bucket whenever network jitter brings two requests
+# closer together than 1/rate (seen in the bench: a few 429s per few hundred requests)
 RATE_HEADROOM = 0.95
 MAX_TX_CHECKS_PER_TICK = 50
 
@@ -197,9 +198,9 @@ class InventorySenderFlow:
 
                 s = self.settings
                 rate = s.spapi_rate_per_s * RATE_HEADROOM
-                limits = {
-                    OPERATION: (rate, s.spapi_burst),
-                    "getTransaction": (rate, s.spapi_burst * 2),  # Amazon: burst 20
+                limits = {  # one token of the burst kept back as well, for the same reason
+                    OPERATION: (rate, max(1, s.spapi_burst - 1)),
+                    "getTransaction": (rate, max(1, s.spapi_burst * 2 - 1)),  # Amazon: burst 20
                 }
                 self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits=limits)
         return self._spapi
