@@ -676,10 +676,10 @@ def stop_profiler(spy: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
 # Where a worker sample goes, first match wins: (bucket, substrings of any frame).
 PROFILE_BUCKETS = (
     ("event loop idle (select)", ("EpollSelector.select",)),
-    ("debounce timer: publish deltas + markers", ("InventoryFlow.tick",)),
+    ("debounce timer: publish deltas", ("InventoryFlow.tick",)),
     ("sku agent: state read/apply/write", ("InventoryFlow.sku_agent",)),
-    ("ingest agent: parse + send to sku-events", ("InventoryFlow.ingest",)),
-    ("mappings agent", ("InventoryFlow.mappings",)),
+    ("ingest mappings: validate + products index", ("IngestService._mapping",)),
+    ("ingest: parse + bundle to sku-events", ("IngestService.",)),
     ("changelog buffer flush (table writes)", ("ProducerBuffer",)),
     ("aiokafka producer I/O", ("aiokafka/producer/sender", "Sender._")),
     ("Faust consume + deliver to streams", ("Fetcher._fetcher", "Conductor.", "Stream.")),

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # stock stage batching: events coalesced per SKU into one table write
     batch_max: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.05, gt=0)
+    # ingest re-keys into bundles: one sku-events record per SKU partition per batch
+    ingest_bundle_max: int = Field(500, ge=1, le=5000)
 
     # --- inventory rules ----------------------------------------------------------------
     debounce_window_s: float = Field(2.0, ge=0)

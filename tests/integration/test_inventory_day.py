@@ -193,7 +193,8 @@ async def test_a_day_of_stock_changes(day_settings: Settings, tmp_path: Path) ->
         assert 'streams_records_total{outcome="stale",topic="' + ct in metrics
         assert "streams_unmapped_sku_events_total 1.0" in metrics
         # every ct.messages record is processed and committed: its lag gauge settles at 0
-        lag = f'kafka_consumergroup_group_lag{{group="{s.app_id}",partition="0",topic="{ct}"}}'
+        group = f"{s.app_id}-ingest"  # the raw ingest stage's own consumer group
+        lag = f'kafka_consumergroup_group_lag{{group="{group}",partition="0",topic="{ct}"}}'
         for _ in range(40):
             if f"{lag} 0.0" in w.metrics():
                 break

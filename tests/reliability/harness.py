@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.agents.ingest import ingest_group
 from streams.config import Settings
 from tests.support.kafka import partitions_of
 from tests.support.worker import WorkerProcess
@@ -43,6 +44,13 @@ def flow_missing(topic: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return f"the flow consuming {topic} ({module}) does not exist yet"
     return None
+
+
+def consumer_group(s: Settings, topic: str) -> str:
+    """The group that consumes ``topic``: the raw ingest group for the inventory inputs."""
+    if topic in (s.topic_ct_messages, s.topic_sku_mappings):
+        return ingest_group(s)
+    return s.app_id
 
 
 def topic_name(s: Settings, default: str) -> str:
@@ -204,7 +212,7 @@ async def wait_drained(
         records = {t: sum((await end_offsets(s.kafka_bootstrap, t)).values()) for t in topics}
         m = scrape(w)
         outcomes = {t: m.outcomes(t) for t in topics}
-        lag = {t: m.lag(s.app_id, t) for t in topics}
+        lag = {t: m.lag(consumer_group(s, t), t) for t in topics}
         parts = {t: await partitions_of(s.kafka_bootstrap, t) for t in topics}
         done = all(
             (not counted or sum(outcomes[t].values()) >= records[t])

@@ -89,7 +89,7 @@ FIXED_BUGS: dict[tuple[str, str], str] = {
         for topic, where, what in (
             (
                 "ct.messages",
-                "agents/inventory.py _ingest_one/_dead_letter",
+                "agents/inventory.py _ingest_one/_dead_letter (now agents/ingest.py)",
                 "its DLQ record carries the raw value twice, base64 and text",
             ),
             (

@@ -1,15 +1,14 @@
 """Inventory flow (DESIGN.md flows 1-3): ct.messages -> per-SKU state -> debounced deltas.
 
-    ct.messages ──ingest──┐
-                          ├─> <app>-sku-events (key: SKU) ──sku agent──> table ``skus``
-    master.sku-mappings ──┘                                    │
-                                     debounce timer <──dirty───┘
-                                           └──> amazon.inventory-updates
-                                           └──> "published" marker back into sku-events
+    ct.messages ──ingest──┐  (agents/ingest.py: raw consumer, bundles per SKU partition)
+                          ├─> <app>-sku-events ──sku agent──> table ``skus``
+    master.sku-mappings ──┘   PO lines, confirmations ─┘          │
+                                      debounce timer <──dirty─────┘
+                                            └──> amazon.inventory-updates
 
-Every table write happens in the SKU agent, in the context of an event of the partition that
-owns the SKU, so the changelog always matches the partition. The timer never writes state:
-it publishes and sends a marker that the SKU agent records.
+State is written only between two awaits, by the SKU agent (one RocksDB WriteBatch and one
+changelog record per SKU per batch, in the partition that owns the SKU) and by the debounce
+timer (what Amazon was told), so neither sees the other's half-written state.
 """
 
 from __future__ import annotations
@@ -25,23 +24,17 @@ from typing import Any, cast
 
 import faust
 from faust.types import TP, EventT
-from pydantic import ValidationError
 
-from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import dumps, loads, utc_iso
 from streams.agents.faustutil import (
     DirectWriter,
-    PartitionEvent,
-    bind_event,
     partition_for,
+    read_partition,
 )
+from streams.agents.ingest import BUNDLE, IngestService
 from streams.config import Settings
 from streams.domain.ctmessages import (
-    BadRecord,
-    Ignored,
-    NeedsFetch,
     StockObservation,
-    observation_from_entry,
-    parse_delivery,
 )
 from streams.domain.debounce import Debouncer
 from streams.domain.inventory import SkuState, inventory_update
@@ -80,9 +73,6 @@ class InventoryFlow:
         self.next_snapshot = clock() + s.snapshot_interval_s
 
         self.ct_topic = app.topic(s.topic_ct_messages, value_serializer="raw", key_serializer="raw")
-        self.map_topic = app.topic(
-            s.topic_sku_mappings, value_serializer="raw", key_serializer="raw"
-        )
         self.sku_topic = app.topic(
             f"{s.app_id}-sku-events",
             partitions=s.partitions,
@@ -92,12 +82,6 @@ class InventoryFlow:
         )
         self.out_topic = app.topic(
             s.topic_inventory_updates, value_serializer="raw", key_serializer="raw"
-        )
-        self.dlq_ct = app.topic(
-            s.dlq_topic(s.topic_ct_messages), value_serializer="raw", key_serializer="raw"
-        )
-        self.dlq_map = app.topic(
-            s.dlq_topic(s.topic_sku_mappings), value_serializer="raw", key_serializer="raw"
         )
         self.skus = app.Table(
             "skus",
@@ -123,166 +107,28 @@ class InventoryFlow:
         self.sku_topic_name = self.sku_topic.get_topic_name()
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
-        app.agent(self.ct_topic, name="ingest")(self.ingest)
-        app.agent(self.map_topic, name="mappings")(self.mappings)
+        # ct.messages and master.sku-mappings are read by a raw consumer (agents/ingest.py)
+        self.ingest = IngestService(
+            app,
+            s,
+            sku_topic=self.sku_topic_name,
+            products=self.products,
+            reader=reader,
+            clock=clock,
+            loop=app.loop,
+            beacon=app.beacon,
+        )
+        app.task(self._start_ingest)
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
 
+    async def _start_ingest(self) -> None:
+        # started after table recovery (as Faust starts tasks), stopped with the app
+        await self.app.add_runtime_dependency(self.ingest)
+
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_scan = True
-
-    # --- ingest: ct.messages -> sku-events ----------------------------------------------
-    async def ingest(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
-        # noack_take: events are acked only once what they produced is delivered, so a
-        # crash or a shutdown mid-batch never commits a record that was not re-keyed
-        s = self.settings
-        async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
-            started = time.perf_counter()
-            events = cast(list[EventT], batch)
-            sends = [await self._ingest_one(event) for event in events]
-            await asyncio.gather(*(f for f in sends if f is not None))
-            for event in events:
-                await stream.ack(event)
-            M.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
-            M.BATCH_EVENTS.labels("ingest").observe(len(events))
-            M.LAST_SUCCESS.labels("ingest").set(self.clock())
-            batch = events = []  # Faust waits for handed-out events to be released
-
-    async def _ingest_one(self, event: EventT) -> Any:
-        """Re-key one delivery by SKU; returns the send's future (None: nothing to send)."""
-        msg = event.message
-        raw: bytes | None = event.value
-        try:
-            try:
-                record = decode_record(raw, "ct.messages")
-            except ValueError as exc:
-                raise BadRecord(str(exc)) from None
-            parsed = parse_delivery(record)
-            if isinstance(parsed, NeedsFetch):
-                fetched = await self._fetch(parsed)
-                if fetched is None:
-                    self._outcome["ignored"].inc()
-                    return None
-                parsed = fetched
-                self._outcome["fetched"].inc()
-        except BadRecord as exc:
-            await self._dead_letter(self.dlq_ct, self.settings.topic_ct_messages, event, str(exc))
-            return None
-        except Exception as exc:  # a bug must neither stop the partition nor lose the record
-            log.exception("ingest: unexpected error on %s@%d", msg.topic, msg.offset)
-            reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
-            await self._dead_letter(self.dlq_ct, self.settings.topic_ct_messages, event, reason)
-            return None
-        if isinstance(parsed, Ignored):
-            self._outcome["ignored"].inc()
-            return None
-        wire = parsed.to_wire()
-        wire["ts"] = msg.timestamp
-        return await self.direct.send(self.sku_topic_name, parsed.sku.encode(), dumps(wire))
-
-    async def _fetch(self, n: NeedsFetch) -> StockObservation | None:
-        if self.reader is None:
-            raise BadRecord(
-                f"notification for inventory-entry {n.entry_id} has no payload and no "
-                "commercetools client is configured to fetch it"
-            )
-        entry: dict[str, Any] | None = None
-        for attempt in range(FETCH_ATTEMPTS):
-            try:
-                entry = await self.reader.get_inventory_entry(n.entry_id)
-                break
-            except Exception as exc:
-                M.FETCHES.labels("error").inc()
-                log.warning(
-                    "fetching inventory entry %s failed (%s), attempt %d",
-                    n.entry_id, type(exc).__name__, attempt + 1,
-                )  # fmt: skip
-                if attempt + 1 == FETCH_ATTEMPTS:
-                    # the DLQ keeps it for replay; the periodic reconciliation repairs the SKU
-                    raise BadRecord(
-                        f"could not fetch inventory-entry {n.entry_id}: {type(exc).__name__}"
-                    ) from None
-                await asyncio.sleep(0.2 * 2**attempt)
-        if entry is None:
-            # deleted since: its InventoryEntryDeleted / ResourceDeleted tells the rest
-            M.FETCHES.labels("gone").inc()
-            return None
-        M.FETCHES.labels("ok").inc()
-        return observation_from_entry(entry, n.msg_id, n.seq)
-
-    async def _dead_letter(self, dlq: faust.TopicT, topic: str, event: EventT, error: str) -> None:
-        msg = event.message
-        value = dlq_record(
-            event.value if isinstance(event.value, bytes) else None,
-            error,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            timestamp=msg.timestamp,
-            failed_at=self.clock(),
-        )
-        await dlq.send(
-            key=msg.key,
-            value=dumps(value),
-            headers={"dlq.error": error[:500].encode(), "dlq.topic": msg.topic.encode()},
-        )
-        M.RECORDS.labels(topic, "dlq").inc()
-        M.DLQ.labels(topic, reason_class(error)).inc()
-        log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
-
-    # --- mappings: master.sku-mappings -> sku-events --------------------------------------
-    async def mappings(self, stream: faust.StreamT) -> None:
-        topic = self.settings.topic_sku_mappings
-        async for event in stream.events():
-            key: bytes | None = event.key
-            raw: bytes | None = event.value
-            try:
-                if not key:
-                    raise BadRecord("record has no key (the key must be the SKU)")
-                sku = key.decode("utf-8")
-                mapping: dict[str, Any] | None = None
-                if raw is not None:  # None = tombstone: the mapping is deleted
-                    try:
-                        obj = decode_record(raw, topic)
-                        m = SkuMapping.model_validate(obj)
-                    except ValidationError as exc:
-                        raise BadRecord(f"invalid mapping: {_pydantic_reason(exc)}") from None
-                    except ValueError as exc:
-                        raise BadRecord(str(exc)) from None
-                    if m.sku != sku:
-                        raise BadRecord(f"key {sku!r} differs from value sku {m.sku!r}")
-                    mapping = m.model_dump(mode="json")
-                value = dumps({"t": "map", "m": mapping})
-            except (BadRecord, UnicodeDecodeError) as exc:
-                await self._dead_letter(self.dlq_map, topic, event, str(exc))
-                continue
-            except Exception as exc:  # never lose a record to a bug: dead-letter it
-                log.exception("mappings: unexpected error")
-                reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
-                await self._dead_letter(self.dlq_map, topic, event, reason)
-                continue
-            self._index(key, mapping)
-            await self.sku_topic.send(key=key, value=value)
-            M.RECORDS.labels(topic, "applied").inc()
-
-    def _index(self, sku: bytes, mapping: dict[str, Any] | None) -> None:
-        """Keep ``products`` = sku -> mapping and asin/vendor id -> sku, dropping stale keys."""
-        old_raw = self.products.get(b"sku:" + sku)
-        old = loads(old_raw) if old_raw else {}
-        new = mapping or {}
-        for field, prefix in (("asin", b"asin:"), ("vendorProductIdentifier", b"vpi:")):
-            if old.get(field) and old.get(field) != new.get(field):
-                k = prefix + old[field].encode()
-                if self.products.get(k) == sku:
-                    del self.products[k]
-            if new.get(field):
-                self.products[prefix + new[field].encode()] = sku
-        if mapping is None:
-            if old_raw is not None:
-                del self.products[b"sku:" + sku]
-        else:
-            self.products[b"sku:" + sku] = dumps(mapping)
 
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
@@ -290,72 +136,87 @@ class InventoryFlow:
         async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
-            by_partition: dict[int, list[EventT]] = defaultdict(list)
+            by_partition: dict[int, list[tuple[bytes, dict[str, Any]]]] = defaultdict(list)
+            n = 0
             for ev in events:
-                by_partition[ev.message.partition].append(ev)
+                items = by_partition[ev.message.partition]
+                item = loads(cast(bytes, ev.value))
+                if item.get("t") == BUNDLE:  # many re-keyed records from the ingest stage
+                    for it in item["items"]:
+                        items.append((it["sku"].encode(), it))
+                    n += len(item["items"])
+                else:
+                    items.append((cast(bytes, ev.key), item))
+                    n += 1
             futures: list[Any] = []
-            for partition_events in by_partition.values():
-                writes, sends = self._apply_partition(partition_events)
-                anchor = partition_events[-1]
-                for key, value in writes:
-                    futures.append(await self.direct.put(self.skus, key, value, anchor))
+            for partition, partition_items in by_partition.items():
+                writes, sends = self._apply_partition(partition, partition_items)
+                futures.extend(await self.direct.put_many(self.skus, partition, writes))
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
             await asyncio.gather(*futures)
             for ev in events:
                 await stream.ack(ev)
             M.BATCH_SECONDS.labels("skus").observe(time.perf_counter() - started)
-            M.BATCH_EVENTS.labels("skus").observe(len(events))
+            M.BATCH_EVENTS.labels("skus").observe(n)
             M.PENDING.labels("deltas").set(len(self.debouncer))
             batch = events = []  # Faust waits for handed-out events to be released
 
     def _apply_partition(
-        self, events: Sequence[EventT]
-    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[str, bytes, bytes]]]:
-        """Apply one partition's events: one state write per SKU, and what to send."""
+        self, partition: int, items: Sequence[tuple[bytes, dict[str, Any]]]
+    ) -> tuple[list[tuple[bytes, bytes | None]], list[tuple[str, bytes, bytes]]]:
+        """Apply one partition's items: one state write per SKU, and what to send.
+
+        Reads and the store write happen without an await in between, so the debounce
+        timer never sees (or writes) a state half-way through a batch."""
         sends: list[tuple[str, bytes, bytes]] = []
-        writes: list[tuple[bytes, bytes]] = []
+        writes: list[tuple[bytes, bytes | None]] = []
         by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
-        for ev in events:
-            by_sku[cast(bytes, ev.key)].append(loads(cast(bytes, ev.value)))
-        partition = events[-1].message.partition
+        for key, item in items:
+            by_sku[key].append(item)
+        db = read_partition(self.skus, partition)
         now = self.clock()
-        with bind_event(events[-1]):
-            for key, items in by_sku.items():
-                raw = self.skus.data.get(key)
-                state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
-                changed = False
-                for item in items:
-                    t = item["t"]
-                    if t == "obs":
-                        outcome = state.apply(StockObservation.from_wire(item))
-                        self._outcome[outcome].inc()
-                        if outcome == "applied":
-                            changed = True
-                            ts = item.get("ts") or now
-                            state.changed_at = min(state.changed_at or ts, ts)
-                            if state.mapping is None:
-                                M.UNMAPPED.inc()
-                    elif t == "map":
-                        m = item["m"]
-                        state.mapping = SkuMapping.model_validate(m) if m else None
+        outcomes: dict[str, int] = defaultdict(int)
+        unmapped = 0
+        for key, sku_items in by_sku.items():
+            raw = db.get(key)
+            state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
+            changed = False
+            for item in sku_items:
+                t = item["t"]
+                if t == "obs":
+                    outcome = state.apply(StockObservation.from_wire(item))
+                    outcomes[outcome] += 1
+                    if outcome == "applied":
                         changed = True
-                    elif t == "pub":  # written by earlier versions; now the timer writes
-                        changed = True
-                        state.last_published = item["amount"]
-                        state.published_at = item["at"]
-                    elif t in ("alloc", "release"):
-                        changed = True
-                        sends.extend(self._allocation(state, item))
-                    elif t == "applied":
-                        changed = state.confirm(item["cmd"], item["v"]) or changed
-                if changed:
-                    writes.append((key, dumps(state.to_dict())))
-                    if self._unpublished(state):
-                        self.debouncer.mark(state.sku, now)
-                        self.partition_of[state.sku] = partition
-                    else:
-                        self.debouncer.discard(state.sku)
+                        ts = item.get("ts") or now
+                        state.changed_at = min(state.changed_at or ts, ts)
+                        if state.mapping is None:
+                            unmapped += 1
+                elif t == "map":
+                    m = item["m"]
+                    state.mapping = SkuMapping.model_validate(m) if m else None
+                    changed = True
+                elif t == "pub":  # written by earlier versions; now the timer writes
+                    changed = True
+                    state.last_published = item["amount"]
+                    state.published_at = item["at"]
+                elif t in ("alloc", "release"):
+                    changed = True
+                    sends.extend(self._allocation(state, item))
+                elif t == "applied":
+                    changed = state.confirm(item["cmd"], item["v"]) or changed
+            if changed:
+                writes.append((key, dumps(state.to_dict())))
+                if self._unpublished(state):
+                    self.debouncer.mark(state.sku, now)
+                    self.partition_of[state.sku] = partition
+                else:
+                    self.debouncer.discard(state.sku)
+        for name, k in outcomes.items():
+            self._outcome[name].inc(k)
+        if unmapped:
+            M.UNMAPPED.inc(unmapped)
         return writes, sends
 
     def _allocation(self, state: SkuState, item: dict[str, Any]) -> list[tuple[str, bytes, bytes]]:
@@ -413,14 +274,14 @@ class InventoryFlow:
             self._scan()
         budget = max(1, int(self.settings.delta_budget_per_s * self.settings.debounce_tick_s))
         due = self.debouncer.pop_due(now, budget, self._catchup_wait())
-        sent = 0
-        for sku in due:
-            sent += await self._publish(sku.encode(), "delta", now)
+        sent = await self._publish([sku.encode() for sku in due], "delta", now)
         if now >= self.next_snapshot:
             self.next_snapshot = now + self.settings.snapshot_interval_s
             self.snapshot_queue = [k for k, _ in self.skus.data.items()]
-        while self.snapshot_queue and sent < budget:
-            sent += await self._publish(self.snapshot_queue.pop(), "snapshot", now)
+        if self.snapshot_queue and sent < budget:
+            take = self.snapshot_queue[-(budget - sent) :]
+            del self.snapshot_queue[-(budget - sent) :]
+            sent += await self._publish(take, "snapshot", now)
         M.PENDING.labels("deltas").set(len(self.debouncer))
         M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
         if sent:
@@ -428,10 +289,10 @@ class InventoryFlow:
 
     def _catchup_wait(self) -> float | None:
         """The longer wait while this worker replays a backlog (see Debouncer.pop_due)."""
+        behind = self.ingest.behind(self.settings.topic_ct_messages)
         monitor = getattr(self.app, "lag_monitor", None)
-        if monitor is None:
-            return None
-        behind = monitor.behind(self.settings.topic_ct_messages, self.sku_topic_name)
+        if monitor is not None:
+            behind += monitor.behind(self.sku_topic_name)
         if behind > self.settings.catchup_lag_records:
             return self.settings.catchup_max_wait_s
         return None
@@ -448,40 +309,43 @@ class InventoryFlow:
         tp = TP(self.sku_topic_name, partition)
         return tp in self.app.consumer.assignment()
 
-    async def _publish(self, key: bytes, kind: str, now: float) -> int:
-        """Publish one SKU and record what Amazon was told, in the SKU's own partition.
+    async def _publish(self, keys: list[bytes], kind: str, now: float) -> int:
+        """Publish SKUs and record what Amazon was told, in each SKU's own partition.
 
-        The timer writes the store directly (bound to the SKU's partition) between two
-        awaits, so no agent batch interleaves with this read-modify-write.
-        """
-        sku = key.decode()
-        partition = self.partition_of.pop(sku, None)
-        if partition is None:
-            partition = partition_for(key, self.settings.partitions)
-        if not self._owned(partition):
-            return 0  # moved to another worker in a rebalance: its owner publishes it
-        raw = self.skus.data.get(key)
-        if raw is None:
-            return 0
-        state = SkuState.from_dict(loads(raw))
-        amount = self._published_view(state)
-        if amount is None or (kind == "delta" and amount == state.last_published):
-            return 0
-        value = inventory_update(state, amount, "delta" if kind == "delta" else "snapshot",
-                                 utc_iso(now))  # fmt: skip
-        if kind == "delta" and state.changed_at is not None:
-            M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
-        state.last_published, state.published_at, state.changed_at = amount, now, None
-        event = PartitionEvent(self.sku_topic_name, partition)
-        await self.direct.put(self.skus, key, dumps(state.to_dict()), event)
-        await self.direct.send(self.out_topic_name, key, dumps(value))
-        M.DELTAS.labels(kind).inc()
-        return 1
-
-
-def _pydantic_reason(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
-        parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts)
+        Reads, decisions and the store write of a partition happen between two awaits, so no
+        agent batch interleaves with this read-modify-write."""
+        by_partition: dict[int, list[bytes]] = defaultdict(list)
+        for key in keys:
+            partition = self.partition_of.pop(key.decode(), None)
+            if partition is None:
+                partition = partition_for(key, self.settings.partitions)
+            by_partition[partition].append(key)
+        futures: list[Any] = []
+        sent = 0
+        for partition, pkeys in by_partition.items():
+            if not self._owned(partition):
+                continue  # moved to another worker in a rebalance: its owner publishes it
+            db = read_partition(self.skus, partition)
+            writes: list[tuple[bytes, bytes | None]] = []
+            deltas: list[tuple[bytes, bytes]] = []
+            for key in pkeys:
+                raw = db.get(key)
+                if raw is None:
+                    continue
+                state = SkuState.from_dict(loads(raw))
+                amount = self._published_view(state)
+                if amount is None or (kind == "delta" and amount == state.last_published):
+                    continue
+                update = inventory_update(state, amount, cast(Any, kind), utc_iso(now))
+                if kind == "delta" and state.changed_at is not None:
+                    M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
+                state.last_published, state.published_at, state.changed_at = amount, now, None
+                writes.append((key, dumps(state.to_dict())))
+                deltas.append((key, dumps(update)))
+            futures.extend(await self.direct.put_many(self.skus, partition, writes))
+            for key, value in deltas:
+                futures.append(await self.direct.send(self.out_topic_name, key, value))
+            sent += len(deltas)
+        if sent:
+            M.DELTAS.labels(kind).inc(sent)
+        return sent

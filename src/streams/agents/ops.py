@@ -340,6 +340,9 @@ class OpsFlow:
         s = self.settings
         if flow == "po_poll":
             return bool(self.app.is_leader())  # the poller runs on the leader only
+        ingest = getattr(getattr(self.app, "inventory", None), "ingest", None)
+        if flow == "ingest" and ingest is not None:  # its own consumer group (agents/ingest.py)
+            return bool(ingest.owns(s.topic_ct_messages))
         inputs = {
             "ingest": s.topic_ct_messages,
             "inventory_publish": f"{s.app_id}-sku-events",

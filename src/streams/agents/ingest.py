@@ -1,0 +1,428 @@
+"""Ingest (DESIGN.md flow 1) off Faust's per-event path.
+
+    ct.messages ──────────┐  raw aiokafka consumer, group ``<app>-ingest``
+    master.sku-mappings ──┴─> bundles on <app>-sku-events, one per SKU partition per batch
+
+commercetools' Kafka destination writes every delivery with one fixed key, so all of
+ct.messages sits in one partition and must be re-keyed by SKU. Faust pays ~90 µs of
+consume/deliver machinery per event, twice (here and in the SKU agent); this stage reads
+with ``getmany``, parses, and sends one *bundle* record per SKU partition per batch
+(each item carries its SKU, and goes to the partition Kafka's partitioner gives that SKU,
+so the SKU agent sees one event per bundle and per-SKU order is kept).
+
+Stateless and at-least-once: offsets are committed only once every bundle, dead letter
+and mapping-index write of the batch is delivered. After a failure the batch is read
+again (seek back); the SKU state drops what it has already seen (message id, version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from mode import Service
+from pydantic import ValidationError
+
+from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
+from streams.adapters.kafka_admin import client_kwargs
+from streams.agents.faustutil import PartitionEvent, bind_event, partition_for
+from streams.config import Settings
+from streams.domain.ctmessages import (
+    BadRecord,
+    Ignored,
+    NeedsFetch,
+    StockObservation,
+    observation_from_entry,
+    parse_delivery,
+)
+from streams.domain.mapping import SkuMapping
+from streams.domain.ports import InventoryEntryReader
+from streams.observability import metrics as M
+
+log = logging.getLogger(__name__)
+
+FETCH_ATTEMPTS = 5
+BUNDLE = "bundle"
+
+
+def ingest_group(s: Settings) -> str:
+    """The consumer group of this stage (its lag is reported under this name)."""
+    return f"{s.app_id}-ingest"
+
+
+def pydantic_reason(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+class Bundler:
+    """Items grouped by the SKU partition they belong to, cut into bundles of at most
+    ``max_items`` (a bundle must stay far below Kafka's 1 MB record limit)."""
+
+    def __init__(self, partitions: int, max_items: int) -> None:
+        self.partitions = partitions
+        self.max_items = max_items
+        self.by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self._partition_of: dict[str, int] = {}
+
+    def add(self, sku: str, item: dict[str, Any]) -> None:
+        p = self._partition_of.get(sku)
+        if p is None:
+            p = self._partition_of[sku] = partition_for(sku.encode(), self.partitions)
+        self.by_partition[p].append(item)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_partition.values())
+
+    def bundles(self) -> list[tuple[int, bytes]]:
+        out = []
+        for p, items in self.by_partition.items():
+            for i in range(0, len(items), self.max_items):
+                out.append((p, dumps({"t": BUNDLE, "items": items[i : i + self.max_items]})))
+        return out
+
+
+class IngestService(Service):
+    """The raw consumer of the two inventory input topics (see the module docstring)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        *,
+        sku_topic: str,
+        products: Any,  # the ``products`` GlobalTable: sku/asin/vpi index for POs
+        reader: InventoryEntryReader | None,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        s = self.settings = settings
+        self.app = app
+        self.sku_topic = sku_topic
+        self.products = products
+        self.reader = reader
+        self.clock = clock
+        self.group_id = ingest_group(s)
+        self.ct = s.topic_ct_messages
+        self.maps = s.topic_sku_mappings
+        self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
+        self._out = {
+            t: {o: M.RECORDS.labels(t, o) for o in ("applied", "ignored", "fetched", "dlq")}
+            for t in (self.ct, self.maps)
+        }
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.lag: dict[TopicPartition, int] = {}  # records behind per partition, last batch
+        self._seen_tps: set[TopicPartition] = set()
+        self._dlq_reasons: list[tuple[str, str]] = []  # of the batch in flight
+
+    def owns(self, topic: str) -> bool:
+        """Does this worker read a partition of ``topic`` now?"""
+        c = self.consumer
+        return c is not None and any(tp.topic == topic for tp in c.assignment())
+
+    def behind(self, topic: str) -> int:
+        return sum(n for tp, n in self.lag.items() if tp.topic == topic)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def on_start(self) -> None:
+        s = self.settings
+        kw = client_kwargs(s)
+        self.producer = AIOKafkaProducer(
+            **kw,
+            client_id=f"{s.app_id}-ingest",
+            acks="all",
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+        self.consumer = AIOKafkaConsumer(
+            self.ct,
+            self.maps,
+            **kw,
+            group_id=self.group_id,
+            client_id=f"{s.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=int(min(3.0, s.broker_session_timeout_s / 3) * 1000),
+        )
+        await self.producer.start()
+        await self.consumer.start()
+        log.info("ingest: consuming %s, %s as group %s", self.ct, self.maps, self.group_id)
+
+    async def on_stop(self) -> None:
+        # the loop task is cancelled first (mode), so no batch is half-sent past this point
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        for tp in self._seen_tps:
+            M.LAG.remove(self.group_id, tp.topic, str(tp.partition))
+        self._seen_tps.clear()
+
+    @Service.task
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        backoff = 0.5
+        while not self.should_stop:
+            batch = await consumer.getmany(
+                timeout_ms=int(self.settings.batch_within_s * 1000) or 1,
+                max_records=self.settings.batch_max,
+            )
+            if not batch:
+                self._update_lag()
+                continue
+            started = time.perf_counter()
+            try:
+                n = await self.process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker away, a send timed out: read the batch again
+                log.warning("ingest: batch failed (%s: %s), retrying", type(exc).__name__, exc)
+                for tp, records in batch.items():
+                    if tp in consumer.assignment():
+                        consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # a rebalance took the partitions: the new owner re-reads and the SKU state
+                # recognises what it has already seen
+                log.info("ingest: commit failed (%s), records will be redelivered", exc)
+            self._update_lag()
+            M.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
+            M.BATCH_EVENTS.labels("ingest").observe(n)
+            if any(tp.topic == self.ct for tp in batch):  # "ingest" = commercetools' feed
+                M.LAST_SUCCESS.labels("ingest").set(self.clock())
+
+    def _update_lag(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        current = consumer.assignment()
+        for tp in current:
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:  # the next offset getmany hands out (aiokafka keeps it; no network call)
+                state = consumer._subscription.subscription.assignment.state_value(tp)
+                pos = state.position if state.has_valid_position else None
+            except Exception:  # mid-rebalance: keep the last value
+                continue
+            if pos is None:
+                continue
+            lag = max(0, high - pos)
+            self.lag[tp] = lag
+            M.LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+        for tp in self._seen_tps - set(current):  # revoked: another worker reports it
+            self.lag.pop(tp, None)
+            M.LAG.remove(self.group_id, tp.topic, str(tp.partition))
+        self._seen_tps = set(current)
+
+    # --- one batch ----------------------------------------------------------------------
+    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+        """Parse, re-key and send one batch; returns the number of records handled."""
+        assert self.producer is not None
+        bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
+        futures: list[asyncio.Future[Any]] = []
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        self._dlq_reasons = []
+        n = 0
+        # master data first: a mapping and stock changes read together apply in that order
+        for tp, records in sorted(batch.items(), key=lambda kv: kv[0].topic != self.maps):
+            for rec in records:
+                n += 1
+                if tp.topic == self.maps:
+                    outcome = await self._mapping(rec, bundler, futures)
+                else:
+                    outcome = await self._delivery(rec, bundler, futures)
+                counts[(tp.topic, outcome)] += 1
+        for partition, value in bundler.bundles():
+            futures.append(await self.producer.send(self.sku_topic, value, partition=partition))
+        if futures:
+            await asyncio.gather(*futures)
+        # counted once delivered: a retried batch is not counted twice
+        for (topic, outcome), k in counts.items():
+            if outcome != "forwarded":  # counted by the SKU agent as applied/duplicate/stale
+                self._out[topic][outcome].inc(k)
+        for topic, reason in self._dlq_reasons:
+            M.DLQ.labels(topic, reason).inc()
+        return n
+
+    async def _delivery(
+        self, rec: ConsumerRecord, bundler: Bundler, futures: list[asyncio.Future[Any]]
+    ) -> str:
+        fetched = False
+        try:
+            try:
+                record = decode_record(rec.value, self.ct)
+            except ValueError as exc:
+                raise BadRecord(str(exc)) from None
+            parsed = parse_delivery(record)
+            if isinstance(parsed, NeedsFetch):
+                got = await self._fetch(parsed)
+                if got is None:
+                    return "ignored"
+                parsed, fetched = got, True
+        except BadRecord as exc:
+            futures.append(await self._dead_letter(rec, str(exc)))
+            return "dlq"
+        except Exception as exc:  # a bug must neither stop the partition nor lose the record
+            log.exception("ingest: unexpected error on %s@%d", rec.topic, rec.offset)
+            reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+            futures.append(await self._dead_letter(rec, reason))
+            return "dlq"
+        if isinstance(parsed, Ignored):
+            return "ignored"
+        if fetched:
+            self._out[self.ct]["fetched"].inc()
+        wire = parsed.to_wire()
+        wire["ts"] = rec.timestamp / 1000.0 if rec.timestamp is not None else None
+        bundler.add(parsed.sku, wire)
+        return "forwarded"
+
+    async def _fetch(self, n: NeedsFetch) -> StockObservation | None:
+        if self.reader is None:
+            raise BadRecord(
+                f"notification for inventory-entry {n.entry_id} has no payload and no "
+                "commercetools client is configured to fetch it"
+            )
+        entry: dict[str, Any] | None = None
+        for attempt in range(FETCH_ATTEMPTS):
+            try:
+                entry = await self.reader.get_inventory_entry(n.entry_id)
+                break
+            except Exception as exc:
+                M.FETCHES.labels("error").inc()
+                log.warning(
+                    "fetching inventory entry %s failed (%s), attempt %d",
+                    n.entry_id, type(exc).__name__, attempt + 1,
+                )  # fmt: skip
+                if attempt + 1 == FETCH_ATTEMPTS:
+                    # the DLQ keeps it for replay; the periodic reconciliation repairs the SKU
+                    raise BadRecord(
+                        f"could not fetch inventory-entry {n.entry_id}: {type(exc).__name__}"
+                    ) from None
+                await asyncio.sleep(0.2 * 2**attempt)
+        if entry is None:
+            # deleted since: its InventoryEntryDeleted / ResourceDeleted tells the rest
+            M.FETCHES.labels("gone").inc()
+            return None
+        M.FETCHES.labels("ok").inc()
+        return observation_from_entry(entry, n.msg_id, n.seq)
+
+    async def _mapping(
+        self, rec: ConsumerRecord, bundler: Bundler, futures: list[asyncio.Future[Any]]
+    ) -> str:
+        key: bytes | None = rec.key
+        try:
+            if not key:
+                raise BadRecord("record has no key (the key must be the SKU)")
+            sku = key.decode("utf-8")
+            mapping: dict[str, Any] | None = None
+            if rec.value is not None:  # None = tombstone: the mapping is deleted
+                try:
+                    m = SkuMapping.model_validate(decode_record(rec.value, self.maps))
+                except ValidationError as exc:
+                    raise BadRecord(f"invalid mapping: {pydantic_reason(exc)}") from None
+                except ValueError as exc:
+                    raise BadRecord(str(exc)) from None
+                if m.sku != sku:
+                    raise BadRecord(f"key {sku!r} differs from value sku {m.sku!r}")
+                mapping = m.model_dump(mode="json")
+        except (BadRecord, UnicodeDecodeError) as exc:
+            futures.append(await self._dead_letter(rec, str(exc)))
+            return "dlq"
+        except Exception as exc:  # never lose a record to a bug: dead-letter it
+            log.exception("mappings: unexpected error")
+            reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
+            futures.append(await self._dead_letter(rec, reason))
+            return "dlq"
+        futures.extend(await self._index(key, mapping, rec.partition))
+        bundler.add(sku, {"t": "map", "sku": sku, "m": mapping})
+        return "applied"
+
+    async def _index(
+        self, sku: bytes, mapping: dict[str, Any] | None, partition: int
+    ) -> list[asyncio.Future[Any]]:
+        """Keep ``products`` = sku -> mapping and asin/vendor id -> sku, dropping stale keys.
+
+        Written in the store partition of the mapping's own partition, as Faust would, with
+        the changelog record sent by this stage's producer."""
+        products = self.products
+        old_raw = products.get(b"sku:" + sku)
+        old = loads(old_raw) if old_raw else {}
+        new = mapping or {}
+        writes: list[tuple[bytes, bytes | None]] = []
+        for field, prefix in (("asin", b"asin:"), ("vendorProductIdentifier", b"vpi:")):
+            if old.get(field) and old.get(field) != new.get(field):
+                k = prefix + old[field].encode()
+                if products.get(k) == sku:
+                    writes.append((k, None))
+            if new.get(field):
+                writes.append((prefix + new[field].encode(), sku))
+        if mapping is None:
+            if old_raw is not None:
+                writes.append((b"sku:" + sku, None))
+        else:
+            value = dumps(mapping)
+            if value != old_raw:
+                writes.append((b"sku:" + sku, value))
+        if not writes:
+            return []
+        store = products.data
+        assert self.producer is not None
+        with bind_event(PartitionEvent(self.maps, partition)):  # type: ignore[arg-type]
+            for k, v in writes:
+                if v is None:
+                    store._del(k)
+                else:
+                    store[k] = v
+        topic = products.changelog_topic.get_topic_name()
+        futs = [await self.producer.send(topic, v, key=k, partition=partition) for k, v in writes]
+
+        def persisted(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                meta = f.result()
+                store.set_persisted_offset(meta.topic_partition, meta.offset)
+
+        futs[-1].add_done_callback(persisted)
+        return futs
+
+    async def _dead_letter(self, rec: ConsumerRecord, error: str) -> asyncio.Future[Any]:
+        assert self.producer is not None
+        value = dlq_record(
+            rec.value if isinstance(rec.value, bytes) else None,
+            error,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            timestamp=rec.timestamp / 1000.0 if rec.timestamp is not None else None,
+            failed_at=self.clock(),
+        )
+        fut = await self.producer.send(
+            self._dlq[rec.topic],
+            dumps(value),
+            key=rec.key,
+            headers=[("dlq.error", error[:500].encode()), ("dlq.topic", rec.topic.encode())],
+        )
+        self._dlq_reasons.append((rec.topic, reason_class(error)))
+        log.info("dead-lettered %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, error)
+        return fut
