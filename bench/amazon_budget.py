@@ -242,7 +242,6 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
                 "first_produce_to_all_handled_s": round(t_handled - t0, 3),
                 **usage,
             }
-            res["run"].update(await outcome(control, s, catalogue, t0))
             m = scrape(s.web_port)
             res["worker_counters"] = {
                 "items": {
@@ -260,6 +259,10 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
                     m, "streams_transaction_failures_total", kind="inventory"
                 ),
             }
+            w.stop()
+            # the sandbox shares this event loop: the worker is stopped before the checks
+            # below hold the loop, so none of its requests meets a stalled sandbox
+            res["run"].update(await outcome(control, s, catalogue, t0))
         finally:
             w.stop()
             res["worker_log"] = log_summary(work / "worker.log")
@@ -277,19 +280,18 @@ async def outcome(
     statuses = Counter(e["status"] for e in received)
     accepted = [e for e in received if e["status"] == 202]
     sizes = [len(e["body"]["inventory"]["items"]) for e in accepted]
-    told: dict[str, int] = {}
+    # (ASIN, vendor product id): the generator's 13-digit vendor ids alone repeat at 200k
+    told: dict[tuple[str, str], int] = {}
     invalid = 0
     for e in accepted:
         if validate("vendorDirectFulfillmentInventory", "SubmitInventoryUpdateRequest", e["body"]):
             invalid += 1
         for item in e["body"]["inventory"]["items"]:
-            told[item["vendorProductIdentifier"]] = item["availableQuantity"]["amount"]
-    wrong = sum(
-        1
-        for i, it in enumerate(catalogue)
-        if told.get(it.vendorProductIdentifier) != final_amount(i)
-    )
-    missing = sum(1 for it in catalogue if it.vendorProductIdentifier not in told)
+            ident = (item["buyerProductIdentifier"], item["vendorProductIdentifier"])
+            told[ident] = item["availableQuantity"]["amount"]
+    ids = [(it.asin, it.vendorProductIdentifier) for it in catalogue]
+    wrong = sum(1 for i, ident in enumerate(ids) if told.get(ident) != final_amount(i))
+    missing = sum(1 for ident in ids if ident not in told)
     times = [datetime.fromisoformat(e["at"]).timestamp() for e in accepted]
     k = len(catalogue)
     n = len(accepted)

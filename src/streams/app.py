@@ -43,6 +43,34 @@ def broker_credentials(s: Settings) -> Any:
     return None
 
 
+# of Amazon's rate and burst the worker uses: network and event-loop jitter can bring two
+# requests closer together at Amazon than they left, so keep clear of the limit
+SPAPI_RATE_HEADROOM = 0.9
+
+
+def _shared_spapi(s: Settings) -> Callable[[], Any]:
+    """One SP-API client for every flow of the worker. Amazon's rate limits hold per selling
+    partner and operation, and several flows call the same operation (``getTransaction``:
+    the acknowledgement, ASN and inventory flows), so they must share one budget per
+    operation, not keep one each; it keeps 10% and one burst token below Amazon's limits.
+    Its responses are counted (``streams_spapi_responses_total``: 429s and 5xx visible on
+    dashboards)."""
+    client: list[Any] = []
+
+    def get() -> Any:
+        if not client:
+            from streams.adapters.spapi import PATHS, SpApiClient
+            from streams.observability.metrics import SpApiResponses
+
+            rate = s.spapi_rate_per_s * SPAPI_RATE_HEADROOM
+            limits = {op: (rate, max(1, s.spapi_burst - 1)) for op in PATHS}
+            limits["getTransaction"] = (rate, max(1, 2 * s.spapi_burst - 1))
+            client.append(SpApiClient(s, hooks=SpApiResponses(), rate_limits=limits))
+        return client[0]
+
+    return get
+
+
 def create_app(
     settings: Settings,
     *,
@@ -53,6 +81,7 @@ def create_app(
 ) -> faust.App:
     """The worker. ``flows`` names what runs; each flow registers its own agents."""
     s = settings
+    spapi_factory = spapi_factory or _shared_spapi(s)
     brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
     app = faust.App(
         s.app_id,

@@ -371,7 +371,7 @@ class Reconciler:
     @property
     def client(self) -> CommercetoolsClient:
         if self._client is None:
-            self._client = CommercetoolsClient(self.settings)
+            self._client = CommercetoolsClient(self.settings, hooks=M.CtResponses())
         return self._client
 
     async def on_shutdown(self, *args: Any, **kwargs: Any) -> None:

@@ -26,8 +26,9 @@ def run_worker(settings: Settings) -> int:
     reader = None
     try:  # the commercetools client resolves notifications without payload
         from streams.adapters.commercetools import CommercetoolsClient
+        from streams.observability.metrics import CtResponses
 
-        reader = CommercetoolsClient(settings)
+        reader = CommercetoolsClient(settings, hooks=CtResponses())
     except ImportError:  # pragma: no cover - until the adapter exists
         reader = None
     app = create_app(settings, inventory_reader=reader)

@@ -112,7 +112,7 @@ class AsnFlow:
             else:
                 from streams.adapters.spapi import SpApiClient
 
-                self._spapi = SpApiClient(self.settings)
+                self._spapi = SpApiClient(self.settings, hooks=M.SpApiResponses())
         return self._spapi
 
     def rules(self) -> Rules:

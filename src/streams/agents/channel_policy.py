@@ -218,7 +218,7 @@ class ChannelPolicyFlow:
 
     def client(self) -> PolicyClient:
         if self._client is None:  # lazily: an event loop exists by the first tick
-            self._client = PolicyClient(self.settings)
+            self._client = PolicyClient(self.settings, hooks=M.CtResponses())
         return self._client
 
     def _report(self, policy: ChannelPolicy) -> None:

@@ -303,7 +303,7 @@ class CtCommandFlow:
     def applier(self) -> CommandApplier:
         if self._applier is None:  # lazily: an event loop exists by the first batch
             s = self.settings
-            self._client = LedgerClient(s)
+            self._client = LedgerClient(s, hooks=M.CtResponses())
             self._applier = CommandApplier(
                 self._client,
                 type_key=s.ct_ledger_type_key,

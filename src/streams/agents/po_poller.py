@@ -70,7 +70,7 @@ class PoPoller:
             else:
                 from streams.adapters.spapi import SpApiClient
 
-                self._spapi = SpApiClient(self.settings)
+                self._spapi = SpApiClient(self.settings, hooks=M.SpApiResponses())
         return self._spapi
 
     async def _load_state(self) -> dict[str, Any]:

@@ -259,7 +259,7 @@ class SalesOrderFlow:
     def writer(self) -> OrderWriter:
         if self._writer is None:  # lazily: an event loop exists by the first event
             s = self.settings
-            self._client = SalesOrderClient(s)
+            self._client = SalesOrderClient(s, hooks=M.CtResponses())
             self._writer = OrderWriter(
                 self._client,
                 order_type_key=s.ct_sales_order_type_key,

@@ -244,8 +244,32 @@ INVENTORY_REQUEST_ITEMS = Histogram(
 )
 SPAPI_RESPONSES = Counter(
     "streams_spapi_responses_total",
-    "SP-API responses seen by the inventory sender's client, by operation and HTTP status "
-    "(0 = no response, 429 = throttled)",
+    "SP-API responses seen by the worker's SP-API clients (inventory sender, acknowledgement "
+    "and ASN senders, PO poller), by operation and HTTP status (0 = no response, "
+    "429 = throttled); retried ones included",
     ["operation", "status"],
     registry=REGISTRY,
 )
+CT_RESPONSES = Counter(
+    "streams_ct_responses_total",
+    "commercetools responses seen by the worker's clients (commands, entry fetches, "
+    "reconcile, warehouse policy, sales orders), by operation and HTTP status (0 = no "
+    "response; 401 = token rejected, 409 = concurrent modification, 5xx); retried ones "
+    "included",
+    ["operation", "status"],
+    registry=REGISTRY,
+)
+
+
+class SpApiResponses:
+    """SP-API client hooks: every response as ``streams_spapi_responses_total``."""
+
+    def on_response(self, operation: str, status: int, seconds: float) -> None:
+        SPAPI_RESPONSES.labels(operation, str(status)).inc()
+
+
+class CtResponses:
+    """commercetools client hooks: every response as ``streams_ct_responses_total``."""
+
+    def on_response(self, operation: str, status: int, seconds: float) -> None:
+        CT_RESPONSES.labels(operation, str(status)).inc()
