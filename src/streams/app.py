@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
 from streams.observability.metrics import REGISTRY
+from streams.rebalance import StreamsApp
 
 ALL_FLOWS = (
     "inventory",
@@ -83,7 +84,7 @@ def create_app(
     s = settings
     spapi_factory = spapi_factory or _shared_spapi(s)
     brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
-    app = faust.App(
+    app = StreamsApp(
         s.app_id,
         broker=brokers,
         broker_credentials=broker_credentials(s),
@@ -106,6 +107,8 @@ def create_app(
         table_cleanup_interval=60.0,
         logging_config=None,
     )
+    # a rebalance waits for in-flight events this long at most (see streams.rebalance)
+    app.wait_empty_s = max(10.0, 2 * s.broker_session_timeout_s)
 
     from streams.agents.inventory import InventoryFlow
 
