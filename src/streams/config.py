@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     tx_poll_interval_s: float = Field(5.0, gt=0)
     # Amazon: an acknowledgement still Processing after 15 minutes counts as accepted
     tx_processing_success_s: float = Field(900.0, gt=0)
+    # the acknowledgements waiting when the sender is free go out in one submitAcknowledgement
+    # request: at most this many, and a body of at most this many bytes (Amazon's model sets
+    # no maximum count or size; it declares 413 for a body too large, which splits a request)
+    ack_batch_max: int = Field(50, ge=1, le=1000)
+    ack_batch_max_bytes: int = Field(2 * 1024**2, ge=64 * 1024)
+    # po-events and the ack sender take together what arrives within this long (seconds)
+    po_batch_within_s: float = Field(0.02, gt=0)
 
     # --- commercetools commands -----------------------------------------------------------
     # custom Type (on inventory entries) whose field lists the command ids already applied

@@ -331,6 +331,55 @@ async def test_transactions_process_then_succeed_or_fail(sandbox: Sandbox) -> No
     assert received[0]["body"]["acknowledgements"][0]["purchaseOrderNumber"] == good
 
 
+async def test_several_acknowledgements_in_one_request(sandbox: Sandbox) -> None:
+    """The body is a list: every acknowledgement in it is validated, one transaction covers
+    them all, and it fails as a whole when Amazon cannot process one of them."""
+    orders = [o for o in generate_orders(8, seed=11, now=FIXED_NOW) if o["orderDetails"]["items"]]
+    for o in orders:
+        o["purchaseOrderState"] = "New"
+    await sandbox.control.add_orders(orders)
+    numbers = [o["purchaseOrderNumber"] for o in orders]
+    acks = [acknowledgement_for(o) for o in orders]
+
+    body = {"acknowledgements": acks[:3]}
+    assert validate("vendorOrders", "SubmitAcknowledgementRequest", body) == []
+    status, _, resp = await sandbox.call("POST", ACKS, json=body)
+    assert status == 202
+    together = resp["payload"]["transactionId"]
+
+    # one bad acknowledgement refuses the whole request, and says which one it is
+    bad = acknowledgement_for(orders[4])
+    del bad["items"][0]["netCost"]
+    status, _, resp = await sandbox.call("POST", ACKS, json={"acknowledgements": [acks[3], bad]})
+    assert status == 400
+    assert resp["errors"][0]["details"] == "acknowledgements/1/items/0/netCost"
+    bad = acknowledgement_for(orders[4])
+    bad["items"][0]["itemAcknowledgements"][0]["acknowledgementCode"] = "Maybe"
+    status, _, resp = await sandbox.call("POST", ACKS, json={"acknowledgements": [acks[3], bad]})
+    assert status == 400
+    assert resp["errors"][0]["details"].startswith("acknowledgements/1/items/0/")
+
+    # a transaction fails as a whole when one of its POs cannot be processed
+    doomed = numbers[4]
+    await sandbox.control.set_faults({"transactionFailures": {"purchaseOrders": [doomed]}})
+    status, _, resp = await sandbox.call("POST", ACKS, json={"acknowledgements": acks[3:5]})
+    assert status == 202
+    failing = resp["payload"]["transactionId"]
+
+    await asyncio.sleep(0.35)  # the sandbox's processing time (0.3 s)
+    status, _, resp = await sandbox.call("GET", TXS + together)
+    assert resp["payload"]["transactionStatus"]["status"] == "Success"
+    status, _, resp = await sandbox.call("GET", TXS + failing)
+    tx = resp["payload"]["transactionStatus"]
+    assert tx["status"] == "Failure" and tx["errors"][0]["details"] == doomed
+
+    states = await sandbox.control.order_numbers()
+    assert [states[n] for n in numbers[:5]] == ["Acknowledged"] * 3 + ["New"] * 2
+    received = await sandbox.control.received("submitAcknowledgement")
+    assert [e["status"] for e in received] == [202, 400, 400, 202]
+    assert received[0]["body"] == body
+
+
 async def test_token_buckets_answer_429_in_amazons_shape(sandbox: Sandbox) -> None:
     results = await asyncio.gather(*(sandbox.call("GET", ORDERS + "/4Z32PABC") for _ in range(25)))
     statuses = [r[0] for r in results]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from streams.adapters.amazon_models import example, validate
@@ -24,6 +25,7 @@ from streams.adapters.spapi import (
     TransactionFailed,
 )
 from streams.config import Settings
+from streams.domain.acknowledgement import encode_acknowledgement, request_body
 from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
 from streams.sandbox.amazon.generator import acknowledgement_for
 
@@ -179,6 +181,34 @@ async def test_acknowledgement_accepted_then_processing_then_success() -> None:
         [sent] = await r.control.received("submitAcknowledgement")
         assert sent["status"] == 202 and sent["transactionId"] == tid
         assert sent["body"] == {"acknowledgements": [ack]}
+
+
+async def test_several_acknowledgements_in_one_request_bytes_kept_as_built() -> None:
+    async with rig() as r:
+        since = datetime.now(UTC) - timedelta(days=5)
+        numbers = [
+            o["purchaseOrderNumber"]
+            async for o in r.client.get_purchase_orders(
+                created_after=since, purchase_order_state="New", include_details=False
+            )
+        ][:3]
+        assert len(numbers) == 3
+        acks = [acknowledgement_for(await r.client.get_purchase_order(n)) for n in numbers]
+        # the first two as canonical bytes (as the ack sender has them), the third as a dict
+        built = [encode_acknowledgement(a) for a in acks[:2]]
+        tid = await r.client.submit_acknowledgement([*built, acks[2]])
+        final = await r.client.wait_for_transaction(tid, timeout_s=10, poll_s=0.1)
+        assert final["status"] == "Success"
+        [sent] = await r.control.received("submitAcknowledgement")
+        assert sent["status"] == 202 and sent["transactionId"] == tid
+        assert sent["body"] == {"acknowledgements": acks}
+        for n in numbers:
+            assert (await r.client.get_purchase_order(n))["purchaseOrderState"] == "Acknowledged"
+        # what goes on the wire embeds the built bytes unchanged
+        assert request_body(built) == b'{"acknowledgements":[' + b",".join(built) + b"]}"
+        assert orjson.dumps({"acknowledgements": [orjson.Fragment(b) for b in built]}) == (
+            request_body(built)
+        )
 
 
 async def test_invalid_acknowledgements_raise_amazons_errors() -> None:

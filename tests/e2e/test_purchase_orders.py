@@ -306,3 +306,87 @@ async def test_purchase_orders_are_allocated_reserved_and_acknowledged(
             assert "SKU-NOSIZE" not in {c["sku"] for c in commands}
         finally:
             w.stop()
+
+
+async def test_waiting_acknowledgements_share_a_request_and_its_transaction(
+    po_settings: Settings, tmp_path: Path
+) -> None:
+    """Acknowledgements built while a request is under way go out together in the next one;
+    each is submitted once, exactly as published, and a failed transaction raises an owned
+    exception for every PO it carried."""
+    port = po_settings.sandbox_port
+    base = f"http://127.0.0.1:{port}"
+    s = po_settings.model_copy(
+        update={"spapi_endpoint": base, "spapi_lwa_url": f"{base}/auth/o2/token"}
+    )
+    bs = s.kafka_bootstrap
+    config = SandboxConfig.from_settings(
+        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
+    )
+    await produce(
+        bs, s.topic_sku_mappings, [(b"SKU-EACH", mapping("SKU-EACH", "B0EACH0001", None))]
+    )
+    await produce(bs, s.topic_ct_messages, [(b"ct", stock("e1", "SKU-EACH", "wh-1", 1000))])
+    numbers = [f"BATCH{i:03d}" for i in range(8)]
+    doomed = numbers[5]
+    async with running_sandbox(config, port=port) as url, aiohttp.ClientSession() as http:
+        control = SandboxControl(url, http)
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+            w.wait_ready()
+            await wait_for(bs, s.topic_inventory_updates, lambda r: "SKU-EACH" in amounts(r))
+            # every request takes a while: what is built meanwhile waits for the next one
+            await control.set_faults(
+                {
+                    "operations": {"submitAcknowledgement": {"latencyMs": 700}},
+                    "transactionFailures": {"purchaseOrders": [doomed]},
+                }
+            )
+            await produce(
+                bs,
+                s.topic_purchase_orders,
+                [(n.encode(), order(n, [item("1", "B0EACH0001", 2, "Eaches")])) for n in numbers],
+            )
+            acks = await wait_for(
+                bs,
+                s.topic_po_acknowledgements,
+                lambda r: set(numbers) <= set(acks_by_po(r)),
+            )
+            published = acks_by_po(acks)
+            assert set(numbers) <= set(published), summary(w)
+            exc = await wait_for(
+                bs,
+                s.topic_exceptions,
+                lambda r: (
+                    doomed
+                    in {
+                        x.json()["refs"]["purchaseOrderNumber"]
+                        for x in r
+                        if x.json()["kind"] == "ack-transaction-failed"
+                    }
+                ),
+            )
+            await asyncio.sleep(2)  # anything that would be duplicated has had time to be
+
+            sent = await control.received("submitAcknowledgement")
+            accepted = [e for e in sent if e["status"] == 202]
+            carried = [
+                [a["purchaseOrderNumber"] for a in e["body"]["acknowledgements"]] for e in accepted
+            ]
+            assert sorted(n for request in carried for n in request) == numbers  # each once
+            assert max(len(request) for request in carried) > 1, carried
+            for e in accepted:
+                for a in e["body"]["acknowledgements"]:
+                    assert [a] == published[a["purchaseOrderNumber"]]  # as published, once
+            [together] = [r for r in carried if doomed in r]
+            failed = {
+                x.json()["refs"]["purchaseOrderNumber"]: x.json()
+                for x in await read_all(bs, s.topic_exceptions)
+                if x.json()["kind"] == "ack-transaction-failed"
+            }
+            assert set(failed) == set(together), (failed, carried)
+            assert len({f["refs"]["transactionId"] for f in failed.values()}) == 1
+            assert all("INVALID_ORDER_ID" in f["rootCause"] for f in failed.values())
+            assert exc
+        finally:
+            w.stop()

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -559,13 +559,20 @@ class SpApiClient:
         payload: dict[str, Any] = data.get("payload") or {}
         return payload
 
-    async def submit_acknowledgement(self, acknowledgements: list[dict[str, Any]]) -> str:
-        """Send ``OrderAcknowledgement`` objects; returns Amazon's transactionId."""
+    async def submit_acknowledgement(
+        self, acknowledgements: Sequence[Mapping[str, Any] | bytes]
+    ) -> str:
+        """Send one or more ``OrderAcknowledgement`` in one request; returns the transactionId.
+
+        An acknowledgement given as bytes (its canonical JSON) is embedded in the body as is,
+        so a resend carries exactly the same bytes.
+        """
+        entries = [orjson.Fragment(a) if isinstance(a, bytes) else a for a in acknowledgements]
         return await self._submit(
             "submitAcknowledgement",
             PATHS["submitAcknowledgement"],
-            {"acknowledgements": acknowledgements},
-            acknowledgements,
+            {"acknowledgements": entries},
+            entries,
         )
 
     async def submit_shipment_confirmations(self, confirmations: list[dict[str, Any]]) -> str:

@@ -10,6 +10,14 @@
 
 Allocation runs on the partition that owns the SKU's stock, so no two POs can sell the same
 units. The acknowledgement is built once per PO revision and stored; a resend is identical.
+
+Batches: ``po-events`` and the ack sender take what arrived within ``po_batch_within_s``
+(20 ms) of each other. ``po-events`` reads and writes each PO's document once per batch,
+however many line decisions the batch holds, so collecting a PO's decisions costs a few
+document writes, not one per line (O(lines²) bytes for a PO).
+The ack sender puts the acknowledgements waiting together into one ``submitAcknowledgement``
+request (at most ``ack_batch_max``, ``ack_batch_max_bytes``), embedding each one's bytes as
+built; one transaction is then polled per request, and reported to each of its POs.
 """
 
 from __future__ import annotations
@@ -18,22 +26,25 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
 from pydantic import ValidationError
 
-from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
-from streams.agents.faustutil import raw_topic
+from streams.adapters.fast_schema import validate as amazon_validate
+from streams.agents.faustutil import bind_event, raw_topic
 from streams.config import Settings
 from streams.domain.acknowledgement import (
     AcknowledgementNotReady,
     build_acknowledgement,
     encode_acknowledgement,
+    plan_requests,
     validate_acknowledgement,
 )
 from streams.domain.allocation import LineDecision, allocate
@@ -43,6 +54,21 @@ from streams.domain.purchase_orders import Order, PoLine, split_lines
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
+
+RECENT_ACKS = 10_000  # acknowledgements this worker submitted, remembered to skip redeliveries
+Out = list[tuple[faust.TopicT, bytes, bytes]]  # records to send once a PO document is saved
+
+
+@dataclass
+class _PendingAck:
+    event: EventT
+    key: bytes
+    body: bytes
+    digest: str
+
+    @property
+    def number(self) -> str:
+        return self.key.decode()
 
 
 class PurchaseOrderFlow:
@@ -76,7 +102,10 @@ class PurchaseOrderFlow:
             value_type=bytes,
             options={"driver": "rocksdict"},
         )
-        self.pending_tx: dict[str, tuple[str, float]] = {}  # txid -> (PO, submitted at)
+        # txid -> (the POs whose acknowledgement it carried, submitted at)
+        self.pending_tx: dict[str, tuple[set[str], float]] = {}
+        # PO -> digest of the acknowledgement this worker submitted last (redeliveries)
+        self._submitted: OrderedDict[bytes, str] = OrderedDict()
         self.needs_scan = True
         app.agent(self.po_topic, name="po-intake")(self.intake)
         app.agent(self.events_topic, name="po-events")(self.po_events)
@@ -123,11 +152,17 @@ class PurchaseOrderFlow:
         self.pos[key] = dumps(po)
 
     async def _exception(self, kind: str, refs: Refs, cause: str, *, status: str = "open") -> None:
+        _, key, value = self._exception_record(kind, refs, cause, status=status)
+        await self.exceptions_topic.send(key=key, value=value)
+
+    def _exception_record(
+        self, kind: str, refs: Refs, cause: str, *, status: str = "open"
+    ) -> tuple[faust.TopicT, bytes, bytes]:
         exc = raise_exception(kind, refs, cause, utc_iso(self.clock()))
         rec = to_record(exc)
         rec["status"] = status
-        await self.exceptions_topic.send(key=exc.id.encode(), value=dumps(rec))
         M.EXCEPTIONS.labels(kind, exc.owner, status).inc()
+        return self.exceptions_topic, exc.id.encode(), dumps(rec)
 
     # --- intake: amazon.purchase-orders -------------------------------------------------
     async def intake(self, stream: Any) -> None:
@@ -162,7 +197,13 @@ class PurchaseOrderFlow:
             return
         await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
 
-    async def _on_order(self, key: bytes, po: dict[str, Any] | None, raw: Any) -> None:
+    def _on_order(
+        self, key: bytes, po: dict[str, Any] | None, raw: Any, out: Out
+    ) -> tuple[dict[str, Any], bool, bool]:
+        """Take in one revision of a PO: (document, changed, a line was decided here).
+
+        Lines to allocate are queued on ``out``; a line with no known product is decided
+        here at once (there is nothing to allocate anywhere)."""
         topic = self.settings.topic_purchase_orders
         order = Order.model_validate(raw)
         assert order.orderDetails is not None
@@ -172,47 +213,44 @@ class PurchaseOrderFlow:
         state = order.purchaseOrderState
         if po.get("rev") == revision and po.get("state") == state:
             M.RECORDS.labels(topic, "duplicate").inc()
-            return
+            return po, False, False
         if po.get("rev") is not None and revision < po["rev"]:
             M.RECORDS.labels(topic, "stale").inc()
-            return
+            return po, False, False
         if po.get("rev") == revision and state != "Closed":
             # only Amazon's state moved (e.g. New -> Acknowledged): nothing to re-decide
             po["state"] = state
-            self._save(key, po)
             M.RECORDS.labels(topic, "applied").inc()
-            return
+            return po, True, False
+        dumped = [ln.model_dump(mode="json") for ln in lines]
         po.update(
             {
                 "po": order.purchaseOrderNumber,
                 "rev": revision,
                 "state": state,
                 "order": raw,
-                "lines": {ln.itemSequenceNumber: ln.model_dump(mode="json") for ln in lines},
+                "lines": {ln.itemSequenceNumber: d for ln, d in zip(lines, dumped, strict=True)},
                 "poDate": order.orderDetails.purchaseOrderDate.timestamp(),
             }
         )
-        self._save(key, po)
         M.RECORDS.labels(topic, "applied").inc()
-        for line in lines:
-            payload = {"line": line.model_dump(mode="json")}
+        decided = False
+        for line, payload in zip(lines, dumped, strict=True):
             if state == "Closed":
                 if line.sku:
-                    await self._to_sku(line.sku, {"t": "release", **payload})
+                    out.append(self._to_sku(line.sku, {"t": "release", "line": payload}))
             elif line.sku is None:
-                # unknown product: decided here, there is nothing to allocate anywhere
                 d = allocate(
                     line, 0, None, now=self.now(),
                     backorder_lead_days=self.settings.backorder_lead_days,
                 )  # fmt: skip
-                await self.events_topic.send(
-                    key=key, value=dumps({"t": "decision", "d": d.model_dump(mode="json")})
-                )
+                decided = self._on_decision(po, d.model_dump(mode="json"), out) or decided
             else:
-                await self._to_sku(line.sku, {"t": "alloc", **payload})
+                out.append(self._to_sku(line.sku, {"t": "alloc", "line": payload}))
+        return po, True, decided
 
-    async def _to_sku(self, sku: str, value: dict[str, Any]) -> None:
-        await self.sku_topic.send(key=sku.encode(), value=dumps(value))
+    def _to_sku(self, sku: str, value: dict[str, Any]) -> tuple[faust.TopicT, bytes, bytes]:
+        return self.sku_topic, sku.encode(), dumps(value)
 
     async def _dead_letter(self, event: EventT, error: str) -> None:
         msg = event.message
@@ -229,70 +267,121 @@ class PurchaseOrderFlow:
         M.DLQ.labels(topic, reason_class(error)).inc()
 
     # --- decisions, acknowledgement state ------------------------------------------------
-    async def po_events(self, stream: Any) -> None:
-        async for event in stream.events():
-            key: bytes = event.key
-            item = loads(event.value)
-            po = self._load(key)
-            t = item["t"]
-            if t == "order":
-                await self._on_order(key, po, item["raw"])
-                continue
-            if po is None:
-                continue  # about a PO never taken in (e.g. state lost and not recovered)
-            if t == "decision":
-                await self._on_decision(key, po, LineDecision.model_validate(item["d"]))
-            elif t == "ack-submitted":
-                po["ack"] = {**po.get("ack", {}), "txid": item["txid"], "submittedAt": item["at"]}
-                po["tx"] = {"id": item["txid"], "status": "Processing", "checkedAt": item["at"]}
-                self.pending_tx[item["txid"]] = (po["po"], item["at"])
-                M.ACK_LATENCY.observe(max(0.0, item["at"] - po.get("receivedAt", item["at"])))
-                self._save(key, po)
-            elif t == "ack-failed":
-                po["ack"] = {**po.get("ack", {}), "error": item["error"]}
-                self._save(key, po)
-            elif t == "tx":
-                po["tx"] = {**po.get("tx", {}), **item["tx"]}
-                if item["tx"]["status"] in ("Success", "Failure"):
-                    self.pending_tx.pop(po["tx"].get("id", ""), None)
-                if item["tx"]["status"] == "Success":
-                    po["state"] = "Acknowledged"
-                self._save(key, po)
+    async def po_events(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
+        # noack_take: a record is acked once what it produced is sent and its PO saved
+        s = self.settings
+        async for batch in stream.noack_take(s.batch_max, s.po_batch_within_s):
+            started = time.perf_counter()
+            events = cast(list[EventT], batch)
+            await self._po_batch(events)
+            for ev in events:
+                await stream.ack(ev)
+            M.BATCH_SECONDS.labels("po-events").observe(time.perf_counter() - started)
+            M.BATCH_EVENTS.labels("po-events").observe(len(events))
+            batch = events = []  # Faust waits for handed-out events to be released
 
-    async def _on_decision(self, key: bytes, po: dict[str, Any], d: LineDecision) -> None:
-        if d.revision.isoformat() != po.get("rev"):
-            return  # decided on an older revision of the PO; the new one is on its way
+    async def _po_batch(self, events: list[EventT]) -> None:
+        """One read and at most one write of each PO's document per batch; what the batch
+        produced is sent once the document is saved (the ack sender reads it)."""
+        groups: dict[tuple[int, bytes], list[EventT]] = {}
+        for ev in events:
+            groups.setdefault((ev.message.partition, cast(bytes, ev.key)), []).append(ev)
+        for (_, key), group in groups.items():
+            out: Out = []
+            with bind_event(group[-1]):  # the PO's partition: store and changelog
+                po = self._load(key)
+                changed = decided = False
+                for ev in group:
+                    item = loads(ev.value)
+                    po, c, d = self._apply(key, po, item, out)
+                    changed, decided = changed or c, decided or d
+                if po is not None and decided:
+                    self._maybe_acknowledge(key, po, out)
+                if po is not None and changed:
+                    self._save(key, po)
+            for topic, k, v in out:
+                await topic.send(key=k, value=v)
+
+    def _apply(
+        self, key: bytes, po: dict[str, Any] | None, item: dict[str, Any], out: Out
+    ) -> tuple[dict[str, Any] | None, bool, bool]:
+        """Apply one po-events record: (document, changed, a line decision was taken in)."""
+        t = item["t"]
+        if t == "order":
+            return self._on_order(key, po, item["raw"], out)
+        if po is None:
+            return None, False, False  # about a PO never taken in (e.g. state lost)
+        if t == "decision":
+            d = self._on_decision(po, item["d"], out)
+            return po, d, d
+        if t == "decisions":  # several decisions of one PO in one record
+            d = False
+            for dec in item["ds"]:
+                d = self._on_decision(po, dec, out) or d
+            return po, d, d
+        if t == "ack-submitted":
+            txid, at = item["txid"], item["at"]
+            po["ack"] = {**po.get("ack", {}), "txid": txid, "submittedAt": at}
+            po["tx"] = {"id": txid, "status": "Processing", "checkedAt": at}
+            entry = self.pending_tx.get(txid)
+            if entry is None:
+                self.pending_tx[txid] = ({po["po"]}, at)
+            else:
+                entry[0].add(po["po"])
+            M.ACK_LATENCY.observe(max(0.0, at - po.get("receivedAt", at)))
+            return po, True, False
+        if t == "ack-failed":
+            po["ack"] = {**po.get("ack", {}), "error": item["error"]}
+            return po, True, False
+        if t == "tx":
+            po["tx"] = {**po.get("tx", {}), **item["tx"]}
+            if item["tx"]["status"] in ("Success", "Failure"):
+                self.pending_tx.pop(po["tx"].get("id", ""), None)
+            if item["tx"]["status"] == "Success":
+                po["state"] = "Acknowledged"
+            return po, True, False
+        return po, False, False
+
+    def _on_decision(self, po: dict[str, Any], d: dict[str, Any], out: Out) -> bool:
+        """Record one line decision (a ``LineDecision`` as JSON) in the document; True when
+        it is new. Models are built once, when every line is decided, not once per decision
+        (a 100-line PO would otherwise cost 100 x 100 validations)."""
+        if _revision(d.get("revision")) != po.get("rev"):
+            return False  # decided on an older revision of the PO; the new one is on its way
+        seq = d["itemSequenceNumber"]
         decisions = po.setdefault("decisions", {})
-        if decisions.get(d.itemSequenceNumber) == d.model_dump(mode="json"):
-            return  # redelivered decision
-        decisions[d.itemSequenceNumber] = d.model_dump(mode="json")
+        if decisions.get(seq) == d:
+            return False  # redelivered decision
+        decisions[seq] = d
         refs = Refs(
-            purchaseOrderNumber=d.purchaseOrderNumber,
-            itemSequenceNumber=d.itemSequenceNumber,
-            sku=d.sku,
+            purchaseOrderNumber=d.get("purchaseOrderNumber"),
+            itemSequenceNumber=seq,
+            sku=d.get("sku"),
         )
-        for f in (*d.findings, *((d.hold,) if d.hold else ())):
-            await self._exception(f.kind, refs, f.reason)
-        # cheap checks on the raw record first: models are built once, when every line is
-        # decided, not once per decision (a 100-line PO would cost 100 x 100 validations)
-        pending = [n for n in po["lines"] if n not in decisions or decisions[n].get("hold")]
-        if pending:
-            self._save(key, po)
-            return
+        hold = d.get("hold")
+        for f in (*(d.get("findings") or ()), *((hold,) if hold else ())):
+            out.append(self._exception_record(f["kind"], refs, f["reason"]))
+        return True
+
+    def _maybe_acknowledge(self, key: bytes, po: dict[str, Any], out: Out) -> None:
+        """Build the acknowledgement once every line is decided (and none is on hold)."""
+        decisions = po.get("decisions") or {}
+        for n in po["lines"]:
+            dec = decisions.get(n)
+            if dec is None or dec.get("hold"):
+                return
+        ack_state = po.get("ack") or {}
+        if ack_state.get("rev") == po["rev"]:
+            return  # already built for this revision
         lines = [PoLine.model_validate(v) for v in po["lines"].values()]
         decided = {ln.key: LineDecision.model_validate(decisions[ln.itemSequenceNumber])
                    for ln in lines}  # fmt: skip
-        ack_state = po.get("ack") or {}
-        if ack_state.get("rev") == po["rev"]:
-            self._save(key, po)  # already built for this revision
-            return
         try:
             ack = build_acknowledgement(
                 lines, decided, self.settings.spapi_selling_party, self.now()
             )
         except AcknowledgementNotReady as exc:
             log.info("PO %s not ready: %s", po["po"], exc)
-            self._save(key, po)
             return
         body = encode_acknowledgement(ack)
         po["ack"] = {
@@ -300,76 +389,137 @@ class PurchaseOrderFlow:
             "hash": hashlib.sha256(body).hexdigest(),
             "builtAt": self.clock(),
         }
-        self._save(key, po)
-        await self.ack_topic.send(key=key, value=body)
+        out.append((self.ack_topic, key, body))
         M.ACKS.labels("built").inc()
 
     # --- the acknowledgement sender (own SP-API client, own rate budget) -----------------
-    async def ack_sender(self, stream: Any) -> None:
-        async for event in stream.events():
-            await self._send_ack(event.key, event.value)
+    async def ack_sender(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
+        s = self.settings
+        # noack_take: a record is acked once Amazon took (or finally refused) its request; a
+        # batch fills at most one burst of full requests, the rest waits for the next
+        size = s.ack_batch_max * max(1, s.spapi_burst)
+        async for batch in stream.noack_take(size, s.po_batch_within_s):
+            started = time.perf_counter()
+            events = cast(list[EventT], batch)
+            await self._send_acks(events)
+            for ev in events:
+                await stream.ack(ev)
+            M.BATCH_SECONDS.labels("ack-sender").observe(time.perf_counter() - started)
+            batch = events = []  # Faust waits for handed-out events to be released
 
-    async def _send_ack(self, key: bytes, body: bytes) -> None:
+    async def _send_acks(self, events: list[EventT]) -> None:
+        """Submit the acknowledgements of ``events``: each valid one that was not submitted
+        already, several per request, in the order they were built."""
+        s = self.settings
+        pending: list[_PendingAck] = []
+        queued: set[tuple[bytes, str]] = set()
+        for ev in events:
+            key, body = cast(bytes, ev.key), cast(bytes, ev.value)
+            digest = hashlib.sha256(body).hexdigest()
+            if (key, digest) in queued or self._submitted.get(key) == digest:
+                M.ACKS.labels("duplicate").inc()
+                continue  # the same bytes twice (a redelivery): submitted once
+            with bind_event(ev):  # the PO's partition of the ``pos`` store
+                po = self._load(key) or {}
+            ack_state = po.get("ack") or {}
+            if ack_state.get("hash") == digest and ack_state.get("txid"):
+                M.ACKS.labels("duplicate").inc()
+                continue  # this exact acknowledgement was submitted already
+            ack = loads(body)
+            problems = amazon_validate("vendorOrders", "OrderAcknowledgement", ack)
+            problems += validate_acknowledgement(ack)
+            if problems:
+                refs = Refs(purchaseOrderNumber=ack.get("purchaseOrderNumber"))
+                cause = "not sent, invalid: " + "; ".join(problems)
+                await self._exception("ack-rejected", refs, cause)
+                M.ACKS.labels("invalid").inc()
+                continue
+            queued.add((key, digest))
+            pending.append(_PendingAck(ev, key, body, digest))
+        plan = plan_requests(
+            [(p.number, p.body) for p in pending], s.ack_batch_max, s.ack_batch_max_bytes
+        )
+        for indexes in plan:
+            await self._submit_request([pending[i] for i in indexes])
+
+    async def _submit_request(self, acks: list[_PendingAck]) -> None:
+        """One ``submitAcknowledgement`` request, retried until Amazon takes it or refuses it.
+
+        A refused request of several acknowledgements is sent again in halves, down to single
+        ones, so the acknowledgements Amazon accepts go through and each refusal names its PO;
+        a 413 (body too large) splits the same way.
+        """
         from streams.adapters.spapi import SpApiAuthError, SpApiError
 
-        po = self._load(key) or {}
-        digest = hashlib.sha256(body).hexdigest()
-        ack_state = po.get("ack") or {}
-        if ack_state.get("hash") == digest and ack_state.get("txid"):
-            M.ACKS.labels("duplicate").inc()
-            return  # this exact acknowledgement was submitted already
-        ack = loads(body)
-        problems = amazon_validate("vendorOrders", "OrderAcknowledgement", ack)
-        problems += validate_acknowledgement(ack)
-        refs = Refs(purchaseOrderNumber=ack.get("purchaseOrderNumber"))
-        if problems:
-            await self._exception("ack-rejected", refs, "not sent, invalid: " + "; ".join(problems))
-            M.ACKS.labels("invalid").inc()
-            return
         delay = 1.0
         auth_reported = False
         while True:
             try:
-                txid = await self.spapi().submit_acknowledgement([ack])
+                txid = await self.spapi().submit_acknowledgement([a.body for a in acks])
                 break
             except SpApiError as exc:
-                # 401/403 and a refused login are about our credentials, not this
-                # acknowledgement: keep it and retry (an operator fixes the credentials)
+                # 401/403 and a refused login are about our credentials, not these
+                # acknowledgements: keep them and retry (an operator fixes the credentials)
                 auth = isinstance(exc, SpApiAuthError) or exc.status in (401, 403)
                 if auth and not auth_reported:
                     auth_reported = True
-                    await self._exception(
-                        "ack-rejected", refs,
-                        f"SP-API refused our credentials ({exc.status}); the acknowledgement "
-                        "is kept and retried",
-                    )  # fmt: skip
+                    for a in acks:
+                        await self._exception(
+                            "ack-rejected", Refs(purchaseOrderNumber=a.number),
+                            f"SP-API refused our credentials ({exc.status}); the "
+                            "acknowledgement is kept and retried",
+                        )  # fmt: skip
                 if not auth and exc.status and 400 <= exc.status < 500 and exc.status != 429:
+                    if len(acks) > 1:
+                        log.info(
+                            "submitAcknowledgement of %d acknowledgements refused (%s); "
+                            "sending them again in halves", len(acks), exc.status,
+                        )  # fmt: skip
+                        M.ACKS.labels("split").inc()
+                        half = len(acks) // 2
+                        await self._submit_request(acks[:half])
+                        await self._submit_request(acks[half:])
+                        return
+                    a = acks[0]
                     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
                     await self._exception(
-                        "ack-rejected", refs, f"Amazon rejected the request: {text}"
-                    )
+                        "ack-rejected", Refs(purchaseOrderNumber=a.number),
+                        f"Amazon rejected the request: {text}",
+                    )  # fmt: skip
                     await self.events_topic.send(
-                        key=key, value=dumps({"t": "ack-failed", "error": text})
+                        key=a.key, value=dumps({"t": "ack-failed", "error": text})
                     )
                     M.ACKS.labels("rejected").inc()
                     return
                 log.warning(
-                    "acknowledgement of %s not submitted yet (%s); retrying", key, exc.status
-                )
+                    "%d acknowledgement(s) not submitted yet (%s, first PO %s); retrying",
+                    len(acks), exc.status, acks[0].number,
+                )  # fmt: skip
             except Exception as exc:
-                log.warning("acknowledgement of %s: %s; retrying", key, type(exc).__name__)
-            # the ack must not be lost: keep this partition waiting, with a capped backoff
+                log.warning(
+                    "%d acknowledgement(s), first PO %s: %s; retrying",
+                    len(acks), acks[0].number, type(exc).__name__,
+                )  # fmt: skip
+            # the acks must not be lost: keep their partitions waiting, with a capped backoff
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
         now = self.clock()
-        await self.events_topic.send(
-            key=key, value=dumps({"t": "ack-submitted", "txid": txid, "at": now})
-        )
-        M.ACKS.labels("submitted").inc()
+        for a in acks:
+            await self.events_topic.send(
+                key=a.key,
+                value=dumps({"t": "ack-submitted", "txid": txid, "at": now, "n": len(acks)}),
+            )
+            self._submitted[a.key] = a.digest
+            self._submitted.move_to_end(a.key)
+        while len(self._submitted) > RECENT_ACKS:
+            self._submitted.popitem(last=False)
+        M.ACKS.labels("submitted").inc(len(acks))
+        M.BATCH_EVENTS.labels("ack-sender").observe(len(acks))
         M.LAST_SUCCESS.labels("ack_submit").set(now)
 
     # --- transaction status (timer; never writes tables: reports as po-events) ----------
     async def poll_transactions(self) -> None:
+        """One ``getTransaction`` per request; its outcome goes to each PO it carried."""
         if self.app.rebalancing:
             return
         if self.needs_scan:
@@ -378,11 +528,9 @@ class PurchaseOrderFlow:
                 po = loads(raw)
                 tx = po.get("tx") or {}
                 if tx.get("status") == "Processing" and tx.get("id"):
-                    self.pending_tx[tx["id"]] = (
-                        po["po"],
-                        po.get("ack", {}).get("submittedAt", self.clock()),
-                    )
-        for txid, (po_number, submitted) in list(self.pending_tx.items()):
+                    at = po.get("ack", {}).get("submittedAt", self.clock())
+                    self.pending_tx.setdefault(tx["id"], (set(), at))[0].add(po["po"])
+        for txid, (numbers, submitted) in list(self.pending_tx.items()):
             try:
                 status = await self.spapi().get_transaction(txid)
             except Exception as exc:
@@ -395,26 +543,37 @@ class PurchaseOrderFlow:
             if state == "Processing":
                 continue
             errors = status.get("errors") or []
+            pos = sorted(numbers)
             if state == "Failure":
-                text = (
-                    "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "Failure"
+                text = _errors_text(errors) or "Failure"
+                others = (
+                    f" (the request carried {len(pos)} acknowledgements: {', '.join(pos[:20])})"
+                    if len(pos) > 1
+                    else ""
                 )
-                await self._exception(
-                    "ack-transaction-failed",
-                    Refs(purchaseOrderNumber=po_number, transactionId=txid),
-                    f"Amazon could not process the acknowledgement: {text}",
-                )
+                for po_number in pos:
+                    await self._exception(
+                        "ack-transaction-failed",
+                        Refs(purchaseOrderNumber=po_number, transactionId=txid),
+                        f"Amazon could not process the acknowledgement: {text}{others}",
+                    )
                 M.TX_FAILURES.labels("acknowledgement").inc()
             self.pending_tx.pop(txid, None)
-            await self.events_topic.send(
-                key=po_number.encode(),
-                value=dumps(
-                    {
-                        "t": "tx",
-                        "tx": {"id": txid, "status": state, "errors": errors, "checkedAt": now},
-                    }
-                ),
-            )
+            record = {"id": txid, "status": state, "errors": errors, "checkedAt": now}
+            for po_number in pos:
+                await self.events_topic.send(
+                    key=po_number.encode(), value=dumps({"t": "tx", "tx": record})
+                )
+
+
+def _revision(value: object) -> str | None:
+    """A decision's revision (pydantic's JSON of a datetime) as the document's ``rev``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
 
 
 def _short(exc: ValidationError) -> str:

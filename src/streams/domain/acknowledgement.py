@@ -280,3 +280,47 @@ def _decimal(v: object) -> Decimal | None:
     except InvalidOperation:
         return None
     return d if d.is_finite() else None
+
+
+# --- several acknowledgements per submitAcknowledgement request ------------------------
+# The body is ``{"acknowledgements": [OrderAcknowledgement, ...]}``. Amazon's model sets no
+# maximum count (no ``maxItems``) and no size in bytes, but declares 413 for a body too large,
+# so both are bounded by configuration and a 413 splits a request in halves.
+_BODY_HEAD = b'{"acknowledgements":['
+_BODY_TAIL = b"]}"
+
+
+def request_body(acknowledgements: Sequence[bytes]) -> bytes:
+    """The ``SubmitAcknowledgementRequest`` body embedding each acknowledgement's canonical
+    bytes unchanged (a resend carries exactly the bytes that were built and published)."""
+    return _BODY_HEAD + b",".join(acknowledgements) + _BODY_TAIL
+
+
+def plan_requests(
+    pending: Sequence[tuple[str, bytes]], max_count: int, max_bytes: int
+) -> list[list[int]]:
+    """Group pending acknowledgements ``(purchaseOrderNumber, canonical bytes)`` into requests.
+
+    Returns lists of indexes into ``pending``, in order: at most ``max_count`` per request, a
+    body of at most ``max_bytes`` (one acknowledgement larger than that goes alone), and a PO
+    at most once per request, so that a newer revision of a PO is submitted after the older
+    one, in a later request, as it would have been one at a time.
+    """
+    if max_count < 1:
+        raise ValueError("max_count must be >= 1")
+    requests: list[list[int]] = []
+    current: list[int] = []
+    numbers: set[str] = set()
+    size = len(_BODY_HEAD) + len(_BODY_TAIL)
+    for i, (number, body) in enumerate(pending):
+        grown = size + len(body) + (1 if current else 0)
+        if current and (len(current) >= max_count or grown > max_bytes or number in numbers):
+            requests.append(current)
+            current, numbers = [], set()
+            grown = len(_BODY_HEAD) + len(_BODY_TAIL) + len(body)
+        current.append(i)
+        numbers.add(number)
+        size = grown
+    if current:
+        requests.append(current)
+    return requests
