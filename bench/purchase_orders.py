@@ -468,6 +468,24 @@ def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace) -> Setting
     return Settings(**fields)
 
 
+async def create_internal_topics(s: Settings) -> None:
+    """The worker's repartition topics, created before it starts. Faust declares them itself
+    at start, but its first partition assignment can come first: the worker then ignores
+    them (``Ignoring missing topic``) until a rebalance, and a run waits minutes for it."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = [f"{s.app_id}-{name}" for name in ("sku-events", "po-events", "asn-events")]
+        todo = [NewTopic(n, s.partitions, 1) for n in names if n not in existing]
+        if todo:
+            await admin.create_topics(todo)
+    finally:
+        await admin.close()
+
+
 async def seed_and_wait(ctx: Ctx, catalogue: list[CatalogueItem]) -> dict[str, Any]:
     s, k = ctx.s, len(catalogue)
     maps = [(it.sku.encode(), mapping_record(it)) for it in catalogue]
@@ -557,6 +575,7 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
         raise SystemExit("--lines and --burst-lines must not exceed --skus (distinct SKUs per PO)")
     print(f"[bench] topics *.{s.app_id}, work dir {work}", flush=True)
     await create_topics(s)
+    await create_internal_topics(s)
     catalogue = default_catalogue(a.skus, seed=a.seed)
     orders = Orders(catalogue, a.seed)
     config = SandboxConfig.from_settings(
