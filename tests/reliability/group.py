@@ -1,0 +1,132 @@
+"""Helpers for reliability tests with several workers or an unsteady broker: the consumer
+group's lag as the broker sees it (not one worker's view of its own partitions), settling a
+scenario run however many workers share the group, and what the SP-API sandbox accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.config import Settings
+from tests.reliability.harness import end_offsets
+from tests.reliability.scenario import Scenario, received, shipped
+from tests.support.invariants import Report, check, collect
+from tests.support.kafka import wait_for
+
+
+def inputs(s: Settings) -> list[str]:
+    return [s.topic_ct_messages, s.topic_sku_mappings, s.topic_purchase_orders,
+            s.topic_inventory_commands, s.topic_dispatches]  # fmt: skip
+
+
+def groups(s: Settings) -> list[str]:
+    """The worker's consumer groups: the Faust app's, and the ingest stage's where it exists
+    (a raw consumer of ``ct.messages`` and ``master.sku-mappings``)."""
+    try:
+        from streams.agents.ingest import ingest_group
+    except ImportError:
+        return [s.app_id]
+    return [s.app_id, ingest_group(s)]
+
+
+async def group_lag(s: Settings, topics: Iterable[str]) -> dict[str, dict[int, int]]:
+    """End offset - the committed offset of the worker's group that consumes it, per
+    partition of ``topics`` (a partition never committed counts all its records)."""
+    done: dict[tuple[str, int], int] = {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        for group in groups(s):
+            committed = await admin.list_consumer_group_offsets(group)
+            for tp, meta in committed.items():
+                key = (tp.topic, tp.partition)
+                done[key] = max(done.get(key, -1), meta.offset)
+    finally:
+        await admin.close()
+    out: dict[str, dict[int, int]] = {}
+    for t in topics:
+        ends = await end_offsets(s.kafka_bootstrap, t)
+        out[t] = {p: end - max(0, done.get((t, p), 0)) for p, end in ends.items()}
+    return out
+
+
+async def wait_group_drained(
+    s: Settings, topics: list[str], timeout: float
+) -> dict[str, dict[int, int]]:
+    """Until the group's lag is 0 on every partition of ``topics``; the last lag either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lag = await group_lag(s, topics)
+        if all(not any(v.values()) for v in lag.values()) or time.monotonic() > deadline:
+            return lag
+        await asyncio.sleep(2.0)
+
+
+async def settle_group(
+    s: Settings, sc: Scenario, url: str, *, timeout: float = 150.0
+) -> tuple[Report, dict[str, dict[int, int]]]:
+    """``scenario.settle`` for any number of workers: every PO acknowledged, dispatches for
+    them sent, the group drained, commercetools' final state delivered, then the invariant
+    checker until it passes (debounce, acknowledgement sender) or time runs out."""
+    want = set(sc.po_numbers)
+    await wait_for(
+        s.kafka_bootstrap,
+        s.topic_po_acknowledgements,
+        lambda r: want <= {x.key.decode() for x in r if x.key},
+        timeout=timeout,
+    )
+    await sc.dispatch_acknowledged()
+    await wait_group_drained(s, inputs(s), timeout=120)
+    await shipped(s, set(sc.dispatched.values()))
+    await sc.final_sync()
+    report = Report()
+    for _ in range(40):
+        await asyncio.sleep(2)
+        report = check(
+            await collect(s),
+            ct_entries=await sc.entries_now(),
+            ct_base=sc.base,
+            sandbox_acks=await received(url, "submitAcknowledgement"),
+            sandbox_asns=await received(url, "SubmitShipmentConfirmations"),
+        )
+        if report.ok:
+            break
+    lag = await wait_group_drained(s, inputs(s), timeout=60)
+    return report, lag
+
+
+async def sandbox_ack_contents(url: str) -> dict[str, set[bytes]]:
+    """PO number -> the distinct acknowledgement contents the sandbox accepted (202)."""
+    out: dict[str, set[bytes]] = defaultdict(set)
+    for e in await received(url, "submitAcknowledgement"):
+        if e.get("status") != 202:
+            continue
+        for ack in (e.get("body") or {}).get("acknowledgements") or []:
+            out[str(ack.get("purchaseOrderNumber"))].add(
+                orjson.dumps(ack, option=orjson.OPT_SORT_KEYS)
+            )
+    return dict(out)
+
+
+def agent_crashes(*logs: Path) -> list[str]:
+    out: list[str] = []
+    for log in logs:
+        if log.exists():
+            text = log.read_text(errors="replace")
+            out += [f"{log.name}: {ln}" for ln in text.splitlines() if "Crashed reason=" in ln]
+    return out
+
+
+def lag_total(lag: dict[str, dict[int, int]]) -> int:
+    return sum(sum(v.values()) for v in lag.values())
+
+
+def jsonable(x: Any) -> Any:
+    return orjson.loads(orjson.dumps(x))
