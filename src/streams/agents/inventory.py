@@ -46,6 +46,10 @@ from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 
+CLEAN_TAIL = b'"ca":null}'  # the end of a stored SkuState with nothing left to publish
+OFFSET_KEY = b"__faust\0offset__"  # where Faust keeps a partition's changelog offset
+SCAN_SLICE = 2000  # states decoded per debounce tick by the full scan
+
 FETCH_ATTEMPTS = 5
 
 
@@ -69,7 +73,9 @@ class InventoryFlow:
             for o in ("applied", "duplicate", "stale", "ignored", "fetched", "dlq")
         }
         self.snapshot_queue: list[bytes] = []
-        self.needs_scan = True
+        self.needs_scan = True  # a full scan, in slices (_scan_step)
+        self.needs_dirty_scan = True  # the quick scan of states changed but not published
+        self._scan_cursor: list[tuple[int, bytes | None]] = []
         self.next_snapshot = clock() + s.snapshot_interval_s
 
         self.ct_topic = app.topic(s.topic_ct_messages, value_serializer="raw", key_serializer="raw")
@@ -128,6 +134,7 @@ class InventoryFlow:
         await self.app.add_runtime_dependency(self.ingest)
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        self.needs_dirty_scan = True
         self.needs_scan = True
 
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
@@ -207,12 +214,17 @@ class InventoryFlow:
                 elif t == "applied":
                     changed = state.confirm(item["cmd"], item["v"]) or changed
             if changed:
-                writes.append((key, dumps(state.to_dict())))
+                # changed_at set <=> Amazon may not have been told: the restart scan reads
+                # only such states (see _scan_dirty)
                 if self._unpublished(state):
+                    if state.changed_at is None:
+                        state.changed_at = now
                     self.debouncer.mark(state.sku, now)
                     self.partition_of[state.sku] = partition
                 else:
+                    state.changed_at = None
                     self.debouncer.discard(state.sku)
+                writes.append((key, dumps(state.to_dict())))
         for name, k in outcomes.items():
             self._outcome[name].inc(k)
         if unmapped:
@@ -269,9 +281,14 @@ class InventoryFlow:
         if self.app.rebalancing:
             return
         now = self.clock()
-        if self.needs_scan:
+        if self.needs_dirty_scan:
+            self.needs_dirty_scan = False
+            self._scan_dirty()
+        if self.needs_scan:  # set on start, rebalance and by the warehouse-policy flow
             self.needs_scan = False
-            self._scan()
+            self._scan_cursor = [(p, None) for p in reversed(self._owned_partitions())]
+        if self._scan_cursor:
+            self._scan_step(SCAN_SLICE)
         budget = max(1, int(self.settings.delta_budget_per_s * self.settings.debounce_tick_s))
         due = self.debouncer.pop_due(now, budget, self._catchup_wait())
         sent = await self._publish([sku.encode() for sku in due], "delta", now)
@@ -297,13 +314,51 @@ class InventoryFlow:
             return self.settings.catchup_max_wait_s
         return None
 
-    def _scan(self) -> None:
-        """After recovery or a rebalance: anything not yet told to Amazon becomes due."""
+    def _owned_partitions(self) -> list[int]:
+        topic = self.sku_topic_name
+        return sorted(tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic)
+
+    def _scan_dirty(self) -> None:
+        """After recovery or a rebalance: SKUs changed since Amazon was last told become due
+        at once. Only states whose changed_at is set are decoded (a byte test skips the
+        rest), so a million clean SKUs cost a second, not a minute."""
         now = self.clock()
-        for key, raw in self.skus.data.items():
-            state = SkuState.from_dict(loads(raw))
-            if self._unpublished(state):
-                self.debouncer.mark(key.decode(), now)
+        for partition in self._owned_partitions():
+            for key, raw in read_partition(self.skus, partition).items():
+                if raw.endswith(CLEAN_TAIL) or key == OFFSET_KEY:
+                    continue
+                state = SkuState.from_dict(loads(raw))
+                if self._unpublished(state):
+                    self.debouncer.mark(state.sku, now)
+                    self.partition_of[state.sku] = partition
+
+    def _scan_step(self, limit: int) -> None:
+        """A slice of the full scan: every owned SKU whose availability now differs from what
+        Amazon was told (a changed warehouse policy or configuration) becomes due. Sliced
+        per tick, each slice from a fresh iterator, so a revoked partition is never read."""
+        now = self.clock()
+        owned = set(self._owned_partitions())
+        while self._scan_cursor and limit > 0:
+            partition, start = self._scan_cursor[-1]
+            if partition not in owned:
+                self._scan_cursor.pop()
+                continue
+            last = start
+            for key, raw in read_partition(self.skus, partition).items(from_key=start):
+                if key == start or key == OFFSET_KEY:
+                    continue
+                last = key
+                limit -= 1
+                state = SkuState.from_dict(loads(raw))
+                if self._unpublished(state):
+                    self.debouncer.mark(state.sku, now)
+                    self.partition_of[state.sku] = partition
+                if limit <= 0:
+                    break
+            if limit > 0 or last is start:  # the partition is done
+                self._scan_cursor.pop()
+            else:
+                self._scan_cursor[-1] = (partition, last)
 
     def _owned(self, partition: int) -> bool:
         tp = TP(self.sku_topic_name, partition)
