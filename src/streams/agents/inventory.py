@@ -72,7 +72,8 @@ class InventoryFlow:
             o: M.RECORDS.labels(ct, o)
             for o in ("applied", "duplicate", "stale", "ignored", "fetched", "dlq")
         }
-        self.snapshot_queue: list[bytes] = []
+        # where the hourly snapshot and the full scan stand: (partition, last key) to visit
+        self.snapshot_cursor: list[tuple[int, bytes | None]] = []
         self.needs_scan = True  # a full scan, in slices (_scan_step)
         self.needs_dirty_scan = True  # the quick scan of states changed but not published
         self._scan_cursor: list[tuple[int, bytes | None]] = []
@@ -294,10 +295,9 @@ class InventoryFlow:
         sent = await self._publish([sku.encode() for sku in due], "delta", now)
         if now >= self.next_snapshot:
             self.next_snapshot = now + self.settings.snapshot_interval_s
-            self.snapshot_queue = [k for k, _ in self.skus.data.items()]
-        if self.snapshot_queue and sent < budget:
-            take = self.snapshot_queue[-(budget - sent) :]
-            del self.snapshot_queue[-(budget - sent) :]
+            self.snapshot_cursor = [(p, None) for p in reversed(self._owned_partitions())]
+        if self.snapshot_cursor and sent < budget:
+            take = [key for _, key, _ in self._walk(self.snapshot_cursor, budget - sent)]
             sent += await self._publish(take, "snapshot", now)
         M.PENDING.labels("deltas").set(len(self.debouncer))
         M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
@@ -334,31 +334,39 @@ class InventoryFlow:
 
     def _scan_step(self, limit: int) -> None:
         """A slice of the full scan: every owned SKU whose availability now differs from what
-        Amazon was told (a changed warehouse policy or configuration) becomes due. Sliced
-        per tick, each slice from a fresh iterator, so a revoked partition is never read."""
+        Amazon was told (a changed warehouse policy or configuration) becomes due."""
         now = self.clock()
+        for partition, _, raw in self._walk(self._scan_cursor, limit):
+            state = SkuState.from_dict(loads(raw))
+            if self._unpublished(state):
+                self.debouncer.mark(state.sku, now)
+                self.partition_of[state.sku] = partition
+
+    def _walk(
+        self, cursor: list[tuple[int, bytes | None]], limit: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        """Up to ``limit`` stored states from where ``cursor`` stands, advancing it. Each call
+        reads from a fresh iterator, so a partition revoked in between is never read."""
         owned = set(self._owned_partitions())
-        while self._scan_cursor and limit > 0:
-            partition, start = self._scan_cursor[-1]
+        out: list[tuple[int, bytes, bytes]] = []
+        while cursor and len(out) < limit:
+            partition, start = cursor[-1]
             if partition not in owned:
-                self._scan_cursor.pop()
+                cursor.pop()
                 continue
             last = start
             for key, raw in read_partition(self.skus, partition).items(from_key=start):
                 if key == start or key == OFFSET_KEY:
                     continue
                 last = key
-                limit -= 1
-                state = SkuState.from_dict(loads(raw))
-                if self._unpublished(state):
-                    self.debouncer.mark(state.sku, now)
-                    self.partition_of[state.sku] = partition
-                if limit <= 0:
+                out.append((partition, key, raw))
+                if len(out) >= limit:
                     break
-            if limit > 0 or last is start:  # the partition is done
-                self._scan_cursor.pop()
+            if len(out) < limit or last is start:  # the partition is done
+                cursor.pop()
             else:
-                self._scan_cursor[-1] = (partition, last)
+                cursor[-1] = (partition, last)
+        return out
 
     def _owned(self, partition: int) -> bool:
         tp = TP(self.sku_topic_name, partition)
