@@ -7,12 +7,13 @@ warehouse, the latest amount per SKU wins) and cut into requests of at most
 
 Why 1,000 items per request by default: Amazon's model (vendorDirectFulfillmentInventoryV1)
 puts no ``maxItems`` on ``InventoryUpdate.items`` and states no byte limit (its 413 answer
-only says "The request size exceeded the maximum accepted size"). One item is about 120
-bytes of JSON, so 1,000 items is a ~120 KB body: far from any size a 413 is likely at, and
-the sender halves a request that gets a 413 anyway. At the default usage plan (10 requests/s)
-1,000 items per request carry 10,000 SKUs/s, twice the worker's default delta budget
-(``STREAMS_DELTA_BUDGET_PER_S`` = 5,000), so the rate limit is never what holds updates back,
-and a full 50k-SKU catalogue change is 50 requests (about 5 s of Amazon's budget).
+only says "The request size exceeded the maximum accepted size"). One item with an ASIN and
+a vendor product id is about 145 bytes of JSON, so 1,000 items is a ~145 KB body: far from
+any size a 413 is likely at, and the sender halves a request that gets a 413 anyway. At the
+default usage plan (10 requests/s; the sender keeps to 9.5) 1,000 items per request carry
+~9,500 SKUs/s, about twice the worker's default delta budget (``STREAMS_DELTA_BUDGET_PER_S``
+= 5,000), so the rate limit is not what holds updates back, and a full 50k-SKU catalogue
+change is 50 requests (about 5 s of Amazon's budget; bench/amazon_budget.py).
 """
 
 from __future__ import annotations
