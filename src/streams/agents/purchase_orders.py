@@ -1,7 +1,7 @@
 """Purchase orders (DESIGN.md flows 4-6): intake, line routing, decisions, acknowledgements.
 
     SP-API poller ──> amazon.purchase-orders (key: PO) ──intake──> table ``pos``
-                                 │ one allocation request per line, re-keyed by SKU
+                                 │ the lines to allocate, one bundle per SKU partition
                                  └──> <app>-sku-events ──SKU agent── decision ──┐
                                                          └─> ct.inventory-commands
     <app>-po-events (key: PO) <─────────────────────────────────────────────────┘
@@ -38,7 +38,8 @@ from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
 from streams.adapters.fast_schema import validate as amazon_validate
-from streams.agents.faustutil import bind_event, raw_topic
+from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
+from streams.agents.ingest import Bundler
 from streams.config import Settings
 from streams.domain.acknowledgement import (
     AcknowledgementNotReady,
@@ -56,7 +57,9 @@ from streams.observability import metrics as M
 log = logging.getLogger(__name__)
 
 RECENT_ACKS = 10_000  # acknowledgements this worker submitted, remembered to skip redeliveries
-Out = list[tuple[faust.TopicT, bytes, bytes]]  # records to send once a PO document is saved
+MAPPING_CACHE = 50_000  # SKU mappings kept validated (keyed by their stored bytes)
+# records to send once a PO document is saved: topic, key, value, partition (None: by key)
+Out = list[tuple[str, bytes | None, bytes, int | None]]
 
 
 @dataclass
@@ -93,6 +96,7 @@ class PurchaseOrderFlow:
             app, f"{s.app_id}-po-events", partitions=s.partitions, internal=True
         )
         self.ack_topic = raw_topic(app, s.topic_po_acknowledgements)
+        self.direct = DirectWriter(app)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.dlq = raw_topic(app, s.dlq_topic(s.topic_purchase_orders))
         self.pos = app.Table(
@@ -106,6 +110,7 @@ class PurchaseOrderFlow:
         self.pending_tx: dict[str, tuple[set[str], float]] = {}
         # PO -> digest of the acknowledgement this worker submitted last (redeliveries)
         self._submitted: OrderedDict[bytes, str] = OrderedDict()
+        self._mappings: dict[bytes, SkuMapping] = {}  # stored mapping JSON -> its model
         self.needs_scan = True
         app.agent(self.po_topic, name="po-intake")(self.intake)
         app.agent(self.events_topic, name="po-events")(self.po_events)
@@ -140,29 +145,31 @@ class PurchaseOrderFlow:
                 continue
             raw = self.products.get(b"sku:" + sku)
             if raw is not None:
-                return SkuMapping.model_validate_json(raw)
+                return self._mapping(raw)
         return None
 
-    # --- state helpers ----------------------------------------------------------------
-    def _load(self, key: bytes) -> dict[str, Any] | None:
-        raw = self.pos.get(key)
-        return loads(raw) if raw else None
+    def _mapping(self, raw: bytes) -> SkuMapping:
+        """The model of a stored mapping, validated once per distinct value."""
+        m = self._mappings.get(raw)
+        if m is None:
+            if len(self._mappings) >= MAPPING_CACHE:
+                self._mappings.clear()
+            m = self._mappings[raw] = SkuMapping.model_validate_json(raw)
+        return m
 
-    def _save(self, key: bytes, po: dict[str, Any]) -> None:
-        self.pos[key] = dumps(po)
-
+    # --- owned exceptions ---------------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str, *, status: str = "open") -> None:
-        _, key, value = self._exception_record(kind, refs, cause, status=status)
+        _, key, value, _ = self._exception_record(kind, refs, cause, status=status)
         await self.exceptions_topic.send(key=key, value=value)
 
     def _exception_record(
         self, kind: str, refs: Refs, cause: str, *, status: str = "open"
-    ) -> tuple[faust.TopicT, bytes, bytes]:
+    ) -> tuple[str, bytes, bytes, None]:
         exc = raise_exception(kind, refs, cause, utc_iso(self.clock()))
         rec = to_record(exc)
         rec["status"] = status
         M.EXCEPTIONS.labels(kind, exc.owner, status).inc()
-        return self.exceptions_topic, exc.id.encode(), dumps(rec)
+        return self.settings.topic_exceptions, exc.id.encode(), dumps(rec), None
 
     # --- intake: amazon.purchase-orders -------------------------------------------------
     async def intake(self, stream: Any) -> None:
@@ -235,10 +242,12 @@ class PurchaseOrderFlow:
         )
         M.RECORDS.labels(topic, "applied").inc()
         decided = False
+        # one record per SKU partition carries the PO's lines there, not one per line
+        bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
         for line, payload in zip(lines, dumped, strict=True):
             if state == "Closed":
                 if line.sku:
-                    out.append(self._to_sku(line.sku, {"t": "release", "line": payload}))
+                    bundler.add(line.sku, {"t": "release", "sku": line.sku, "line": payload})
             elif line.sku is None:
                 d = allocate(
                     line, 0, None, now=self.now(),
@@ -246,11 +255,10 @@ class PurchaseOrderFlow:
                 )  # fmt: skip
                 decided = self._on_decision(po, d.model_dump(mode="json"), out) or decided
             else:
-                out.append(self._to_sku(line.sku, {"t": "alloc", "line": payload}))
+                bundler.add(line.sku, {"t": "alloc", "sku": line.sku, "line": payload})
+        name = self.sku_topic.get_topic_name()
+        out.extend((name, None, value, partition) for partition, value in bundler.bundles())
         return po, True, decided
-
-    def _to_sku(self, sku: str, value: dict[str, Any]) -> tuple[faust.TopicT, bytes, bytes]:
-        return self.sku_topic, sku.encode(), dumps(value)
 
     async def _dead_letter(self, event: EventT, error: str) -> None:
         msg = event.message
@@ -273,34 +281,45 @@ class PurchaseOrderFlow:
         async for batch in stream.noack_take(s.batch_max, s.po_batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
-            await self._po_batch(events)
+            await asyncio.gather(*await self._po_batch(events))
             for ev in events:
                 await stream.ack(ev)
             M.BATCH_SECONDS.labels("po-events").observe(time.perf_counter() - started)
             M.BATCH_EVENTS.labels("po-events").observe(len(events))
             batch = events = []  # Faust waits for handed-out events to be released
 
-    async def _po_batch(self, events: list[EventT]) -> None:
+    async def _po_batch(self, events: list[EventT]) -> list[Any]:
         """One read and at most one write of each PO's document per batch; what the batch
-        produced is sent once the document is saved (the ack sender reads it)."""
+        produced is sent once the document is saved (the ack sender reads it). Returns the
+        delivery futures of the sends and of the documents' changelog records.
+
+        The store is read and written directly (one RocksDB read per PO, one WriteBatch per
+        partition), as the SKU agent does, not through Faust's per-key table machinery.
+        """
+        futures: list[Any] = []
         groups: dict[tuple[int, bytes], list[EventT]] = {}
         for ev in events:
             groups.setdefault((ev.message.partition, cast(bytes, ev.key)), []).append(ev)
-        for (_, key), group in groups.items():
-            out: Out = []
-            with bind_event(group[-1]):  # the PO's partition: store and changelog
-                po = self._load(key)
-                changed = decided = False
-                for ev in group:
-                    item = loads(ev.value)
-                    po, c, d = self._apply(key, po, item, out)
-                    changed, decided = changed or c, decided or d
-                if po is not None and decided:
-                    self._maybe_acknowledge(key, po, out)
-                if po is not None and changed:
-                    self._save(key, po)
-            for topic, k, v in out:
-                await topic.send(key=k, value=v)
+        writes: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        out: Out = []
+        for (partition, key), group in groups.items():
+            raw = read_partition(self.pos, partition).get(key)
+            po = loads(raw) if raw else None
+            changed = decided = False
+            for ev in group:
+                item = loads(ev.value)
+                po, c, d = self._apply(key, po, item, out)
+                changed, decided = changed or c, decided or d
+            if po is not None and decided:
+                self._maybe_acknowledge(key, po, out)
+            if po is not None and changed:
+                writes.setdefault(partition, []).append((key, dumps(po)))
+        # documents first: the ack sender reads a PO's document when its acknowledgement comes
+        for partition, items in writes.items():
+            futures.extend(await self.direct.put_many(self.pos, partition, items))
+        for topic, k, v, to in out:
+            futures.append(await self.direct.send(topic, k, v, to))
+        return futures
 
     def _apply(
         self, key: bytes, po: dict[str, Any] | None, item: dict[str, Any], out: Out
@@ -389,7 +408,7 @@ class PurchaseOrderFlow:
             "hash": hashlib.sha256(body).hexdigest(),
             "builtAt": self.clock(),
         }
-        out.append((self.ack_topic, key, body))
+        out.append((self.settings.topic_po_acknowledgements, key, body, None))
         M.ACKS.labels("built").inc()
 
     # --- the acknowledgement sender (own SP-API client, own rate budget) -----------------
@@ -419,8 +438,9 @@ class PurchaseOrderFlow:
             if (key, digest) in queued or self._submitted.get(key) == digest:
                 M.ACKS.labels("duplicate").inc()
                 continue  # the same bytes twice (a redelivery): submitted once
-            with bind_event(ev):  # the PO's partition of the ``pos`` store
-                po = self._load(key) or {}
+            # the PO's partition of the ``pos`` store (the topics are co-partitioned)
+            raw = read_partition(self.pos, ev.message.partition).get(key)
+            po = loads(raw) if raw else {}
             ack_state = po.get("ack") or {}
             if ack_state.get("hash") == digest and ack_state.get("txid"):
                 M.ACKS.labels("duplicate").inc()
