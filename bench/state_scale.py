@@ -35,6 +35,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -244,6 +245,67 @@ async def fill(s: Settings, gen: StateGen, products: bool) -> dict[str, Any]:
     return out
 
 
+async def restore_ceiling(
+    s: Settings, topics: dict[str, str], where: Path, keep: bool = False
+) -> dict[str, Any]:
+    """What a restore can reach without Faust's recovery path: raw aiokafka getmany of the
+    changelogs ({topic: table}) into one rocksdict database per partition, one WriteBatch per
+    fetched chunk, with the changelog offset where Faust keeps it. With ``keep`` the databases
+    are the worker's own (``where`` = its tables dir): a worker started on them finds its
+    state local and up to date."""
+    import rocksdict
+
+    c = AIOKafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
+    )
+    await c.start()
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    n = 0
+    try:
+        await c._client.force_metadata_update()
+        tps = [
+            TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())
+        ]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        end = await c.end_offsets(tps)
+        total = sum(end.values())
+        dbs: dict[TopicPartition, Any] = {}
+        for tp in tps:
+            opts = rocksdict.Options(raw_mode=True)
+            opts.create_if_missing(True)
+            os.makedirs(where, exist_ok=True)
+            path = where / f"{topics[tp.topic]}-{tp.partition}.db"
+            dbs[tp] = rocksdict.Rdict(str(path), options=opts)
+        while n < total:
+            batch = await c.getmany(*tps, timeout_ms=500, max_records=20_000)
+            for tp, msgs in batch.items():
+                wb = rocksdict.WriteBatch(raw_mode=True)
+                for m in msgs:
+                    wb.put(m.key, m.value)
+                wb.put(b"__faust\0offset__", str(msgs[-1].offset).encode())
+                dbs[tp].write(wb)
+                n += len(msgs)
+        for db in dbs.values():
+            db.close()
+    finally:
+        await c.stop()
+        if not keep:
+            shutil.rmtree(where, ignore_errors=True)
+    secs = time.perf_counter() - t0
+    return {
+        "records": n,
+        "seconds": round(secs, 2),
+        "records_per_s": round(n / secs),
+        "bench_cpu_cores": round((time.process_time() - cpu0) / secs, 2),
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 # --------------------------------------------------------------------------------------
 # one worker start, measured
 # --------------------------------------------------------------------------------------
@@ -414,8 +476,11 @@ async def run_phase(
     work: Path,
     a: argparse.Namespace,
     broker_pid: int | None,
+    pythonpath: str | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Start the worker, measure it to ready and ``--settle`` s beyond, stop it."""
+    """Start the worker, measure it to ready and ``--settle`` s beyond, stop it. Past
+    ``timeout`` the phase ends with ``ready_s`` None and the recovery progress so far."""
     log = work / "worker.log"
     since = log.stat().st_size if log.exists() else 0
     data = Path(s.data_dir)
@@ -429,8 +494,20 @@ async def run_phase(
     sku, amount = await probe_event(s, gen, probe_sku, step)
     res["probe"] = {"sku": sku, "amount": amount}
     w = WorkerProcess(s, log)
+    saved = os.environ.get("PYTHONPATH")
+    if pythonpath is not None:
+        os.environ["PYTHONPATH"] = pythonpath  # the worker runs this product code
+        res["pythonpath"] = pythonpath
+        res["product"] = streams_source(Path(pythonpath.split(os.pathsep)[0]))
     t0 = time.time()
-    w.start()
+    try:
+        w.start()
+    finally:
+        if pythonpath is not None:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
     assert w.proc is not None
     pid = w.proc.pid
     pids = {"worker": pid, **({"broker": broker_pid} if broker_pid else {})}
@@ -441,7 +518,7 @@ async def run_phase(
     t_web = t_ready_health = t_applied = t_delta = None
     last_ok: float | None = None
     stall = 0.0
-    deadline = time.monotonic() + a.timeout
+    deadline = time.monotonic() + (timeout or a.timeout)
     settle_until: float | None = None
     ct = s.topic_ct_messages
     try:
@@ -481,19 +558,25 @@ async def run_phase(
         res["stop_s"] = round(time.time() - t_stop, 2)
         await watch.stop()
     if t_delta is None:
-        raise TimeoutError(f"{name}: no delta for the probe within {a.timeout:.0f}s: {w.tail()}")
+        if timeout is None:
+            raise TimeoutError(f"{name}: no probe delta within {a.timeout:.0f}s: {w.tail()}")
+        res.update(recovery_progress(log, since, t0))
+        t_delta = t0 - s.debounce_window_s  # nothing published: the figures below are None
 
     def since0(t: float | None) -> float | None:
         return round(t - t0, 2) if t is not None else None
 
+    done = "timed_out_after_s" not in res
     res.update(
         {
-            "ready_s": since0(t_delta),
-            "ready_minus_debounce_window_s": round(t_delta - t0 - s.debounce_window_s, 2),
+            "ready_s": since0(t_delta) if done else None,
+            "ready_minus_debounce_window_s": round(t_delta - t0 - s.debounce_window_s, 2)
+            if done
+            else None,
             "web_up_s": since0(t_web),
             "recovered_and_not_rebalancing_s": since0(t_ready_health),
             "probe_applied_s": since0(t_applied),
-            "probe_delta_s": since0(t_delta),
+            "probe_delta_s": since0(t_delta) if done else None,
             "faust_log_s": log_milestones(log, since, t0),
             "longest_health_stall_s": round(stall, 2),
             "deltas_seen": watch.count,
@@ -505,6 +588,35 @@ async def run_phase(
         }
     )
     return res
+
+
+REMAINING = re.compile(r"total remaining=(\d+)")
+
+
+def recovery_progress(path: Path, since_byte: int, t0: float) -> dict[str, Any]:
+    """When a phase timed out: Faust's "total remaining" over time, and the rate it gives."""
+    points: list[tuple[float, int]] = []
+    with path.open("rb") as fh:
+        fh.seek(since_byte)
+        for raw in fh:
+            line = raw.decode(errors="replace")
+            m, r = LOG_TS.match(line), REMAINING.search(line)
+            if m and r:
+                ts = dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                points.append((round(ts - t0, 1), int(r[1])))
+    out: dict[str, Any] = {"timed_out_after_s": round(time.time() - t0, 1)}
+    if len(points) >= 2:
+        (ta, ra), (tb, rb) = points[0], points[-1]
+        rate = (ra - rb) / max(1e-9, tb - ta)
+        out.update(
+            {
+                "recovery_remaining_first": points[0],
+                "recovery_remaining_last": points[-1],
+                "recovery_records_per_s": round(rate),
+                "recovery_estimated_total_s": round(tb + rb / rate) if rate > 0 else None,
+            }
+        )
+    return out
 
 
 def du(path: Path) -> int:
@@ -549,11 +661,14 @@ def buckets(path: Path) -> list[tuple[str, float]]:
 # --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
-def streams_source() -> dict[str, Any]:
-    """Which product code the worker runs (PYTHONPATH may point at another worktree)."""
-    import streams
+def streams_source(src: Path | None = None) -> dict[str, Any]:
+    """Which product code runs (PYTHONPATH may point at another worktree): its commit, the
+    files under src/ that differ from it, and the diff when it is not this checkout."""
+    if src is None:
+        import streams
 
-    src = Path(streams.__file__).resolve().parents[1]
+        src = Path(streams.__file__).resolve().parents[1]
+    src = src.resolve()
     root = src.parent
 
     def git(*args: str) -> str:
@@ -575,14 +690,32 @@ def streams_source() -> dict[str, Any]:
 def table(res: dict[str, Any]) -> str:
     mc, cfg, fl, pv = res["machine"], res["config"], res["fill"], res["product"]
     rows: list[tuple[str, str]] = [
-        ("SKUs / channels / recent ids per entry / partitions",
-         f"{cfg['skus']:,} / {cfg['channels']} / {cfg['recent_ids']} / {cfg['partitions']}"),
-        ("state record (bytes, mean) / total (MiB)",
-         f"{fl['state_bytes_mean']:.0f} / {fl['state_bytes_total'] / 2**20:,.0f}"),
-        ("changelog records: skus / products",
-         f"{fl['skus_records']:,} / {fl['products_records']:,}"),
-        ("fill: produced in (s)", f"{fl['produce_s']} ({fl['records_per_s']:,}/s)"),
-    ]  # fmt: skip
+        (
+            "SKUs / channels / recent ids per entry / partitions",
+            f"{cfg['skus']:,} / {cfg['channels']} / {cfg['recent_ids']} / {cfg['partitions']}",
+        ),
+        (
+            "state record (bytes, mean) / total (MiB)",
+            f"{fl['state_bytes_mean']:.0f} / {fl['state_bytes_total'] / 2**20:,.0f}",
+        ),
+        (
+            "changelog records: skus / products",
+            f"{fl['skus_records']:,} / {fl['products_records']:,}",
+        ),
+        (
+            "fill: produced in (s)",
+            f"{fl['produce_s']} ({fl['records_per_s']:,}/s)"
+            if fl.get("records_per_s")
+            else "reused the topics of an earlier run",
+        ),
+    ]
+    if rc := res.get("restore_ceiling"):
+        rows.append(
+            (
+                "restore ceiling: raw aiokafka -> rocksdict WriteBatch",
+                f"{rc['records']:,} records in {rc['seconds']} s ({rc['records_per_s']:,}/s)",
+            )
+        )  # fmt: skip
     for ph in res["phases"]:
         n = ph["phase"]
         fm = ph["faust_log_s"]
@@ -629,12 +762,21 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     work = RUN_ROOT / f"state-{stamp.strftime('%Y%m%d-%H%M%S')}"
     work.mkdir(parents=True, exist_ok=True)
     s = inv.bench_settings(bootstrap, work, a)
-    off: dict[str, Any] = {  # no commercetools and no SP-API here: the flows that only talk to them stay off
+    off: dict[
+        str, Any
+    ] = {  # no commercetools and no SP-API here: the flows that only talk to them stay off
         f: False
         for f in ("channel_policy_enabled", "sales_orders_enabled", "inventory_sender_enabled")
         if f in Settings.model_fields
     }
-    s = s.model_copy(update={"app_id": s.app_id.replace("bench-", "bench-state-"), **off})
+    tag = a.reuse_tag or s.app_id.removeprefix("bench-")
+    names = {
+        f: f"{Settings.model_fields[f].default}.bench-{tag}"
+        for f in Settings.model_fields
+        if f.startswith("topic_")
+    }
+    s = s.model_copy(update={"app_id": f"bench-state-{tag}", **names, **off})
+    variants = [parse_variant(v) for v in a.variant] or [("default", None, {})]
     gen = StateGen(a.skus, a.channels, a.recent_ids)
     res: dict[str, Any] = {
         "date": stamp.isoformat(timespec="seconds"),
@@ -653,22 +795,58 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
             "debounce_tick_s": s.debounce_tick_s,
             "app_id": s.app_id,
             "restarts": a.restarts,
+            "reused_topics_of": a.reuse_tag,
+            "seed_local": a.seed_local,
+            "variants": [{"name": n, "pythonpath": pp, "settings": up} for n, pp, up in variants],
             "settle_s": a.settle,
         },
         "workdir": str(work),
         "phases": [],
     }
     print(f"[bench] app id {s.app_id}, work dir {work}", flush=True)
-    await create_topics(s)
-    res["fill"] = await fill(s, gen, not a.no_products)
-    # ct.messages has history in production; here a first record for SKU 0 (Faust skips the
-    # record at offset 0 of a fresh consumer group: it must not be a probe)
-    await probe_event(s, gen, 0, 1)
-    print(f"[bench] filled {a.skus:,} SKUs in {res['fill']['produce_s']}s", flush=True)
+    changelogs = {f"{s.app_id}-skus-changelog": "skus"}
+    if not a.no_products:
+        changelogs[f"{s.app_id}-products-changelog"] = "products"
+    if a.reuse_tag:  # the topics of an earlier run kept with --keep-topics
+        res["fill"] = reused_fill(s, gen, not a.no_products)
+    else:
+        await create_topics(s)
+        res["fill"] = await fill(s, gen, not a.no_products)
+        # ct.messages has history in production; here a first record for SKU 0: the record at
+        # offset 0 of a fresh consumer group was never handled in our runs (lag stayed 1)
+        await probe_event(s, gen, 0, 1)
+        print(f"[bench] filled {a.skus:,} SKUs in {res['fill']['produce_s']}s", flush=True)
+    tables = Path(s.data_dir) / "v1" / "tables"
+    if a.seed_local:  # the worker's local state written directly (no cold start first)
+        rc = res["restore_ceiling"] = await restore_ceiling(s, changelogs, tables, keep=True)
+    elif not a.skip_ceiling:
+        rc = res["restore_ceiling"] = await restore_ceiling(s, changelogs, work / "ceiling")
+    if "restore_ceiling" in res:
+        print(f"[bench] restore ceiling {rc['records_per_s']:,}/s ({rc['seconds']}s)", flush=True)
+    # probe SKUs: new ones in every run (a reused topic set has the earlier runs' probes)
+    base = random.Random().randrange(10, max(11, a.skus - 1000))
+    plan: list[tuple[str, str | None, dict[str, Any], float | None]] = []
+    restarts = [
+        (f"restart{k + 1}-{n}" if a.variant else f"restart{k + 1}", pp, up, None)
+        for k in range(a.restarts)
+        for n, pp, up in variants
+    ]
+    cold = [
+        ("cold" if not a.variant else f"cold-{n}", pp, up, a.cold_timeout)
+        for n, pp, up in variants[:1]
+    ]
+    if a.seed_local:
+        plan = restarts + ([] if a.skip_cold else cold)
+    else:
+        plan = ([] if a.skip_cold else cold) + restarts
     try:
-        phases = [("cold", True)] + [(f"restart{k + 1}", False) for k in range(a.restarts)]
-        for step, (name, _) in enumerate(phases, start=1):
-            ph = await run_phase(name, s, gen, 1 + step, 1, work, a, broker_pid)
+        for step, (name, pp, up, limit) in enumerate(plan, start=1):
+            if name.startswith("cold"):
+                shutil.rmtree(Path(s.data_dir), ignore_errors=True)
+            sv = s.model_copy(update=up) if up else s
+            ph = await run_phase(
+                name, sv, gen, base + step, 1, work, a, broker_pid, pythonpath=pp, timeout=limit
+            )
             res["phases"].append(ph)
             print(
                 f"[bench] {name}: ready {ph['ready_s']}s, peak RSS {ph['peak_rss_mib']} MiB",
@@ -680,6 +858,36 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
         if not a.keep_topics:
             await delete_topics(s)
     return res
+
+
+def parse_variant(text: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``NAME=PYTHONPATH[:setting=value...]``: the product code a worker runs and its settings."""
+    name, _, rest = text.partition("=")
+    path, *pairs = rest.split(":")
+    updates: dict[str, Any] = {}
+    for pair in pairs:
+        k, _, v = pair.partition("=")
+        if k not in Settings.model_fields:
+            raise SystemExit(f"--variant {name}: no setting {k!r} in this Settings")
+        updates[k] = type(Settings.model_fields[k].default)(v)
+    return name, path or None, updates
+
+
+def reused_fill(s: Settings, gen: StateGen, products: bool) -> dict[str, Any]:
+    """The fill figures of topics an earlier run produced (state sizes from a sample)."""
+    step = max(1, gen.n // 1000)
+    sample = [len(orjson.dumps(gen.state(i))) for i in range(0, gen.n, step)]
+    mean = sum(sample) / len(sample)
+    return {
+        "reused": True,
+        "skus": gen.n,
+        "skus_records": gen.n,
+        "products_records": 3 * gen.n if products else 0,
+        "state_bytes_total": int(mean * gen.n),
+        "state_bytes_mean": round(mean, 1),
+        "produce_s": None,
+        "records_per_s": None,
+    }
 
 
 async def delete_topics(s: Settings) -> None:
@@ -725,6 +933,30 @@ def main(argv: list[str] | None = None) -> int:
         help="STREAMS_DEBOUNCE_WINDOW_S for the worker (part of the probe's way out)",
     )
     ap.add_argument("--restarts", type=int, default=1, help="restarts from local state")
+    ap.add_argument(
+        "--seed-local",
+        action="store_true",
+        help="write the worker's local state directly (raw restore) and run the restarts "
+        "first, the cold start last",
+    )
+    ap.add_argument("--skip-cold", action="store_true", help="no cold start from the changelog")
+    ap.add_argument(
+        "--cold-timeout",
+        type=float,
+        default=None,
+        help="end the cold start after this many s and report its recovery rate instead",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME=PYTHONPATH[:setting=value...]: run every restart once per variant (the "
+        "first variant also runs the cold start); e.g. base=/tmp/wt/src",
+    )
+    ap.add_argument(
+        "--reuse-tag",
+        help="use the topics of an earlier run kept with --keep-topics (its app id's tag)",
+    )
     ap.add_argument("--settle", type=float, default=20.0, help="s measured after ready")
     ap.add_argument(
         "--bootstrap",
@@ -732,6 +964,9 @@ def main(argv: list[str] | None = None) -> int:
         help="Kafka to use (default: start a local one on free ports)",
     )
     ap.add_argument("--profile", action="store_true", help="py-spy the worker in every phase")
+    ap.add_argument(
+        "--skip-ceiling", action="store_true", help="skip the raw aiokafka -> rocksdict restore"
+    )
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most")
     ap.add_argument("--keep-state", action="store_true", help="keep the RocksDB dir")
     ap.add_argument("--keep-topics", action="store_true", help="keep the run's topics")
