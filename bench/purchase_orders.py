@@ -367,6 +367,12 @@ async def run_phase(
         )
     ]
     _, statuses = submitted_at(phase_received)
+    # several acknowledgements may share one submitAcknowledgement request
+    per_request = [
+        len((e.get("body") or {}).get("acknowledgements") or [])
+        for e in phase_received
+        if e["status"] == 202
+    ]
     sn = ctx.watcher.seen
     acked = [p for p in pos if p in sn.ack_ts]
     subm = [p for p in pos if p in sub]
@@ -401,6 +407,11 @@ async def run_phase(
         "items_acknowledged": sum(sn.ack_items[p] for p in acked),
         "acks_published_more_than_once": sum(1 for p in acked if sn.ack_count[p] > 1),
         "submit_statuses": dict(statuses),
+        "submit_requests_accepted": len(per_request),
+        "acks_per_request": {
+            "mean": round(statistics.mean(per_request), 2) if per_request else None,
+            "max": max(per_request, default=None),
+        },
         "worker_counters_delta": {k: round(after[k] - before[k], 3) for k in after},
         "wait_s": round(t_done - t_sent, 2),
         **usage,
@@ -510,11 +521,12 @@ async def seed_and_wait(ctx: Ctx, catalogue: list[CatalogueItem]) -> dict[str, A
 
 PO_BUCKETS = (
     ("event loop idle (select)", ("EpollSelector.select",)),
-    ("po-events: decision collect + save (_on_decision)", ("PurchaseOrderFlow._on_decision",)),
-    ("po-events: order split + line sends (_on_order)", ("PurchaseOrderFlow._on_order",)),
-    ("po-events: load PO state (other)", ("PurchaseOrderFlow.po_events",)),
+    ("po-events: take in decisions (_on_decision)", ("PurchaseOrderFlow._on_decision",)),
+    ("po-events: build the acknowledgement", ("PurchaseOrderFlow._maybe_acknowledge",)),
+    ("po-events: order split + line bundles (_on_order)", ("PurchaseOrderFlow._on_order",)),
+    ("po-events: PO documents read/written, sends (other)", ("PurchaseOrderFlow.po_events",)),
     ("po-intake: validate + re-key", ("PurchaseOrderFlow.intake",)),
-    ("ack-sender: validate + SP-API submit", ("PurchaseOrderFlow.ack_sender",)),
+    ("ack-sender: check + submitAcknowledgement", ("PurchaseOrderFlow.ack_sender",)),
     ("tx-status timer", ("PurchaseOrderFlow.poll_transactions",)),
     ("po poller", ("PoPoller.",)),
     ("sku agent: allocate lines (SkuState)", ("InventoryFlow._allocation",)),
@@ -735,6 +747,13 @@ def table(res: dict[str, Any]) -> str:
                 f"{title}: acked / submitted / codes / acks >1 per PO",
                 f"{p['acked']} / {p['submitted']} / {p['ack_entries_by_code']} / "
                 f"{p['acks_published_more_than_once']}",
+            )
+        )
+        per = p.get("acks_per_request") or {}
+        rows.append(
+            (
+                f"{title}: accepted requests / acks per request mean, max",
+                f"{p.get('submit_requests_accepted')} / {per.get('mean')}, {per.get('max')}",
             )
         )
         rows.append(
