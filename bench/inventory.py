@@ -926,9 +926,17 @@ def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace) -> Setting
         "broker_session_timeout_s": 10.0,
         "debounce_window_s": a.debounce_window,
     }
-    # the SP-API purchase-order poller has nothing to do here (no SP-API runs)
-    if "po_poller_enabled" in Settings.model_fields:
-        fields["po_poller_enabled"] = False
+    # neither the SP-API nor commercetools runs here: the poller, the inventory sender (to
+    # Amazon), the warehouse policy and sales orders (from/to commercetools) are off; the
+    # figures are those of the inventory path up to amazon.inventory-updates
+    for flag in (
+        "po_poller_enabled",
+        "inventory_sender_enabled",
+        "channel_policy_enabled",
+        "sales_orders_enabled",
+    ):
+        if flag in Settings.model_fields:
+            fields[flag] = False
     for name in Settings.model_fields:
         if name.startswith("topic_"):
             fields[name] = f"{Settings.model_fields[name].default}.bench-{tag}"

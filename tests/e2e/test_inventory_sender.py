@@ -62,7 +62,9 @@ async def committed_vs_end(s: Settings) -> tuple[int, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(s.app_id, partitions=tps)
+        # the sender reads with its own consumer group (agents/rawstage.py)
+        group = f"{s.app_id}-inventory-sender"
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
     finally:
         await admin.close()
     records = await read_all(s.kafka_bootstrap, topic)

@@ -27,13 +27,13 @@ def inputs(s: Settings) -> list[str]:
 
 
 def groups(s: Settings) -> list[str]:
-    """The worker's consumer groups: the Faust app's, and the ingest stage's where it exists
-    (a raw consumer of ``ct.messages`` and ``master.sku-mappings``)."""
+    """The worker's consumer groups: the Faust app's, and its raw stages' (agents/rawstage.py:
+    ingest, of ``ct.messages`` and ``master.sku-mappings``; the inventory sender)."""
     try:
         from streams.agents.ingest import ingest_group
     except ImportError:
         return [s.app_id]
-    return [s.app_id, ingest_group(s)]
+    return [s.app_id, ingest_group(s), f"{s.app_id}-inventory-sender"]
 
 
 async def group_lag(s: Settings, topics: Iterable[str]) -> dict[str, dict[int, int]]:

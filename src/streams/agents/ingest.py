@@ -25,14 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from mode import Service
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
-from streams.adapters.kafka_admin import client_kwargs
 from streams.agents.faustutil import PartitionEvent, bind_event, partition_for
+from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
 from streams.domain.ctmessages import (
     BadRecord,
@@ -92,8 +90,11 @@ class Bundler:
         return out
 
 
-class IngestService(Service):
+class IngestService(RawStage):
     """The raw consumer of the two inventory input topics (see the module docstring)."""
+
+    name = "ingest"
+    with_producer = True
 
     def __init__(
         self,
@@ -106,14 +107,20 @@ class IngestService(Service):
         clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        s = self.settings = settings
-        self.app = app
+        s = settings
+        super().__init__(
+            app,
+            s,
+            topics=(s.topic_ct_messages, s.topic_sku_mappings),
+            group_id=ingest_group(s),
+            batch_max=s.batch_max,
+            within_s=s.batch_within_s,
+            clock=clock,
+            **kwargs,
+        )
         self.sku_topic = sku_topic
         self.products = products
         self.reader = reader
-        self.clock = clock
-        self.group_id = ingest_group(s)
         self.ct = s.topic_ct_messages
         self.maps = s.topic_sku_mappings
         self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
@@ -121,123 +128,14 @@ class IngestService(Service):
             t: {o: M.RECORDS.labels(t, o) for o in ("applied", "ignored", "fetched", "dlq")}
             for t in (self.ct, self.maps)
         }
-        self.consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None
-        self.lag: dict[TopicPartition, int] = {}  # records behind per partition, last batch
-        self._seen_tps: set[TopicPartition] = set()
         self._dlq_reasons: list[tuple[str, str]] = []  # of the batch in flight
 
-    def owns(self, topic: str) -> bool:
-        """Does this worker read a partition of ``topic`` now?"""
-        c = self.consumer
-        return c is not None and any(tp.topic == topic for tp in c.assignment())
-
-    def behind(self, topic: str) -> int:
-        return sum(n for tp, n in self.lag.items() if tp.topic == topic)
-
-    # --- lifecycle ----------------------------------------------------------------------
-    async def on_start(self) -> None:
-        s = self.settings
-        kw = client_kwargs(s)
-        self.producer = AIOKafkaProducer(
-            **kw,
-            client_id=f"{s.app_id}-ingest",
-            acks="all",
-            linger_ms=5,
-            max_batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
-        )
-        self.consumer = AIOKafkaConsumer(
-            self.ct,
-            self.maps,
-            **kw,
-            group_id=self.group_id,
-            client_id=f"{s.app_id}-ingest",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
-            heartbeat_interval_ms=int(min(3.0, s.broker_session_timeout_s / 3) * 1000),
-        )
-        await self.producer.start()
-        await self.consumer.start()
-        log.info("ingest: consuming %s, %s as group %s", self.ct, self.maps, self.group_id)
-
-    async def on_stop(self) -> None:
-        # the loop task is cancelled first (mode), so no batch is half-sent past this point
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
-        for tp in self._seen_tps:
-            M.LAG.remove(self.group_id, tp.topic, str(tp.partition))
-        self._seen_tps.clear()
-
-    @Service.task
-    async def _run(self) -> None:
-        assert self.consumer is not None
-        consumer = self.consumer
-        backoff = 0.5
-        while not self.should_stop:
-            batch = await consumer.getmany(
-                timeout_ms=int(self.settings.batch_within_s * 1000) or 1,
-                max_records=self.settings.batch_max,
-            )
-            if not batch:
-                self._update_lag()
-                continue
-            started = time.perf_counter()
-            try:
-                n = await self.process(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker away, a send timed out: read the batch again
-                log.warning("ingest: batch failed (%s: %s), retrying", type(exc).__name__, exc)
-                for tp, records in batch.items():
-                    if tp in consumer.assignment():
-                        consumer.seek(tp, records[0].offset)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            backoff = 0.5
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            try:
-                await consumer.commit(offsets)
-            except (CommitFailedError, KafkaError) as exc:
-                # a rebalance took the partitions: the new owner re-reads and the SKU state
-                # recognises what it has already seen
-                log.info("ingest: commit failed (%s), records will be redelivered", exc)
-            self._update_lag()
-            M.BATCH_SECONDS.labels("ingest").observe(time.perf_counter() - started)
-            M.BATCH_EVENTS.labels("ingest").observe(n)
-            if any(tp.topic == self.ct for tp in batch):  # "ingest" = commercetools' feed
-                M.LAST_SUCCESS.labels("ingest").set(self.clock())
-
-    def _update_lag(self) -> None:
-        assert self.consumer is not None
-        consumer = self.consumer
-        current = consumer.assignment()
-        for tp in current:
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            try:  # the next offset getmany hands out (aiokafka keeps it; no network call)
-                state = consumer._subscription.subscription.assignment.state_value(tp)
-                pos = state.position if state.has_valid_position else None
-            except Exception:  # mid-rebalance: keep the last value
-                continue
-            if pos is None:
-                continue
-            lag = max(0, high - pos)
-            self.lag[tp] = lag
-            M.LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
-        for tp in self._seen_tps - set(current):  # revoked: another worker reports it
-            self.lag.pop(tp, None)
-            M.LAG.remove(self.group_id, tp.topic, str(tp.partition))
-        self._seen_tps = set(current)
+    def after_batch(self, batch: Batch, n: int) -> None:
+        if any(tp.topic == self.ct for tp in batch):  # "ingest" = commercetools' feed
+            M.LAST_SUCCESS.labels("ingest").set(self.clock())
 
     # --- one batch ----------------------------------------------------------------------
-    async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+    async def process(self, batch: Batch) -> int:
         """Parse, re-key and send one batch; returns the number of records handled."""
         assert self.producer is not None
         bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)

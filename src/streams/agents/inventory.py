@@ -122,17 +122,10 @@ class InventoryFlow:
             products=self.products,
             reader=reader,
             clock=clock,
-            loop=app.loop,
-            beacon=app.beacon,
         )
-        app.task(self._start_ingest)
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
-
-    async def _start_ingest(self) -> None:
-        # started after table recovery (as Faust starts tasks), stopped with the app
-        await self.app.add_runtime_dependency(self.ingest)
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_dirty_scan = True

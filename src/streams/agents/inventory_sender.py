@@ -37,15 +37,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import faust
-from faust.types import EventT
 
 from streams.adapters.amazon_models import model as amazon_model
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import dumps, loads, utc_iso
 from streams.agents.faustutil import raw_topic
+from streams.agents.rawstage import Batch, RawStage, Retry
 from streams.config import Settings
 from streams.domain.exceptions import Owner, Refs, Severity, raise_exception, to_record
 from streams.domain.inventory_feed import (
@@ -189,7 +189,9 @@ class InventorySenderFlow:
         self.pending_tx: dict[str, tuple[str, int, float, list[str]]] = {}
         self.stalled_since: float | None = None
         self.stalled_raised = False
-        app.agent(self.topic, name="inventory-sender")(self.agent)
+        # a raw consumer of its own: while Amazon is away this stage waits, holding only its
+        # own offsets; as a Faust agent its full stream buffer would stall the whole worker
+        self.stage = SenderStage(self) if hasattr(app, "loop") else None
         app.timer(s.tx_poll_interval_s, name="inventory-tx-status")(self.tick)
 
     def spapi(self) -> Any:
@@ -210,36 +212,8 @@ class InventorySenderFlow:
                 self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits=limits)
         return self._spapi
 
-    # --- the agent ----------------------------------------------------------------------
-    async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
-        s = self.settings
-        # noack_take: a record is acked only once Amazon accepted (or finally refused) the
-        # request that carried it; a batch fills at most one burst of full requests
-        size = s.inventory_max_items * max(1, s.spapi_burst)
-        async for batch in stream.noack_take(size, s.inventory_linger_s):
-            started = time.perf_counter()
-            events = cast(list[EventT], batch)
-            n = len(events)
-            ack = True
-            try:
-                await self._batch(events)
-            except Abandoned as exc:
-                # not acked: the partitions' next owner reads them again from the last commit
-                log.info("inventory sender: %d records left for redelivery (%s)", n, exc)
-                ack = False
-            except Exception:
-                # a bug must neither stop the stream nor hold its commits for good: the records
-                # are acked (their SKUs go to Amazon again with the next change or snapshot)
-                log.exception("inventory sender: batch of %d records failed", n)
-            if ack:
-                for event in events:
-                    await stream.ack(event)
-            # no reference may outlive the batch: Faust waits for handed-out events
-            batch = events = []
-            M.BATCH_SECONDS.labels("inventory_sender").observe(time.perf_counter() - started)
-            M.BATCH_EVENTS.labels("inventory_sender").observe(n)
-
-    async def _batch(self, events: list[EventT]) -> None:
+    # --- one batch (from SenderStage) --------------------------------------------------
+    async def _batch(self, events: list[Any]) -> None:
         s = self.settings
         updates: list[Update] = []
         invalid: list[str] = []
@@ -350,8 +324,8 @@ class InventorySenderFlow:
         """Wait before a retry, giving up as soon as the partitions may move."""
         deadline = time.monotonic() + seconds
         while True:
-            if self.app.rebalancing or self.app.should_stop:
-                raise Abandoned("rebalance or shutdown")
+            if self.app.should_stop or (self.stage is not None and self.stage.should_stop):
+                raise Abandoned("shutdown")
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -424,9 +398,42 @@ class InventorySenderFlow:
             log.warning("%s: %s", kind, cause[:500])
 
 
-def _where(ev: EventT) -> str:
-    msg = ev.message
-    return f"{msg.topic}[{msg.partition}]@{msg.offset}"
+def _where(rec: Any) -> str:
+    return f"{rec.topic}[{rec.partition}]@{rec.offset}"
+
+
+class SenderStage(RawStage):
+    """``amazon.inventory-updates`` read by a raw consumer (group ``<app>-inventory-sender``):
+    a batch is committed once every request carrying it was accepted or finally refused."""
+
+    name = "inventory_sender"
+
+    def __init__(self, flow: InventorySenderFlow) -> None:
+        s = flow.settings
+        super().__init__(
+            flow.app,
+            s,
+            topics=(s.topic_inventory_updates,),
+            group_id=f"{s.app_id}-inventory-sender",
+            # a batch fills at most one burst of full requests
+            batch_max=s.inventory_max_items * max(1, s.spapi_burst),
+            within_s=s.inventory_linger_s,
+            clock=flow.clock,
+        )
+        self.flow = flow
+
+    async def process(self, batch: Batch) -> int:
+        records = [r for recs in batch.values() for r in recs]  # per-partition order kept
+        try:
+            await self.flow._batch(records)
+        except Abandoned as exc:
+            log.info("inventory sender: %d records to read again (%s)", len(records), exc)
+            raise Retry(str(exc)) from None
+        except Exception:
+            # a bug must neither stop the stage nor hold its commits for good: the SKUs go to
+            # Amazon again with their next change or the snapshot
+            log.exception("inventory sender: batch of %d records failed", len(records))
+        return len(records)
 
 
 def _skus(req: InventoryRequest, n: int = 10) -> str:
