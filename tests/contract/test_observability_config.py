@@ -337,6 +337,15 @@ def test_every_alert_has_a_runbook() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_flows_kinds_are_in_the_catalogue() -> None:
+    """Kinds a flow raises with its own owner and severity are in KINDS with the same ones
+    (so each has a runbook page, checked above)."""
+    from streams.agents import inventory_sender
+
+    for kind, (owner, severity) in inventory_sender.KINDS.items():
+        assert KINDS.get(kind) == (owner, severity), kind
+
+
 def test_every_alert_is_tested_firing_and_quiet() -> None:
     doc = miniyaml.load_file(ALERT_TESTS)
     fires: set[str] = set()

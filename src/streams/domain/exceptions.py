@@ -18,7 +18,7 @@ Status = Literal["open", "resolved"]
 
 RUNBOOKS = "docs/runbooks"
 
-# kind -> (owner, severity, runbook page)
+# kind -> (owner, severity); the runbook page is docs/runbooks/<kind>.md
 KINDS: dict[str, tuple[Owner, Severity]] = {
     "unit-of-measure": ("operations", "critical"),
     "invalid-quantity": ("operations", "warning"),
@@ -34,6 +34,10 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
     "sync-stale": ("platform", "critical"),
     "inventory-drift": ("ecommerce", "warning"),
     "dlq-growth": ("platform", "warning"),
+    # the inventory sender (Amazon not told the stock is an overselling risk: critical)
+    "inventory-update-rejected": ("ecommerce", "critical"),
+    "inventory-transaction-failed": ("ecommerce", "critical"),
+    "inventory-send-stalled": ("platform", "critical"),
 }
 
 
