@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(16, ge=1, le=1024)
     rocksdb_max_write_buffers: int = Field(2, ge=2, le=16)
     rocksdb_block_cache_mb: int = Field(16, ge=1, le=16384)
+    # the SKU agent's wait to fill a batch (the ingest stage already sends bundles)
+    sku_batch_within_s: float = Field(0.02, gt=0)
     # ingest re-keys into bundles: one sku-events record per SKU partition per batch
     ingest_bundle_max: int = Field(500, ge=1, le=5000)
 

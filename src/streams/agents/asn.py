@@ -42,6 +42,7 @@ from streams.agents.asn_state import (
     po_state_from_record,
 )
 from streams.agents.faustutil import raw_topic
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
 from streams.domain.dispatch import Dispatch
@@ -80,16 +81,16 @@ class AsnFlow:
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.dlq = raw_topic(app, s.dlq_topic(s.topic_dispatches))
         # PO number -> ShipmentBook JSON; written by the ASN agent only
-        self.shipments = _table(app, "shipments", s.partitions)
+        self.shipments = _table(app, "shipments", s)
         # shipment id -> {ASN digest: outcome}; written by the sender only (its own key space)
-        self.sent = _table(app, "asn_sent", s.partitions)
+        self.sent = _table(app, "asn_sent", s)
         # "sid:"/"bol:"/"sscc:" -> claim, across all POs (the 365-day rules); ASN agent only
         self.used = app.GlobalTable(
             "asn_used",
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         self.model_check = partial(amazon_validate, "vendorShipments", "ShipmentConfirmation")
         self.pending_tx: dict[str, tuple[str, str, float]] = {}  # txid -> (PO, sid, submitted)
@@ -451,13 +452,13 @@ def _sent_key(version: tuple[str, int | None]) -> str:
     return digest if n is None else f"{n}:{digest}"
 
 
-def _table(app: faust.App, name: str, partitions: int) -> Any:
+def _table(app: faust.App, name: str, s: Settings) -> Any:
     return app.Table(
         name,
-        partitions=partitions,
+        partitions=s.partitions,
         key_type=bytes,
         value_type=bytes,
-        options={"driver": "rocksdict"},
+        options=table_options(s),
     )
 
 

@@ -30,6 +30,7 @@ from streams.adapters.codecs import dumps, loads
 from streams.adapters.commercetools import CommercetoolsError
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import raw_topic
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.warehouse_policy import (
     ChannelPolicy,
@@ -116,7 +117,7 @@ class ChannelPolicyFlow:
             partitions=1,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         self._client: PolicyClient | None = None
         self._type_ready = False

@@ -32,6 +32,7 @@ from streams.agents.faustutil import (
     read_partition,
 )
 from streams.agents.ingest import BUNDLE, IngestService
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.ctmessages import (
     StockObservation,
@@ -95,7 +96,7 @@ class InventoryFlow:
             partitions=s.partitions,
             key_type=bytes,  # bytes in, bytes out: the "raw" codec, no JSON round trip
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         # master data by Amazon identifier, for purchase orders keyed by PO number
         self.products = app.GlobalTable(
@@ -103,12 +104,13 @@ class InventoryFlow:
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         self.commands_topic = app.topic(
             s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
         )
         self.decisions_topic: faust.TopicT | None = None  # set by the purchase-order flow
+        self._decisions: dict[bytes, list[Any]] = {}  # PO -> line decisions of the batch
         # the warehouse policy now (set by the channel-policy flow); None = configuration only
         self.channel_policy: Callable[[], ChannelPolicy | None] = lambda: None
         self.sku_topic_name = self.sku_topic.get_topic_name()
@@ -134,7 +136,7 @@ class InventoryFlow:
     # --- the SKU agent: the only writer of ``skus`` -----------------------------------------
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
         s = self.settings
-        async for batch in stream.noack_take(s.batch_max, s.batch_within_s):
+        async for batch in stream.noack_take(s.batch_max, s.sku_batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
             by_partition: dict[int, list[tuple[bytes, dict[str, Any]]]] = defaultdict(list)
@@ -150,11 +152,20 @@ class InventoryFlow:
                     items.append((cast(bytes, ev.key), item))
                     n += 1
             futures: list[Any] = []
+            self._decisions = {}
             for partition, partition_items in by_partition.items():
                 writes, sends = self._apply_partition(partition, partition_items)
                 futures.extend(await self.direct.put_many(self.skus, partition, writes))
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
+            if self._decisions and self.decisions_topic is not None:
+                # one record per PO for all its lines decided in this batch (a 100-line PO
+                # is one po-events record, not 100)
+                name = self.decisions_topic.get_topic_name()
+                for po, decisions in self._decisions.items():
+                    value = dumps({"t": "decisions", "ds": decisions})
+                    futures.append(await self.direct.send(name, po, value))
+                self._decisions = {}
             await asyncio.gather(*futures)
             for ev in events:
                 await stream.ack(ev)
@@ -248,10 +259,9 @@ class InventoryFlow:
             )  # fmt: skip
             if not result.replayed:
                 M.ALLOCATIONS.labels(result.decision.status).inc()
-            if self.decisions_topic is not None:
-                value = dumps({"t": "decision", "d": result.decision.model_dump(mode="json")})
-                name = self.decisions_topic.get_topic_name()
-                out.append((name, line.purchaseOrderNumber.encode(), value))
+            if self.decisions_topic is not None:  # sent per PO once the batch is applied
+                po = line.purchaseOrderNumber.encode()
+                self._decisions.setdefault(po, []).append(result.decision.model_dump(mode="json"))
         name = self.commands_topic.get_topic_name()
         out.extend((name, sku, dumps(c)) for c in commands)
         return out
@@ -393,11 +403,13 @@ class InventoryFlow:
                 if amount is None or (kind == "delta" and amount == state.last_published):
                     continue
                 update = inventory_update(state, amount, cast(Any, kind), utc_iso(now))
+                deltas.append((key, dumps(update)))
+                if kind == "snapshot" and amount == state.last_published:
+                    continue  # nothing new to remember: no state write, no changelog record
                 if kind == "delta" and state.changed_at is not None:
                     M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
                 state.last_published, state.published_at, state.changed_at = amount, now, None
                 writes.append((key, dumps(state.to_dict())))
-                deltas.append((key, dumps(update)))
             futures.extend(await self.direct.put_many(self.skus, partition, writes))
             for key, value in deltas:
                 futures.append(await self.direct.send(self.out_topic_name, key, value))

@@ -27,6 +27,7 @@ import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.faustutil import raw_topic
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import KINDS, RUNBOOKS
 from streams.domain.inventory import SkuState
@@ -78,7 +79,7 @@ class OpsFlow:
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         self.thresholds = parse_thresholds(s.sync_stale_s)
         self.outbox = Outbox(ttl_s=max(600.0, 10 * s.ops_watch_interval_s))

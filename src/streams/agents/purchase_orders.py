@@ -40,6 +40,7 @@ from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, rea
 from streams.adapters.fast_schema import validate as amazon_validate
 from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
 from streams.agents.ingest import Bundler
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.acknowledgement import (
     AcknowledgementNotReady,
@@ -104,7 +105,7 @@ class PurchaseOrderFlow:
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         # txid -> (the POs whose acknowledgement it carried, submitted at)
         self.pending_tx: dict[str, tuple[set[str], float]] = {}

@@ -41,6 +41,7 @@ from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
+from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import (
     Owner,
@@ -246,7 +247,7 @@ class SalesOrderFlow:
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
-            options={"driver": "rocksdict"},
+            options=table_options(s),
         )
         self._client: SalesOrderClient | None = None
         self._writer: OrderWriter | None = None
