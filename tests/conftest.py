@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.services import kafka_bootstrap
+from tests.support.services import ct_emulator, kafka_bootstrap
 
 
 @pytest.fixture(scope="session")
@@ -19,20 +19,5 @@ def kafka() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ct_api() -> Iterator[str]:
     """Base URL of the commercetools emulator (started here when STREAMS_CT_API_URL is unset)."""
-    import os
-
-    given = os.environ.get("STREAMS_CT_API_URL")
-    if given:
-        yield given.rstrip("/")
-        return
-    from streams.config import Settings
-    from streams.sandbox import ctmock
-    from tests.support.services import free_port
-
-    port = free_port()
-    settings = Settings(ct_mock_port=port)
-    assert ctmock.up(settings, port=port) == 0, "the commercetools emulator did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        ctmock.down(settings, port=port)
+    with ct_emulator() as url:
+        yield url

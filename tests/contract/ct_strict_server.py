@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.support.httpserver import serve, shutdown
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "commercetools"
 Json = dict[str, Any]
 
@@ -274,18 +276,12 @@ class StrictServer:
         app.router.add_post(pk + "/inventory/{id}", self._update_inventory)
         app.router.add_post(pk + "/channels", self._create_channel)
         app.router.add_get(pk + "/channels/{ref}", self._get_channel)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self._runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await shutdown(self._runner)
+        self._runner = None
 
     # --- plumbing --------------------------------------------------------------------
     @web.middleware

@@ -1,5 +1,6 @@
-"""Shared pieces of the reliability tests: fast batched producing, /metrics parsing, waiting for
-a worker to drain its input topics, topics that accept records over 1 MB."""
+"""Shared pieces of the reliability tests: the settings and SP-API sandbox of a mixed-workload
+run, fast batched producing, /metrics parsing, waiting for a worker to drain its input topics,
+topics that accept records over 1 MB."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import importlib.util
 import re
 import time
 import urllib.request
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.agents.ingest import ingest_group
 from streams.config import Settings
-from tests.support.kafka import partitions_of
+from streams.sandbox.amazon import SandboxConfig
+from tests.support.kafka import partitions_of, unique_settings
+from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
 BIG = 4 * 1024 * 1024  # what the test topics and producer accept (Kafka's default: 1 MB)
@@ -36,6 +40,53 @@ FLOW_MODULES = {
 # what a topic's records end as; "fetched" is a step, not an outcome (a fetched record is
 # counted again as applied / duplicate / stale)
 OUTCOMES = ("applied", "ignored", "duplicate", "stale", "dlq")
+
+
+def workload_settings(
+    bootstrap: str, work: Any, ct_api: str, project: str, **overrides: Any
+) -> Settings:
+    """Settings of a mixed-workload run (crash, soak, broker restart, rebalance, API faults):
+    this run's own topics and group, a free web port, the broker's minimum session timeout (a
+    killed member leaves fast), short debounce and poll intervals, the commercetools API at
+    ``ct_api`` with a fresh project ``<project>-<random>``, SP-API at a sandbox on a free port
+    (:func:`sandbox_port`). ``overrides`` replace any of these."""
+    sandbox = f"http://127.0.0.1:{free_port()}"
+    fields: dict[str, Any] = {
+        "web_port": free_port(),
+        "broker_session_timeout_s": 6.0,
+        "debounce_window_s": 0.2,
+        "debounce_max_wait_s": 1.0,
+        "debounce_tick_s": 0.1,
+        "po_poll_interval_s": 1.0,
+        "tx_poll_interval_s": 0.5,
+        "ct_api_url": ct_api,
+        "ct_auth_url": ct_api,
+        "ct_project_key": f"{project}-{uuid.uuid4().hex[:10]}",
+        "spapi_endpoint": sandbox,
+        "spapi_lwa_url": f"{sandbox}/auth/o2/token",
+    }
+    fields.update(overrides)
+    return unique_settings(bootstrap, work, **fields)
+
+
+def sandbox_port(s: Settings) -> int:
+    """The port of the SP-API sandbox the settings point at."""
+    return int(s.spapi_endpoint.rsplit(":", 1)[1])
+
+
+def workload_sandbox(s: Settings, **overrides: Any) -> SandboxConfig:
+    """The SP-API sandbox of a mixed-workload run: no orders of its own and no Amazon
+    examples (the scenario creates the POs), transactions settled after 0.3 s, 50 requests/s
+    and a burst of 50 (``overrides`` replace any of these)."""
+    fields: dict[str, Any] = {
+        "order_count": 0,
+        "include_amazon_examples": False,
+        "transaction_processing_s": 0.3,
+        "rate_per_s": 50.0,
+        "burst": 50,
+    }
+    fields.update(overrides)
+    return SandboxConfig.from_settings(s, **fields)
 
 
 def flow_missing(topic: str) -> str | None:

@@ -24,8 +24,8 @@ import aiohttp
 
 from streams.adapters.commercetools import CommercetoolsClient
 from streams.config import Settings
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
-from tests.reliability.harness import health, scrape, wait_drained
+from streams.sandbox.amazon import SandboxControl, running_sandbox
+from tests.reliability.harness import health, sandbox_port, scrape, wait_drained, workload_sandbox
 from tests.support.badinput import (
     ct_message,
     dispatch_record,
@@ -258,15 +258,8 @@ async def crash_run(
     """Traffic while the worker is SIGKILLed at random points (``kills`` times, or until
     ``minutes`` pass), restarted each time; then everything settles and the invariants of
     DESIGN.md section 4 are checked from the topics, the emulator and the sandbox."""
-    port = int(s.spapi_endpoint.rsplit(":", 1)[1])
-    config = SandboxConfig.from_settings(
-        s,
-        order_count=0,
-        include_amazon_examples=False,
-        transaction_processing_s=0.3,
-        rate_per_s=50.0,
-        burst=50,
-    )
+    port = sandbox_port(s)
+    config = workload_sandbox(s)
     started = time.monotonic()
     log_path = tmp / "worker.log"
     rng = random.Random(seed + 1)

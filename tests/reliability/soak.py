@@ -10,37 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from streams.adapters.kafka_admin import create_topics
+from tests.reliability.harness import workload_settings
 from tests.reliability.scenario import crash_run
-from tests.support.kafka import unique_settings
-from tests.support.services import free_port, kafka_bootstrap
-
-
-@contextmanager
-def ct_emulator() -> Iterator[str]:
-    given = os.environ.get("STREAMS_CT_API_URL")
-    if given:
-        yield given.rstrip("/")
-        return
-    from streams.config import Settings
-    from streams.sandbox import ctmock
-
-    port = free_port()
-    settings = Settings(ct_mock_port=port)
-    if ctmock.up(settings, port=port) != 0:
-        raise SystemExit("the commercetools emulator did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        ctmock.down(settings, port=port)
+from tests.support.services import EmulatorNotStarted, ct_emulator, kafka_bootstrap
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,30 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, state)")
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="streams-soak-"))
-    with kafka_bootstrap() as bootstrap, ct_emulator() as ct_api:
-        sandbox = f"http://127.0.0.1:{free_port()}"
-        s = unique_settings(
-            bootstrap,
-            work,
-            web_port=free_port(),
-            broker_session_timeout_s=6.0,
-            debounce_window_s=0.2,
-            debounce_max_wait_s=1.0,
-            debounce_tick_s=0.1,
-            po_poll_interval_s=1.0,
-            tx_poll_interval_s=0.5,
-            ct_api_url=ct_api,
-            ct_auth_url=ct_api,
-            ct_project_key=f"soak-{uuid.uuid4().hex[:10]}",
-            spapi_endpoint=sandbox,
-            spapi_lwa_url=f"{sandbox}/auth/o2/token",
-        )
-        asyncio.run(create_topics(s))
-        result = asyncio.run(
-            crash_run(
-                s, work, seed=a.seed, minutes=a.minutes, progress=lambda m: print(m, flush=True)
+    try:
+        with kafka_bootstrap() as bootstrap, ct_emulator() as ct_api:
+            s = workload_settings(bootstrap, work, ct_api, "soak")
+            asyncio.run(create_topics(s))
+            result = asyncio.run(
+                crash_run(
+                    s, work, seed=a.seed, minutes=a.minutes, progress=lambda m: print(m, flush=True)
+                )
             )
-        )
+    except EmulatorNotStarted as exc:
+        raise SystemExit(str(exc)) from None
     print(result.summary())
     if not result.report.ok:
         print(result.report.summary(), file=sys.stderr)

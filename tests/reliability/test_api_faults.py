@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,12 @@ import aiohttp
 import pytest
 
 from streams.adapters.kafka_admin import create_topics
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
+from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.reliability.group import agent_crashes, lag_total, sandbox_ack_contents, settle_group
-from tests.reliability.harness import scrape
+from tests.reliability.harness import sandbox_port, scrape, workload_sandbox, workload_settings
 from tests.reliability.scenario import Scenario, assigned, ready
 from tests.support.ctfaults import CtFaultProxy
-from tests.support.kafka import produce, read_all, unique_settings
-from tests.support.services import free_port
+from tests.support.kafka import produce, read_all
 from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.ctmock, pytest.mark.slow]
@@ -85,39 +83,20 @@ async def until(cond: Any, timeout: float, step: Any = None) -> bool:
 
 
 async def test_api_faults_lose_nothing_and_surface(ct_api: str, kafka: str, tmp_path: Path) -> None:
-    sandbox = f"http://127.0.0.1:{free_port()}"
     proxy = CtFaultProxy(ct_api, token_expires_in=10)
     proxy_url = await proxy.start()
-    s = unique_settings(
-        kafka,
-        tmp_path,
-        web_port=free_port(),
-        broker_session_timeout_s=6.0,
-        debounce_window_s=0.2,
-        debounce_max_wait_s=1.0,
-        debounce_tick_s=0.1,
-        po_poll_interval_s=1.0,
-        tx_poll_interval_s=0.5,
-        spapi_rate_per_s=RATE,
-        spapi_burst=BURST,
-        ct_api_url=proxy_url,
-        ct_auth_url=proxy_url,
-        ct_project_key=f"faults-{uuid.uuid4().hex[:10]}",
-        spapi_endpoint=sandbox,
-        spapi_lwa_url=f"{sandbox}/auth/o2/token",
+    s = workload_settings(
+        kafka, tmp_path, proxy_url, "faults", spapi_rate_per_s=RATE, spapi_burst=BURST
     )
     direct = s.model_copy(update={"ct_api_url": ct_api, "ct_auth_url": ct_api})
     await create_topics(s)
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.3,
-        rate_per_s=RATE, burst=BURST, enforce_rate_limits=True,
-    )  # fmt: skip
+    config = workload_sandbox(s, rate_per_s=RATE, burst=BURST, enforce_rate_limits=True)
     started = time.monotonic()
     w = WorkerProcess(s, tmp_path / "worker.log")
     injected: Counter[str] = Counter()
     failing_po = ""
     try:
-        async with running_sandbox(config, port=int(sandbox.rsplit(":", 1)[1])) as url:
+        async with running_sandbox(config, port=sandbox_port(s)) as url:
             sc = Scenario(direct, url, SEED)  # the test's own writes go straight to the emulator
             by_entry: dict[str, tuple[str, str]] = {}
 

@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
@@ -24,10 +23,10 @@ import pytest
 from streams import localkafka
 from streams.adapters.kafka_admin import create_topics
 from streams.procutil import alive, reap
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
+from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.reliability.group import agent_crashes, lag_total, sandbox_ack_contents, settle_group
+from tests.reliability.harness import sandbox_port, workload_sandbox, workload_settings
 from tests.reliability.scenario import Scenario, assigned, ready
-from tests.support.kafka import unique_settings
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
@@ -63,32 +62,13 @@ def stop_broker(k: localkafka.LocalKafka, hard: bool) -> None:
 
 
 async def _run(k: localkafka.LocalKafka, ct_api: str, tmp: Path) -> None:
-    sandbox = f"http://127.0.0.1:{free_port()}"
-    s = unique_settings(
-        k.bootstrap,
-        tmp,
-        web_port=free_port(),
-        broker_session_timeout_s=6.0,
-        debounce_window_s=0.2,
-        debounce_max_wait_s=1.0,
-        debounce_tick_s=0.1,
-        po_poll_interval_s=1.0,
-        tx_poll_interval_s=0.5,
-        ct_api_url=ct_api,
-        ct_auth_url=ct_api,
-        ct_project_key=f"brk-{uuid.uuid4().hex[:10]}",
-        spapi_endpoint=sandbox,
-        spapi_lwa_url=f"{sandbox}/auth/o2/token",
-    )
+    s = workload_settings(k.bootstrap, tmp, ct_api, "brk")
     await create_topics(s)
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.3,
-        rate_per_s=50.0, burst=50,
-    )  # fmt: skip
+    config = workload_sandbox(s)
     rng = random.Random(SEED)
     started = time.monotonic()
     log = tmp / "worker.log"
-    async with running_sandbox(config, port=int(sandbox.rsplit(":", 1)[1])) as url:
+    async with running_sandbox(config, port=sandbox_port(s)) as url:
         sc = Scenario(s, url, SEED)
         w = WorkerProcess(s, log)
         try:

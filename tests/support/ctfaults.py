@@ -31,6 +31,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from tests.support.httpserver import serve, shutdown
+
 UPDATE = re.compile(r"^/[^/]+/inventory/[^/?]+$")
 HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 
@@ -97,18 +99,12 @@ class CtFaultProxy:
         self._http = aiohttp.ClientSession(auto_decompress=True)
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self._runner, self.url = await serve(app)
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await shutdown(self._runner)
+        self._runner = None
         if self._http is not None:
             await self._http.close()
             self._http = None

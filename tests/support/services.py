@@ -2,6 +2,7 @@
 
 Kafka: ``STREAMS_KAFKA_BOOTSTRAP`` if set; else testcontainers where a Docker engine runs;
 else the local Apache Kafka jars (``streams.localkafka``) on free ports, stopped by pid.
+The commercetools emulator: ``STREAMS_CT_API_URL`` if set; else started on a free port.
 """
 
 from __future__ import annotations
@@ -51,3 +52,27 @@ def kafka_bootstrap() -> Iterator[str]:
         yield k.bootstrap
     finally:
         localkafka.down(k)
+
+
+class EmulatorNotStarted(RuntimeError):
+    """The commercetools emulator did not start."""
+
+
+@contextmanager
+def ct_emulator() -> Iterator[str]:
+    """Base URL of the commercetools emulator (started here when STREAMS_CT_API_URL is unset)."""
+    given = os.environ.get("STREAMS_CT_API_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    from streams.config import Settings
+    from streams.sandbox import ctmock
+
+    port = free_port()
+    settings = Settings(ct_mock_port=port)
+    if ctmock.up(settings, port=port) != 0:
+        raise EmulatorNotStarted("the commercetools emulator did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        ctmock.down(settings, port=port)
