@@ -24,10 +24,10 @@ from streams.config import Settings
 from streams.domain.dispatch import Dispatch
 from streams.domain.exceptions import Refs, exception_id
 from streams.domain.gs1 import with_check_digit
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
+from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.e2e.test_purchase_orders import item, mapping, order, stock
-from tests.support.kafka import Record, produce, read_all, unique_settings, wait_for
-from tests.support.services import free_port
+from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.kafka import Record, produce, read_all, wait_for
 from tests.support.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,21 +218,7 @@ def summary(w: WorkerProcess) -> str:
 
 @pytest.fixture
 def asn_settings(kafka: str, tmp_path: Path) -> Settings:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    s = unique_settings(
-        kafka,
-        tmp_path,
-        web_port=free_port(),
-        debounce_window_s=0.3,
-        debounce_max_wait_s=2.0,
-        debounce_tick_s=0.1,
-        po_poll_interval_s=1.0,
-        tx_poll_interval_s=0.5,
-        sandbox_port=port,
-        spapi_endpoint=base,
-        spapi_lwa_url=f"{base}/auth/o2/token",
-    )
+    s = at_sandbox(e2e_settings(kafka, tmp_path))
     asyncio.run(create_topics(s))
     return s
 
@@ -244,9 +230,7 @@ async def test_dispatches_become_confirmations_or_exceptions(
 ) -> None:
     s = asn_settings
     bs = s.kafka_bootstrap
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
-    )
+    config = e2e_sandbox(s)
     await produce(
         bs,
         s.topic_sku_mappings,

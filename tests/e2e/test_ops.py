@@ -32,7 +32,9 @@ from streams.config import Settings
 from streams.domain.gs1 import with_check_digit
 from streams.domain.watchers import iso
 from streams.report import month_bounds
-from streams.sandbox.amazon import SandboxConfig, running_sandbox
+from streams.sandbox.amazon import running_sandbox
+from tests.support.badinput import po_item, purchase_order
+from tests.support.e2e import e2e_sandbox
 from tests.support.kafka import produce, unique_settings, wait_for
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess, settings_env
@@ -48,37 +50,13 @@ def ts(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def item(seq: str, asin: str, amount: int, unit: str, size: int | None = None) -> dict[str, Any]:
-    qty: dict[str, Any] = {"amount": amount, "unitOfMeasure": unit}
-    if size is not None:
-        qty["unitSize"] = size
-    return {
-        "itemSequenceNumber": seq,
-        "amazonProductIdentifier": asin,
-        "vendorProductIdentifier": f"V{asin}",
-        "orderedQuantity": qty,
-        "isBackOrderAllowed": False,
-        "netCost": {"currencyCode": "USD", "amount": "10.00"},
-    }
+item = po_item  # a PO line
 
 
 def order(
     number: str, items: list[dict[str, Any]], date: datetime, changed: datetime | None = None
 ) -> dict[str, Any]:
-    details: dict[str, Any] = {
-        "purchaseOrderDate": ts(date),
-        "purchaseOrderStateChangedDate": ts(date),
-        "purchaseOrderType": "RegularOrder",
-        "buyingParty": {"partyId": "AMAZON"},
-        "sellingParty": {"partyId": "VENDOR1"},
-        "shipToParty": {"partyId": "ABE2"},
-        "billToParty": {"partyId": "AMAZON"},
-        "shipWindow": f"{ts(NOW + timedelta(days=1))}--{ts(NOW + timedelta(days=5))}",
-        "items": items,
-    }
-    if changed is not None:
-        details["purchaseOrderChangedDate"] = ts(changed)
-    return {"purchaseOrderNumber": number, "purchaseOrderState": "New", "orderDetails": details}
+    return purchase_order(number, items, NOW, date=date, changed=changed)
 
 
 def stock(entry: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -292,9 +270,7 @@ async def test_operations_view_of_a_scripted_day(ops_settings: Settings, tmp_pat
         s.topic_ct_messages,
         [*((b"ct", stock(e, channel)) for e in entries.values()), (b"ct", b"{not json")],
     )
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
-    )
+    config = e2e_sandbox(s)
     api = Api(s)
     async with running_sandbox(config, port=s.sandbox_port):
         w = WorkerProcess(s, tmp_path / "worker.log").start()

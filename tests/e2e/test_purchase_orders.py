@@ -15,9 +15,10 @@ import pytest
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
-from tests.support.kafka import produce, read_all, unique_settings, wait_for
-from tests.support.services import free_port
+from streams.sandbox.amazon import SandboxControl, running_sandbox
+from tests.support.badinput import po_item, purchase_order
+from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.kafka import produce, read_all, wait_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -29,46 +30,11 @@ def iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def item(
-    seq: str,
-    asin: str,
-    amount: int,
-    unit: str,
-    size: int | None = None,
-    *,
-    backorder: bool = False,
-    cost: str = "10.00",
-) -> dict[str, Any]:
-    qty: dict[str, Any] = {"amount": amount, "unitOfMeasure": unit}
-    if size is not None:
-        qty["unitSize"] = size
-    return {
-        "itemSequenceNumber": seq,
-        "amazonProductIdentifier": asin,
-        "vendorProductIdentifier": f"V{asin}",
-        "orderedQuantity": qty,
-        "isBackOrderAllowed": backorder,
-        "netCost": {"currencyCode": "USD", "amount": cost},
-    }
+item = po_item  # a PO line; backorder=, cost= for the odd ones
 
 
 def order(number: str, items: list[dict[str, Any]], minutes_ago: int = 30) -> dict[str, Any]:
-    date = iso(NOW - timedelta(minutes=minutes_ago))
-    return {
-        "purchaseOrderNumber": number,
-        "purchaseOrderState": "New",
-        "orderDetails": {
-            "purchaseOrderDate": date,
-            "purchaseOrderStateChangedDate": date,
-            "purchaseOrderType": "RegularOrder",
-            "buyingParty": {"partyId": "AMAZON"},
-            "sellingParty": {"partyId": "VENDOR1"},
-            "shipToParty": {"partyId": "ABE2"},
-            "billToParty": {"partyId": "AMAZON"},
-            "shipWindow": f"{iso(NOW + timedelta(days=1))}--{iso(NOW + timedelta(days=5))}",
-            "items": items,
-        },
-    }
+    return purchase_order(number, items, NOW, date=NOW - timedelta(minutes=minutes_ago))
 
 
 def stock(entry: str, sku: str, channel: str, qty: int) -> dict[str, Any]:
@@ -144,21 +110,14 @@ def summary(w: WorkerProcess) -> str:
 
 @pytest.fixture
 def po_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
-    s = unique_settings(
+    s = e2e_settings(
         kafka,
         tmp_path,
-        web_port=free_port(),
         # a reachable commercetools (the emulator): the command and sales-order flows answer
         # at once instead of retrying a closed port for the whole test
         ct_api_url=ct_api,
         ct_auth_url=ct_api,
         ct_project_key=f"po-{tmp_path.name[-8:]}".replace("_", "-"),
-        debounce_window_s=0.3,
-        debounce_max_wait_s=2.0,
-        debounce_tick_s=0.1,
-        po_poll_interval_s=1.0,
-        tx_poll_interval_s=0.5,
-        sandbox_port=free_port(),
     )
     asyncio.run(create_topics(s))
     return s
@@ -168,14 +127,9 @@ async def test_purchase_orders_are_allocated_reserved_and_acknowledged(
     po_settings: Settings, tmp_path: Path
 ) -> None:
     port = po_settings.sandbox_port
-    base = f"http://127.0.0.1:{port}"
-    s = po_settings.model_copy(
-        update={"spapi_endpoint": base, "spapi_lwa_url": f"{base}/auth/o2/token"}
-    )
+    s = at_sandbox(po_settings)
     bs = s.kafka_bootstrap
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
-    )
+    config = e2e_sandbox(s)
     await produce(
         bs,
         s.topic_sku_mappings,
@@ -315,14 +269,9 @@ async def test_waiting_acknowledgements_share_a_request_and_its_transaction(
     each is submitted once, exactly as published, and a failed transaction raises an owned
     exception for every PO it carried."""
     port = po_settings.sandbox_port
-    base = f"http://127.0.0.1:{port}"
-    s = po_settings.model_copy(
-        update={"spapi_endpoint": base, "spapi_lwa_url": f"{base}/auth/o2/token"}
-    )
+    s = at_sandbox(po_settings)
     bs = s.kafka_bootstrap
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
-    )
+    config = e2e_sandbox(s)
     await produce(
         bs, s.topic_sku_mappings, [(b"SKU-EACH", mapping("SKU-EACH", "B0EACH0001", None))]
     )

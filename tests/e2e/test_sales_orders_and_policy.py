@@ -25,9 +25,10 @@ from streams.domain.exceptions import Refs
 from streams.domain.sales_orders import SalesOrder, build_sales_order
 from streams.domain.warehouse_policy import channel_policy_type_draft
 from streams.resync import resource_updated
-from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
+from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.e2e.test_purchase_orders import acks_by_po, amounts, item, order
-from tests.support.kafka import Record, produce, read_all, unique_settings, wait_for
+from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.kafka import Record, produce, read_all, wait_for
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 from tests.unit.test_sales_orders import ITEMS, NOW, STOCK, pos_record, raw_order
@@ -72,20 +73,13 @@ def last_amount(records: list[Record]) -> int | None:
 
 @pytest.fixture
 def policy_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
-    s = unique_settings(
+    s = e2e_settings(
         kafka,
         tmp_path,
-        web_port=free_port(),
         ct_api_url=ct_api,
         ct_auth_url=ct_api,
         ct_project_key=f"policy-{uuid.uuid4().hex[:10]}",
         channel_policy_refresh_s=1.0,
-        debounce_window_s=0.3,
-        debounce_max_wait_s=2.0,
-        debounce_tick_s=0.1,
-        po_poll_interval_s=1.0,
-        tx_poll_interval_s=0.5,
-        sandbox_port=free_port(),
     )
     asyncio.run(create_topics(s))
     return s
@@ -128,10 +122,7 @@ async def test_policy_drives_allocation_and_availability_and_orders_are_created_
     policy_settings: Settings, tmp_path: Path
 ) -> None:
     port = policy_settings.sandbox_port
-    base = f"http://127.0.0.1:{port}"
-    s = policy_settings.model_copy(
-        update={"spapi_endpoint": base, "spapi_lwa_url": f"{base}/auth/o2/token"}
-    )
+    s = at_sandbox(policy_settings)
     bs = s.kafka_bootstrap
     channels, entries = await seed(s)
     ids = {key: ch["id"] for key, ch in channels.items()}
@@ -141,9 +132,7 @@ async def test_policy_drives_allocation_and_availability_and_orders_are_created_
         "vendorProductIdentifier": f"V{ASIN}",
         "netCost": {"amount": "10.00", "currencyCode": "USD"},
     }  # no amazonChannels: the warehouse policy decides
-    config = SandboxConfig.from_settings(
-        s, order_count=0, include_amazon_examples=False, transaction_processing_s=0.5
-    )
+    config = e2e_sandbox(s)
     async with (
         running_sandbox(config, port=port) as url,
         aiohttp.ClientSession() as http,

@@ -307,7 +307,8 @@ def _iso(dt: datetime) -> str:
 
 
 def po_item(seq: str, asin: str, amount: int, unit: str = "Eaches", size: int | None = None,
-            backorder: bool = False) -> Json:  # fmt: skip
+            backorder: bool = False, cost: str = "10.00") -> Json:  # fmt: skip
+    """A PO line as getPurchaseOrders returns it (the e2e tests' too)."""
     qty: Json = {"amount": amount, "unitOfMeasure": unit}
     if size is not None:
         qty["unitSize"] = size
@@ -317,28 +318,36 @@ def po_item(seq: str, asin: str, amount: int, unit: str = "Eaches", size: int | 
         "vendorProductIdentifier": f"V{asin}",
         "orderedQuantity": qty,
         "isBackOrderAllowed": backorder,
-        "netCost": {"currencyCode": "USD", "amount": "10.00"},
+        "netCost": {"currencyCode": "USD", "amount": cost},
     }
 
 
-def purchase_order(number: str, items: list[Json], when: datetime = NOW) -> Json:
-    """An SP-API Order as getPurchaseOrders returns it, with a ship-to address."""
-    date = _iso(when - timedelta(minutes=30))
-    return {
-        "purchaseOrderNumber": number,
-        "purchaseOrderState": "New",
-        "orderDetails": {
-            "purchaseOrderDate": date,
-            "purchaseOrderStateChangedDate": date,
-            "purchaseOrderType": "RegularOrder",
-            "buyingParty": {"partyId": "AMAZON"},
-            "sellingParty": {"partyId": "VENDOR1"},
-            "shipToParty": {"partyId": "ABE2"},
-            "billToParty": {"partyId": "AMAZON"},
-            "shipWindow": f"{_iso(when + timedelta(days=1))}--{_iso(when + timedelta(days=5))}",
-            "items": items,
-        },
+def purchase_order(
+    number: str,
+    items: list[Json],
+    when: datetime = NOW,
+    *,
+    date: datetime | None = None,
+    changed: datetime | None = None,
+) -> Json:
+    """An SP-API Order as getPurchaseOrders returns it, with a ship-to address: dated
+    ``date`` (default 30 minutes before ``when``), shipped 1 to 5 days after ``when``;
+    ``changed``: its ``purchaseOrderChangedDate``."""
+    ordered = _iso(date if date is not None else when - timedelta(minutes=30))
+    details: Json = {
+        "purchaseOrderDate": ordered,
+        "purchaseOrderStateChangedDate": ordered,
+        "purchaseOrderType": "RegularOrder",
+        "buyingParty": {"partyId": "AMAZON"},
+        "sellingParty": {"partyId": "VENDOR1"},
+        "shipToParty": {"partyId": "ABE2"},
+        "billToParty": {"partyId": "AMAZON"},
+        "shipWindow": f"{_iso(when + timedelta(days=1))}--{_iso(when + timedelta(days=5))}",
+        "items": items,
     }
+    if changed is not None:
+        details["purchaseOrderChangedDate"] = _iso(changed)
+    return {"purchaseOrderNumber": number, "purchaseOrderState": "New", "orderDetails": details}
 
 
 def _po_template(rng: random.Random, n: int) -> tuple[bytes | None, Json]:
