@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(16, ge=1, le=1024)
     rocksdb_max_write_buffers: int = Field(2, ge=2, le=16)
     rocksdb_block_cache_mb: int = Field(16, ge=1, le=16384)
+    # before Faust starts, read the table changelogs in bulk into the local RocksDB state
+    # (streams.restore): a cold start at 1M SKUs in about a minute instead of half an hour
+    bulk_restore: bool = True
     # the SKU agent's wait to fill a batch (the ingest stage already sends bundles)
     sku_batch_within_s: float = Field(0.02, gt=0)
     # ingest re-keys into bundles: one sku-events record per SKU partition per batch
