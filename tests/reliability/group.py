@@ -16,8 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings
 from tests.reliability.harness import end_offsets
-from tests.reliability.scenario import Scenario, received, shipped
-from tests.support.invariants import Report, check, collect
+from tests.reliability.scenario import Scenario, final_report, received
+from tests.support.invariants import Report
 from tests.support.kafka import wait_for
 
 
@@ -84,20 +84,7 @@ async def settle_group(
     )
     await sc.dispatch_acknowledged()
     await wait_group_drained(s, inputs(s), timeout=120)
-    await shipped(s, set(sc.dispatched.values()))
-    await sc.final_sync()
-    report = Report()
-    for _ in range(40):
-        await asyncio.sleep(2)
-        report = check(
-            await collect(s),
-            ct_entries=await sc.entries_now(),
-            ct_base=sc.base,
-            sandbox_acks=await received(url, "submitAcknowledgement"),
-            sandbox_asns=await received(url, "SubmitShipmentConfirmations"),
-        )
-        if report.ok:
-            break
+    report = await final_report(s, sc, url)
     lag = await wait_group_drained(s, inputs(s), timeout=60)
     return report, lag
 

@@ -345,14 +345,20 @@ async def settle(s: Settings, w: WorkerProcess, sc: Scenario, url: str) -> Repor
     inputs = [s.topic_ct_messages, s.topic_sku_mappings, s.topic_purchase_orders,
               s.topic_inventory_commands, s.topic_dispatches]  # fmt: skip
     await wait_drained(w, inputs, timeout=120, counted=False)
+    return await final_report(s, sc, url)
+
+
+async def final_report(s: Settings, sc: Scenario, url: str) -> Report:
+    """Once the input is drained: the dispatched shipments confirmed, commercetools' final
+    state delivered, then the invariant checker every 2 s until it passes (debounce,
+    acknowledgement sender) or 40 tries are over; its last report."""
     await shipped(s, set(sc.dispatched.values()))
     await sc.final_sync()
     report = Report()
     for _ in range(40):
         await asyncio.sleep(2)
-        topics = await collect(s)
         report = check(
-            topics,
+            await collect(s),
             ct_entries=await sc.entries_now(),
             ct_base=sc.base,
             sandbox_acks=await received(url, "submitAcknowledgement"),
