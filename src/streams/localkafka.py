@@ -92,8 +92,12 @@ def fetch_jars(quiet: bool = True) -> Path:
 
 
 def _cluster_id() -> str:
-    # Kafka cluster ids are 16 random bytes, base64url without padding
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # Kafka cluster ids are 16 random bytes, base64url without padding; one starting with
+    # "-" (1 in 64) would be read by kafka-storage as an option, so draw again
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
 
 
 def _java() -> str:

@@ -63,3 +63,11 @@ def test_a_clean_state_ends_with_the_tail_the_restart_scan_skips() -> None:
     assert not orjson.dumps(state.to_dict()).endswith(CLEAN_TAIL)
     state.changed_at, state.last_published = None, 7
     assert orjson.dumps(state.to_dict()).endswith(CLEAN_TAIL)
+
+
+def test_local_kafka_cluster_ids_never_look_like_an_option() -> None:
+    from streams.localkafka import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]  # a leading "-" would come 1 in 64 times
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
