@@ -26,7 +26,8 @@ export STREAMS_CT_AUTH_URL=$STREAMS_CT_API_URL
 echo "== ruff"; .venv/bin/ruff check . || exit 1
 echo "== mypy"; .venv/bin/mypy || exit 1
 echo "== pytest"
-.venv/bin/pytest -p no:cacheprovider "$@"
+# a hung test must fail the run with output, not eat the CI's time limit
+timeout --signal=TERM --kill-after=60 "${TEST_TIMEOUT:-75m}" .venv/bin/pytest -p no:cacheprovider "$@"
 rc=$?
 if [[ $rc == 5 ]]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
 exit $rc
