@@ -5,9 +5,10 @@ later a third joins (partitions move again). Nothing may be lost or doubled: the
 of DESIGN.md section 4 hold, every PO has exactly one acknowledgement content at the SP-API
 sandbox, every reservation is applied once in commercetools.
 
-``STREAMS_REBALANCE_SEED`` (default 6161) picks the workload and the kill moment. Known
-bug 8 of docs/reliability.md (a record committed past without being processed) is
-reported as xfail when it is the only violation.
+``STREAMS_REBALANCE_SEED`` (default 6161) picks the workload and the kill moment. Bug 8 of
+docs/reliability.md (a record committed past without being processed: a PO never taken in,
+an acknowledgement never submitted) was reported as xfail here until its fix
+(``streams.rebalance.ContiguousCommitConsumer``); it is a failure again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import time
 import uuid
 from pathlib import Path
@@ -126,17 +126,9 @@ async def test_rebalances_lose_and_double_nothing(kafka: str, ct_api: str, tmp_p
     assert lag_total(lag) == 0, lag
     doubled = {po: len(c) for po, c in acks.items() if len(c) != 1}
     assert not doubled, f"POs with more than one acknowledgement content: {doubled}"
-    # docs/reliability.md, bug 8 (timing-dependent): around a rebalance a record is committed
-    # past without being processed - a PO never taken in (the checker: "neither acknowledged
-    # nor an owned exception"), or an acknowledgement never submitted (missing at the
-    # sandbox). Anything else fails; that alone is reported as xfail, not hidden.
-    lost_po = re.compile(r"^PO (\S+): neither acknowledged nor an owned exception$")
-    unexplained = [v for v in report.violations if not lost_po.match(v)]
-    assert not unexplained, report.summary()
-    lost = {m.group(1) for v in report.violations if (m := lost_po.match(v))}
+    # docs/reliability.md, bug 8 (fixed): around a rebalance a record was committed past
+    # without being processed - a PO never taken in (the checker: "neither acknowledged nor
+    # an owned exception"), or an acknowledgement never submitted (missing at the sandbox)
+    assert report.ok, report.summary()
     missing = set(sc.po_numbers) - set(acks)
-    if lost or missing:
-        pytest.xfail(
-            f"known bug 8: POs never taken in {sorted(lost)}, acknowledgements never "
-            f"submitted {sorted(missing - lost)}"
-        )
+    assert not missing, f"POs without an acknowledgement at the sandbox: {sorted(missing)}"
