@@ -27,6 +27,7 @@ import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.faustutil import raw_topic
+from streams.agents.inventory import CLEAN_TAIL
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import KINDS, RUNBOOKS
@@ -264,7 +265,15 @@ class OpsFlow:
             return []
         local: set[str] = set()
         drifts = []
-        async for _, raw in _scan(skus):
+        async for key, raw in _scan(skus):
+            if raw.endswith(CLEAN_TAIL):
+                # published since its last change: what Amazon was told is its availability
+                # (a policy change is caught by the inventory flow's full scan); no decode,
+                # which at a million SKUs is most of this watcher's cost
+                clean = key.decode()
+                local.add(clean)
+                self.drift.since.pop(clean, None)
+                continue
             state = SkuState.from_dict(loads(raw))
             local.add(state.sku)
             want = self.offered(state)
