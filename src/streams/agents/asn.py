@@ -41,6 +41,7 @@ from streams.agents.asn_state import (
     asn_purchase_order,
     po_state_from_record,
 )
+from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import raw_topic
 from streams.agents.storeopts import table_options
 from streams.config import Settings
@@ -71,8 +72,8 @@ class AsnFlow:
         self.app = app
         self.po_flow = po_flow
         self.clock = clock
-        self._spapi_factory = spapi_factory
-        self._spapi: Any = None
+        # the app's shared SP-API client (one rate budget per worker), made on first use
+        self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=M.SpApiResponses()))
         self.dispatch_topic = raw_topic(app, s.topic_dispatches)
         self.events_topic = raw_topic(
             app, f"{s.app_id}-asn-events", partitions=s.partitions, internal=True
@@ -104,17 +105,6 @@ class AsnFlow:
 
     async def _rescan(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_scan = True
-
-    def spapi(self) -> Any:
-        """The ASN path's own SP-API client: its own rate budget, apart from acknowledgements."""
-        if self._spapi is None:
-            if self._spapi_factory is not None:
-                self._spapi = self._spapi_factory()
-            else:
-                from streams.adapters.spapi import SpApiClient
-
-                self._spapi = SpApiClient(self.settings, hooks=M.SpApiResponses())
-        return self._spapi
 
     def rules(self) -> Rules:
         s = self.settings

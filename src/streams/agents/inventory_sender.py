@@ -44,6 +44,7 @@ import faust
 from streams.adapters.amazon_models import model as amazon_model
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import raw_topic
 from streams.agents.rawstage import Batch, RawStage, Retry
 from streams.config import Settings
@@ -180,8 +181,15 @@ class InventorySenderFlow:
         s = self.settings = settings
         self.app = app
         self.clock = clock
-        self._spapi_factory = spapi_factory
-        self._spapi: Any = None
+        # the inventory path's own SP-API client unless the app shares one: its own rate
+        # budget, with headroom on rate and burst, and 429 counting
+        rate = s.spapi_rate_per_s * RATE_HEADROOM
+        burst = max(1, int(s.spapi_burst * BURST_SHARE))
+        limits = {
+            OPERATION: (rate, burst),
+            "getTransaction": (rate, 2 * burst),  # Amazon: twice the burst (20)
+        }
+        self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=_Hooks(), rate_limits=limits))
         self.topic = raw_topic(app, s.topic_inventory_updates)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.model_check = BodyCheck()
@@ -193,24 +201,6 @@ class InventorySenderFlow:
         # own offsets; as a Faust agent its full stream buffer would stall the whole worker
         self.stage = SenderStage(self) if hasattr(app, "loop") else None
         app.timer(s.tx_poll_interval_s, name="inventory-tx-status")(self.tick)
-
-    def spapi(self) -> Any:
-        """The inventory path's own SP-API client: its own rate budget and 429 counting."""
-        if self._spapi is None:
-            if self._spapi_factory is not None:
-                self._spapi = self._spapi_factory()
-            else:
-                from streams.adapters.spapi import SpApiClient
-
-                s = self.settings
-                rate = s.spapi_rate_per_s * RATE_HEADROOM
-                burst = max(1, int(s.spapi_burst * BURST_SHARE))
-                limits = {
-                    OPERATION: (rate, burst),
-                    "getTransaction": (rate, 2 * burst),  # Amazon: twice the burst (20)
-                }
-                self._spapi = SpApiClient(s, hooks=_Hooks(), rate_limits=limits)
-        return self._spapi
 
     # --- one batch (from SenderStage) --------------------------------------------------
     async def _batch(self, events: list[Any]) -> None:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.adapters.codecs import dumps, loads
 from streams.adapters.kafka_admin import client_kwargs
+from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import raw_topic
 from streams.config import Settings
 from streams.observability import metrics as M
@@ -49,8 +50,8 @@ class PoPoller:
         s = self.settings = settings
         self.app = app
         self.clock = clock
-        self._spapi_factory = spapi_factory
-        self._spapi: Any = None
+        # the app's shared SP-API client (one rate budget per worker), made on first use
+        self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=M.SpApiResponses()))
         self.po_topic = raw_topic(app, s.topic_purchase_orders)
         self.state_topic = raw_topic(
             app,
@@ -61,17 +62,6 @@ class PoPoller:
         )
         self.state: dict[str, Any] | None = None
         app.timer(s.po_poll_interval_s, on_leader=True, name="po-poller")(self.poll)
-
-    def spapi(self) -> Any:
-        """The poller's own client: polling never takes budget from acknowledgements."""
-        if self._spapi is None:
-            if self._spapi_factory is not None:
-                self._spapi = self._spapi_factory()
-            else:
-                from streams.adapters.spapi import SpApiClient
-
-                self._spapi = SpApiClient(self.settings, hooks=M.SpApiResponses())
-        return self._spapi
 
     async def _load_state(self) -> dict[str, Any]:
         """The last cursor record, read straight from the compacted topic."""

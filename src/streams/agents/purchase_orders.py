@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
 from streams.adapters.fast_schema import validate as amazon_validate
+from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
 from streams.agents.ingest import Bundler
 from streams.agents.storeopts import table_options
@@ -90,8 +91,8 @@ class PurchaseOrderFlow:
         self.clock = clock
         self.sku_topic = sku_topic
         self.products = products  # GlobalTable: asin:/vpi: -> sku, sku: -> mapping json
-        self._spapi_factory = spapi_factory
-        self._spapi: Any = None
+        # the app's shared SP-API client (one rate budget per worker), made on first use
+        self.spapi = LazyClient(spapi_factory, spapi_client(s))
         self.po_topic = raw_topic(app, s.topic_purchase_orders)
         self.events_topic = raw_topic(
             app, f"{s.app_id}-po-events", partitions=s.partitions, internal=True
@@ -121,17 +122,6 @@ class PurchaseOrderFlow:
 
     async def _rescan(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_scan = True
-
-    def spapi(self) -> Any:
-        """The acknowledgement path's own SP-API client: its own rate budget."""
-        if self._spapi is None:
-            if self._spapi_factory is not None:
-                self._spapi = self._spapi_factory()
-            else:
-                from streams.adapters.spapi import SpApiClient
-
-                self._spapi = SpApiClient(self.settings)
-        return self._spapi
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
