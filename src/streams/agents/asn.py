@@ -30,7 +30,7 @@ from faust.types import EventT
 from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
-from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
 from streams.agents.asn_state import (
     VERSION_HEADER,
     Effects,
@@ -42,7 +42,7 @@ from streams.agents.asn_state import (
     po_state_from_record,
 )
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import raw_topic
+from streams.agents.faustutil import dead_letter, raw_topic
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
@@ -163,22 +163,9 @@ class AsnFlow:
         record = {"t": "dispatch", "d": value, "at": self.clock()}
         await self.events_topic.send(key=key, value=dumps(record))
 
-    async def _dead_letter(self, event: EventT, error: str) -> None:
-        msg = event.message
-        topic = self.settings.topic_dispatches
-        value = dlq_record(
-            event.value if isinstance(event.value, bytes) else None, error,
-            topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            timestamp=msg.timestamp, failed_at=self.clock(),
-        )  # fmt: skip
-        await self.dlq.send(
-            key=msg.key,
-            value=dumps(value),
-            headers={"dlq.error": error[:500].encode(), "dlq.topic": msg.topic.encode()},
-        )
-        M.RECORDS.labels(topic, "dlq").inc()
-        M.DLQ.labels(topic, reason_class(error)).inc()
-        log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
+    async def _dead_letter(self, event: EventT, error: str) -> Any:
+        M.RECORDS.labels(self.settings.topic_dispatches, "dlq").inc()
+        return await dead_letter(self.dlq, event, error, self.clock())
 
     # --- the ASN agent: the only writer of ``shipments`` and ``asn_used`` ---------------
     async def asn_events(self, stream: Any) -> None:

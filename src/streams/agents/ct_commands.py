@@ -38,13 +38,14 @@ from urllib.parse import quote
 import faust
 from faust.types import EventT
 
-from streams.adapters.codecs import dlq_record, dumps, reason_class, utc_iso
+from streams.adapters.codecs import dumps, utc_iso
 from streams.adapters.commercetools import (
     AuthError,
     CommercetoolsClient,
     CommercetoolsError,
     UpdateOutcomeUnknown,
 )
+from streams.agents.faustutil import dead_letter
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
 from streams.domain.exceptions import Refs, raise_exception, to_record
@@ -445,20 +446,5 @@ class CtCommandFlow:
         if not self._dlq_declared:
             await self.dlq.maybe_declare()  # creates it when missing (topic_allow_declare)
             self._dlq_declared = True
-        msg = ev.message
-        value = dlq_record(
-            ev.value if isinstance(ev.value, bytes) else None,
-            error,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            timestamp=msg.timestamp,
-            failed_at=time.time(),
-        )
-        M.DLQ.labels(msg.topic, reason_class(error)).inc()
-        log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
-        return await self.dlq.send(
-            key=msg.key,
-            value=dumps(value),
-            headers={"dlq.error": error[:500].encode(), "dlq.topic": msg.topic.encode()},
-        )
+        fut: Awaitable[Any] = await dead_letter(self.dlq, ev, error, time.time())
+        return fut

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ import faust
 from faust.streams import _current_event
 from faust.types import EventT
 from rocksdict import WriteBatch
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -133,3 +136,24 @@ def partition_for(key: bytes, partitions: int) -> int:
     from aiokafka.partitioner import murmur2
 
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def dead_letter(dlq: Any, event: Any, error: str, failed_at: float) -> Any:
+    """Send ``event``'s raw record to the ``dlq`` topic with the reason and where it came from,
+    count it (``streams_dlq_records_total``) and log it; returns the send's result."""
+    from streams.adapters.codecs import dlq_record, dumps, reason_class
+    from streams.observability import metrics as M
+
+    msg = event.message
+    value = dlq_record(
+        event.value if isinstance(event.value, bytes) else None, error,
+        topic=msg.topic, partition=msg.partition, offset=msg.offset,
+        timestamp=msg.timestamp, failed_at=failed_at,
+    )  # fmt: skip
+    M.DLQ.labels(msg.topic, reason_class(error)).inc()
+    log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
+    return await dlq.send(
+        key=msg.key,
+        value=dumps(value),
+        headers={"dlq.error": error[:500].encode(), "dlq.topic": msg.topic.encode()},
+    )

@@ -36,10 +36,10 @@ import faust
 from faust.types import EventT
 from pydantic import ValidationError
 
-from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class, utc_iso
+from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
 from streams.adapters.fast_schema import validate as amazon_validate
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
+from streams.agents.faustutil import DirectWriter, dead_letter, raw_topic, read_partition
 from streams.agents.ingest import Bundler
 from streams.agents.storeopts import table_options
 from streams.config import Settings
@@ -251,19 +251,9 @@ class PurchaseOrderFlow:
         out.extend((name, None, value, partition) for partition, value in bundler.bundles())
         return po, True, decided
 
-    async def _dead_letter(self, event: EventT, error: str) -> None:
-        msg = event.message
-        topic = self.settings.topic_purchase_orders
-        value = dlq_record(
-            event.value if isinstance(event.value, bytes) else None, error,
-            topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            timestamp=msg.timestamp, failed_at=self.clock(),
-        )  # fmt: skip
-        await self.dlq.send(
-            key=msg.key, value=dumps(value), headers={"dlq.error": error[:500].encode()}
-        )
-        M.RECORDS.labels(topic, "dlq").inc()
-        M.DLQ.labels(topic, reason_class(error)).inc()
+    async def _dead_letter(self, event: EventT, error: str) -> Any:
+        M.RECORDS.labels(self.settings.topic_purchase_orders, "dlq").inc()
+        return await dead_letter(self.dlq, event, error, self.clock())
 
     # --- decisions, acknowledgement state ------------------------------------------------
     async def po_events(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
