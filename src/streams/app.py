@@ -24,6 +24,7 @@ ALL_FLOWS = (
     "channel_policy",
     "sales_orders",
     "inventory_sender",
+    "ct_sweep",
 )
 
 
@@ -114,6 +115,12 @@ def create_app(
 
     inventory = InventoryFlow(app, s, inventory_reader, clock)
     app.inventory = inventory  # type: ignore[attr-defined]
+
+    if "ct_sweep" in flows:  # what no commercetools message announced, every 15 s
+        from streams.agents.ct_sweep import SweepFlow
+
+        sweep = SweepFlow(app, s, inventory.inventory_query, inventory.send_read, clock)
+        app.ct_sweep = sweep  # type: ignore[attr-defined]
 
     if "purchase_orders" in flows:
         from streams.agents.purchase_orders import PurchaseOrderFlow

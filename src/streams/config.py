@@ -173,9 +173,37 @@ class Settings(BaseSettings):
     ct_command_retry_s: float = Field(600.0, ge=0)
     # add/removeQuantity instead of changeQuantity (real projects; the emulator lacks addQuantity)
     ct_quantity_relative: bool = False
-    # periodic reconciliation (commercetools vs the worker's stock state), entries per tick
-    reconcile_interval_s: float = Field(60.0, gt=0)
-    reconcile_batch: int = Field(500, ge=1, le=10000)
+    # periodic reconciliation (commercetools vs the worker's stock state), entries per tick:
+    # the drift check of last resort; 2000 per 15 s passes 1M entries in about 2 hours
+    reconcile_interval_s: float = Field(15.0, gt=0)
+    reconcile_batch: int = Field(2000, ge=1, le=10000)
+
+    # --- storefront orders (order-driven stock changes; see docs/storefront-orders.md) --------
+    # commercetools shows an order on the inventory entry up to ~10 s late and sends no
+    # inventory message for it: a storefront order holds its stock at once, and the SKU's
+    # entries are re-read this long (plus up to the jitter) after the order
+    ct_order_settle_delay_s: float = Field(10.0, ge=0)
+    ct_order_reread_jitter_s: float = Field(2.0, ge=0)
+    # a hold no read has ended (commercetools unreachable) ends after this long
+    ct_order_hold_ttl_s: float = Field(1800.0, gt=0)
+    # SKUs read per commercetools query by the re-reader, and how often it looks for due ones
+    ct_reread_batch: int = Field(100, ge=1, le=500)
+    ct_reread_tick_s: float = Field(0.5, gt=0)
+    # the changed-since sweep: inventory entries modified since the last sweep (minus the
+    # overlap), read by the leader this often; changes younger than the grace are left to
+    # their notification (the next sweep still sees them)
+    ct_sweep_enabled: bool = True
+    ct_sweep_interval_s: float = Field(15.0, gt=0)
+    ct_sweep_overlap_s: float = Field(20.0, ge=0)
+    ct_sweep_grace_s: float = Field(5.0, ge=0)
+    # how far back the first sweep of a new deployment looks, and the widest time window one
+    # query covers (a long outage is caught up window by window)
+    ct_sweep_initial_lookback_s: float = Field(600.0, ge=0)
+    ct_sweep_max_window_s: float = Field(300.0, gt=0)
+    # changes found only by the sweep (lost or silent notifications) within the window that
+    # raise the ct-notifications-missed exception
+    ct_sweep_missed_threshold: int = Field(5, ge=1)
+    ct_sweep_missed_window_s: float = Field(900.0, gt=0)
 
     # --- shipments (ASN) ----------------------------------------------------------------
     # Amazon: SCAC and PRO/tracking are "mandatory for US, CA, MX shipment confirmations"

@@ -35,7 +35,7 @@ from streams.adapters.codecs import redact
 from streams.config import Settings
 
 if TYPE_CHECKING:
-    from streams.domain.ports import InventoryEntryReader
+    from streams.domain.ports import InventoryEntryReader, InventoryQuery, OrderReader
 
 log = logging.getLogger(__name__)
 
@@ -542,6 +542,18 @@ class CommercetoolsClient:
         """Every entry supplied by one channel (warehouse)."""
         return self.query_inventory("supplyChannel(id = :channelId)", {"channelId": channel_id})
 
+    async def inventory_of_skus(self, skus: Sequence[str]) -> list[Json]:
+        """All entries of many SKUs in one query (paged past 500 entries)."""
+        if not skus:
+            return []
+        return [e async for e in self.query_inventory("sku in :skus", {"skus": list(skus)})]
+
+    def inventory_modified_between(self, start: str, end: str) -> AsyncIterator[Json]:
+        """Entries whose ``lastModifiedAt`` lies in [start, end] (ISO-8601), in id order: a
+        closed window is complete whatever order the server sorts by."""
+        where = "lastModifiedAt >= :modifiedFrom and lastModifiedAt <= :modifiedTo"
+        return self.query_inventory(where, {"modifiedFrom": start, "modifiedTo": end})
+
     async def create_inventory_entry(self, draft: Json) -> Json:
         entry: Json = await self._call(
             "POST", "/inventory", operation="inventory.create", kind="create", body=draft
@@ -633,6 +645,12 @@ class CommercetoolsClient:
         )
         return order
 
+    async def get_order(self, order_id: str) -> Json | None:
+        order: Json | None = await self._call(
+            "GET", f"/orders/{_seg(order_id)}", operation="order.get", allow_404=True
+        )
+        return order
+
     async def get_order_by_number(self, order_number: str) -> Json | None:
         order: Json | None = await self._call(
             "GET",
@@ -651,3 +669,9 @@ if TYPE_CHECKING:
 
     def _satisfies_port(client: CommercetoolsClient) -> InventoryEntryReader:
         return client  # mypy checks CommercetoolsClient against the port
+
+    def _satisfies_order_port(client: CommercetoolsClient) -> OrderReader:
+        return client
+
+    def _satisfies_query_port(client: CommercetoolsClient) -> InventoryQuery:
+        return client

@@ -21,8 +21,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import faust
 from aiokafka import ConsumerRecord
@@ -40,8 +40,9 @@ from streams.domain.ctmessages import (
     observation_from_entry,
     parse_delivery,
 )
+from streams.domain.ctorders import NeedsOrder, OrderEffect, resolve
 from streams.domain.mapping import SkuMapping
-from streams.domain.ports import InventoryEntryReader
+from streams.domain.ports import InventoryEntryReader, OrderReader
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ class IngestService(RawStage):
         self.maps = s.topic_sku_mappings
         self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
         self._out = {
-            t: {o: M.RECORDS.labels(t, o) for o in ("applied", "ignored", "fetched", "dlq")}
+            t: {
+                o: M.RECORDS.labels(t, o) for o in ("applied", "ignored", "fetched", "dlq", "order")
+            }
             for t in (self.ct, self.maps)
         }
         self._dlq_reasons: list[tuple[str, str]] = []  # of the batch in flight
@@ -179,6 +182,13 @@ class IngestService(RawStage):
                 if got is None:
                     return "ignored"
                 parsed, fetched = got, True
+            elif isinstance(parsed, NeedsOrder):
+                order = await self._read_order(parsed)
+                if order is None:
+                    return "ignored"
+                parsed, fetched = resolve(parsed, order), True
+            if isinstance(parsed, OrderEffect):
+                return self._order(parsed, rec, bundler)
         except BadRecord as exc:
             futures.append(await self._dead_letter(rec, str(exc)))
             return "dlq"
@@ -196,35 +206,62 @@ class IngestService(RawStage):
         bundler.add(parsed.sku, wire)
         return "forwarded"
 
+    def _order(self, effect: OrderEffect, rec: ConsumerRecord, bundler: Bundler) -> str:
+        """A storefront order's holds and re-reads, re-keyed by SKU like stock events."""
+        ts = rec.timestamp / 1000.0 if rec.timestamp is not None else None
+        for h in effect.holds:
+            item = {"t": "hold", "sku": h.sku, "ch": h.channel, "q": h.quantity, "k": h.key}
+            bundler.add(h.sku, {**item, "ts": ts})
+        for t in effect.touches:
+            bundler.add(t.sku, {"t": "touch", "sku": t.sku, "ch": t.channel, "ts": ts})
+        return "order" if effect.holds or effect.touches else "ignored"
+
     async def _fetch(self, n: NeedsFetch) -> StockObservation | None:
         if self.reader is None:
             raise BadRecord(
                 f"notification for inventory-entry {n.entry_id} has no payload and no "
                 "commercetools client is configured to fetch it"
             )
-        entry: dict[str, Any] | None = None
-        for attempt in range(FETCH_ATTEMPTS):
-            try:
-                entry = await self.reader.get_inventory_entry(n.entry_id)
-                break
-            except Exception as exc:
-                M.FETCHES.labels("error").inc()
-                log.warning(
-                    "fetching inventory entry %s failed (%s), attempt %d",
-                    n.entry_id, type(exc).__name__, attempt + 1,
-                )  # fmt: skip
-                if attempt + 1 == FETCH_ATTEMPTS:
-                    # the DLQ keeps it for replay; the periodic reconciliation repairs the SKU
-                    raise BadRecord(
-                        f"could not fetch inventory-entry {n.entry_id}: {type(exc).__name__}"
-                    ) from None
-                await asyncio.sleep(0.2 * 2**attempt)
+        entry = await self._read(
+            f"inventory-entry {n.entry_id}", self.reader.get_inventory_entry, n.entry_id
+        )
         if entry is None:
             # deleted since: its InventoryEntryDeleted / ResourceDeleted tells the rest
             M.FETCHES.labels("gone").inc()
             return None
         M.FETCHES.labels("ok").inc()
         return observation_from_entry(entry, n.msg_id, n.seq)
+
+    async def _read_order(self, n: NeedsOrder) -> dict[str, Any] | None:
+        reader = cast(OrderReader | None, self.reader)
+        if reader is None or not hasattr(reader, "get_order"):
+            raise BadRecord(
+                f"delivery for order {n.order_id} needs the order and no commercetools "
+                "client is configured to read it"
+            )
+        order = await self._read(f"order {n.order_id}", reader.get_order, n.order_id)
+        # an order gone since: its lines' stock is caught by the re-read of its SKUs or the
+        # changed-since sweep
+        M.FETCHES.labels("gone" if order is None else "ok").inc()
+        return order
+
+    async def _read(
+        self, what: str, call: Callable[[str], Awaitable[dict[str, Any] | None]], ident: str
+    ) -> dict[str, Any] | None:
+        """``call(ident)`` with retries; a read that keeps failing dead-letters the record
+        (the DLQ keeps it for replay; the sweep and the reconciliation repair the SKU)."""
+        for attempt in range(FETCH_ATTEMPTS):
+            try:
+                return await call(ident)
+            except Exception as exc:
+                M.FETCHES.labels("error").inc()
+                log.warning(
+                    "reading %s failed (%s), attempt %d", what, type(exc).__name__, attempt + 1
+                )
+                if attempt + 1 == FETCH_ATTEMPTS:
+                    raise BadRecord(f"could not fetch {what}: {type(exc).__name__}") from None
+                await asyncio.sleep(0.2 * 2**attempt)
+        return None  # pragma: no cover - the loop returns or raises
 
     async def _mapping(
         self, rec: ConsumerRecord, bundler: Bundler, futures: list[asyncio.Future[Any]]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from streams.agents.faustutil import (
     read_partition,
 )
 from streams.agents.ingest import BUNDLE, IngestService
+from streams.agents.rereads import Rereader
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.ctmessages import (
@@ -40,14 +42,15 @@ from streams.domain.ctmessages import (
 from streams.domain.debounce import Debouncer
 from streams.domain.inventory import SkuState, inventory_update
 from streams.domain.mapping import SkuMapping
-from streams.domain.ports import InventoryEntryReader
+from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.purchase_orders import PoLine
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 
-CLEAN_TAIL = b'"ca":null}'  # the end of a stored SkuState with nothing left to publish
+# the end of a stored SkuState with nothing left to publish and no re-read pending
+CLEAN_TAIL = b'"ca":null}'
 OFFSET_KEY = b"__faust\0offset__"  # where Faust keeps a partition's changelog offset
 SCAN_SLICE = 2000  # states decoded per debounce tick by the full scan
 DIRTY_SCAN_SLICE = 25_000  # states byte-tested per tick by the restart scan
@@ -127,9 +130,34 @@ class InventoryFlow:
             reader=reader,
             clock=clock,
         )
+        # storefront orders: the SKUs' entries re-read once commercetools shows the order
+        self.rereads = Rereader(s, self.inventory_query, self.send_read, clock)
+        self._hold_outcome = {
+            o: M.ORDER_HOLDS.labels(o) for o in ("placed", "duplicate", "settled", "expired")
+        }
+        self._finding = {k: M.SWEEP_FINDINGS.labels(k) for k in ("expected", "missed")}
+        self._jitter = random.Random()
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)
+        app.timer(s.ct_reread_tick_s, name="rereads")(self._reread_tick)
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
+
+    def inventory_query(self) -> InventoryQuery | None:
+        r = self.reader
+        ok = r is not None and hasattr(r, "inventory_of_skus")
+        return cast(InventoryQuery, r) if ok else None
+
+    async def send_read(self, key: bytes, value: bytes) -> Any:
+        return await self.direct.send(self.sku_topic_name, key, value)
+
+    async def _reread_tick(self) -> None:
+        if self.app.rebalancing:
+            return
+        await self.rereads.tick()
+
+    def _reread_due(self, now: float) -> float:
+        s = self.settings
+        return now + s.ct_order_settle_delay_s + self._jitter.uniform(0, s.ct_order_reread_jitter_s)
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_dirty_scan = True
@@ -199,8 +227,14 @@ class InventoryFlow:
             for item in sku_items:
                 t = item["t"]
                 if t == "obs":
-                    outcome = state.apply(StockObservation.from_wire(item))
+                    obs = StockObservation.from_wire(item)
+                    if item.get("src") == "sweep":
+                        # before applying: was a change on this entry expected (an order)?
+                        expected = bool(state.orders.held_on(obs.channel) or state.reread_at)
+                    outcome = state.apply(obs)
                     outcomes[outcome] += 1
+                    if outcome == "applied" and item.get("src") == "sweep":
+                        self._finding["expected" if expected else "missed"].inc()
                     if outcome == "applied":
                         changed = True
                         ts = item.get("ts") or now
@@ -220,6 +254,15 @@ class InventoryFlow:
                     sends.extend(self._allocation(state, item))
                 elif t == "applied":
                     changed = state.confirm(item["cmd"], item["v"]) or changed
+                else:
+                    changed = self._storefront(state, item, now) or changed
+            if state.orders:
+                expired = state.orders.expire(now, self.settings.ct_order_hold_ttl_s)
+                if expired:
+                    self._hold_outcome["expired"].inc(expired)
+                    changed = True
+            if state.reread_at is not None:
+                self.rereads.schedule(state.sku, state.reread_at)
             if changed:
                 # changed_at set <=> Amazon may not have been told: the restart scan reads
                 # only such states (see _scan_dirty)
@@ -229,7 +272,7 @@ class InventoryFlow:
                     self.debouncer.mark(state.sku, now)
                     self.partition_of[state.sku] = partition
                 else:
-                    state.changed_at = None
+                    state.changed_at = state.order_at = None
                     self.debouncer.discard(state.sku)
                 writes.append((key, dumps(state.to_dict())))
         for name, k in outcomes.items():
@@ -237,6 +280,34 @@ class InventoryFlow:
         if unmapped:
             M.UNMAPPED.inc(unmapped)
         return writes, sends
+
+    def _storefront(self, state: SkuState, item: dict[str, Any], now: float) -> bool:
+        """A storefront order's hold or re-read request, or the end of a read; True when the
+        state changed."""
+        t = item["t"]
+        if t == "hold":
+            placed = state.place_hold(
+                item["k"], item["ch"], item["q"], now, self._reread_due(now), at=item.get("ts")
+            )
+            self._hold_outcome["placed" if placed else "duplicate"].inc()
+            if placed:
+                ts = item.get("ts") or now
+                state.changed_at = min(state.changed_at or ts, ts)
+            return placed
+        if t == "touch":
+            before = state.reread_at
+            state.request_reread(self._reread_due(now))
+            return state.reread_at != before
+        if t == "read":
+            before = state.reread_at
+            ended = state.on_read(item["ra"], self.settings.ct_order_settle_delay_s, item["chs"])
+            if ended.settled:
+                self._hold_outcome["settled"].inc(ended.settled)
+            if ended.expired:
+                self._hold_outcome["expired"].inc(ended.expired)
+            return bool(ended.settled or ended.expired) or state.reread_at != before
+        log.warning("sku-events: unknown item type %r", t)
+        return False
 
     def _allocation(self, state: SkuState, item: dict[str, Any]) -> list[tuple[str, bytes, bytes]]:
         """Decide or release one PO line on the partition that owns the SKU's stock."""
@@ -334,6 +405,8 @@ class InventoryFlow:
             if raw.endswith(CLEAN_TAIL):
                 continue
             state = SkuState.from_dict(loads(raw))
+            if state.reread_at is not None:  # holds or a re-read a restart must not forget
+                self.rereads.schedule(state.sku, state.reread_at)
             if self._unpublished(state):
                 self.debouncer.mark(state.sku, now)
                 self.partition_of[state.sku] = partition
@@ -411,7 +484,10 @@ class InventoryFlow:
                     continue  # nothing new to remember: no state write, no changelog record
                 if kind == "delta" and state.changed_at is not None:
                     M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
+                if state.order_at is not None:
+                    M.STOREFRONT_LATENCY.observe(max(0.0, now - state.order_at))
                 state.last_published, state.published_at, state.changed_at = amount, now, None
+                state.order_at = None
                 writes.append((key, dumps(state.to_dict())))
             futures.extend(await self.direct.put_many(self.skus, partition, writes))
             for key, value in deltas:

@@ -32,6 +32,7 @@ from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import KINDS, RUNBOOKS
 from streams.domain.inventory import SkuState
+from streams.domain.sweep import missed_want
 from streams.domain.watchers import (
     AGE_BANDS,
     DriftTracker,
@@ -86,6 +87,7 @@ class OpsFlow:
         self.outbox = Outbox(ttl_s=max(600.0, 10 * s.ops_watch_interval_s))
         self.drift = DriftTracker(s.drift_tolerance_units, s.drift_after_s)
         self.dlq_growth = GrowthWindow(s.dlq_growth_window_s, clock())
+        self.sweep_missed = GrowthWindow(s.ct_sweep_missed_window_s, clock())
         self.breached: set[str] = set()  # ack-deadline ids counted as breaches
         # the PO flow raises holds itself: the watcher re-raises only missing ones, later
         self.hold_grace_s = max(60.0, 4 * s.ops_watch_interval_s)
@@ -182,6 +184,7 @@ class OpsFlow:
             ("inventory drift", self._watch_skus),
             ("stale syncs", self._watch_flows),
             ("dead letters", self._watch_dlq),
+            ("missed notifications", self._watch_sweep),
         ):
             try:
                 out += await watcher(now, open_, table)
@@ -331,6 +334,28 @@ class OpsFlow:
             now,
             self.outbox,
             lambda r: f"no dead letter for {window:.0f} s",
+        )
+
+    async def _watch_sweep(
+        self, now: float, open_: list[dict[str, Any]], table: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Changes only the changed-since sweep found: the subscription is losing messages."""
+        s = self.settings
+        missed = sum(v for labels, v in _samples(M.SWEEP_FINDINGS) if labels["kind"] == "missed")
+        growth = self.sweep_missed.observe({"missed": missed}, now).get("missed", 0.0)
+        want = missed_want(
+            growth, s.ct_sweep_missed_window_s, s.ct_sweep_missed_threshold, self.worker
+        )
+        kind = "ct-notifications-missed"
+        judged = [r for r in open_ if scope_judged(r, kind, self.worker)]
+        window = s.ct_sweep_missed_window_s
+        return reconcile(
+            [want] if want else [],
+            judged,
+            table.get,
+            now,
+            self.outbox,
+            lambda r: f"fewer than {s.ct_sweep_missed_threshold} missed changes in {window:.0f} s",
         )
 
     def _known_product(self, asin: str | None, vpi: str | None) -> bool:

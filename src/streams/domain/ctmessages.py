@@ -12,7 +12,10 @@ inventory message types that carry no stock figure are :class:`Ignored`. Anythin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+if TYPE_CHECKING:
+    from streams.domain.ctorders import NeedsOrder, OrderEffect
 
 INVENTORY = "inventory-entry"
 NOTIFICATION_TYPES = frozenset({"Message", "ResourceCreated", "ResourceUpdated", "ResourceDeleted"})
@@ -102,7 +105,7 @@ class Ignored:
     reason: str
 
 
-Parsed = StockObservation | NeedsFetch | Ignored
+Parsed: TypeAlias = "StockObservation | NeedsFetch | Ignored | OrderEffect | NeedsOrder"
 
 
 def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
@@ -173,6 +176,10 @@ def parse_delivery(record: Any) -> Parsed:
     entry_id = _get(resource, "id", str, "resource")
     if ntype == "Message":
         return _message(d, type_id, entry_id, ce_id)
+    if type_id == "order" and ntype == "ResourceCreated":
+        from streams.domain.ctorders import NeedsOrder  # imports this module
+
+        return NeedsOrder(entry_id, "hold", ce_id, _opt(d, "version", int, "record"))
     if type_id != INVENTORY:
         return Ignored(f"{ntype} for {type_id}")
     version = _opt(d, "version", int, "record")
@@ -197,6 +204,12 @@ def parse_delivery(record: Any) -> Parsed:
 
 def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) -> Parsed:
     mtype = _get(d, "type", str, "message")
+    if type_id == "order":
+        from streams.domain.ctorders import parse_order_message  # imports this module
+
+        order_id = _get(d["resource"], "id", str, "resource")
+        effect = parse_order_message(d, mtype, order_id, _opt(d, "id", str, "message") or ce_id)
+        return Ignored(f"{mtype} for order") if effect is None else effect
     if type_id != INVENTORY:
         return Ignored(f"{mtype} for {type_id}")
     msg_id = _opt(d, "id", str, "message") or ce_id

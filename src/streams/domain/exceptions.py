@@ -38,6 +38,8 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
     "inventory-update-rejected": ("ecommerce", "critical"),
     "inventory-transaction-failed": ("ecommerce", "critical"),
     "inventory-send-stalled": ("platform", "critical"),
+    # storefront stock reaching Amazon only at the sweep's pace is an overselling risk
+    "ct-notifications-missed": ("platform", "critical"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from streams.domain.allocation import AllocationLedger, LedgerResult
 from streams.domain.ctmessages import StockObservation
 from streams.domain.mapping import SkuMapping
+from streams.domain.order_holds import Ended, OrderHolds
 from streams.domain.purchase_orders import PoLine
 from streams.domain.warehouse_policy import (
     ChannelPolicy,
@@ -74,6 +75,12 @@ class SkuState:
     last_published: int | None = None
     published_at: float | None = None
     changed_at: float | None = None  # when the master last changed (for latency/drift)
+    # storefront orders not yet shown by commercetools (see domain/order_holds.py), when the
+    # SKU's entries are next to be re-read, and when a storefront order first changed what
+    # Amazon should be told (for the storefront -> Amazon latency)
+    orders: OrderHolds = field(default_factory=OrderHolds)
+    reread_at: float | None = None
+    order_at: float | None = None
 
     # --- stock ------------------------------------------------------------------------
     def apply(self, obs: StockObservation) -> Outcome:
@@ -209,7 +216,7 @@ class SkuState:
             # beyond its safety stock; without a policy: most free first, as few entries as
             # possible (see warehouse_policy.plan_reservation)
             free = {
-                ch: e.available + self._pending_on(ch)
+                ch: e.available + self._pending_on(ch) - self.orders.held_on(ch)
                 for ch, e in self.channels.items()
                 if is_eligible(ch, self.mapping, default_channels, policy)
             }
@@ -267,6 +274,48 @@ class SkuState:
             if v is not None and entry is not None and entry.version >= v:
                 del self.pending[cmd]
 
+    # --- storefront orders ----------------------------------------------------------------
+    def place_hold(
+        self,
+        key: str,
+        channel: str,
+        quantity: int,
+        now: float,
+        reread_at: float,
+        at: float | None = None,
+    ) -> bool:
+        """Hold what a storefront order line took until commercetools shows it (once per
+        key); the SKU's entries are re-read at ``reread_at``. ``at``: when the order was
+        delivered (for the storefront -> Amazon latency)."""
+        entry = self.channels.get(channel)
+        placed = self.orders.place(key, channel, quantity, now, entry.version if entry else -1)
+        if placed:
+            self.request_reread(reread_at)
+            t = now if at is None else at
+            self.order_at = t if self.order_at is None else min(self.order_at, t)
+        return placed
+
+    def request_reread(self, at: float) -> None:
+        self.reread_at = at if self.reread_at is None else min(self.reread_at, at)
+
+    def on_read(self, read_at: float, delay: float, channels: list[str] | None = None) -> Ended:
+        """The SKU's entries (``channels``; None: all of them) were read from commercetools,
+        the read starting at ``read_at``, and what it showed is applied: holds that read
+        must reflect end, and a full read satisfies the re-read it was made for."""
+        ended = self.orders.on_read(
+            read_at,
+            delay,
+            lambda ch: self.channels[ch].version if ch in self.channels else None,
+            channels,
+        )
+        if channels is None and self.reread_at is not None and self.reread_at <= read_at:
+            self.reread_at = None
+        if self.orders:
+            due = self.orders.next_due(delay)
+            if due is not None:
+                self.request_reread(due)
+        return ended
+
     # --- availability -------------------------------------------------------------------
     def master_total(
         self, default_channels: tuple[str, ...] = (), policy: ChannelPolicy | None = None
@@ -298,6 +347,7 @@ class SkuState:
         total = sum(offered(ch, self.channels[ch].available, policy) for ch in eligible)
         buffer = sku_buffer(m, default_buffer, policy, eligible)
         held = sum(int(p[0]) for p in self.pending.values() if p[1] in eligible)
+        held += self.orders.held(eligible)
         return max(0, total - buffer - held)
 
     def publishable(self) -> bool:
@@ -307,7 +357,7 @@ class SkuState:
 
     # --- wire ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "sku": self.sku,
             "ch": {c: e.to_dict() for c, e in self.channels.items()},
             "del": self.deleted,
@@ -319,8 +369,16 @@ class SkuState:
             "cs": self.command_seq,
             "lp": self.last_published,
             "pa": self.published_at,
+            "oe": self.orders.ended or None,
+            "oa": self.order_at,
             "ca": self.changed_at,
         }
+        # open holds and a pending re-read go last, so a state with nothing left to do
+        # still ends in '"ca":null}' (the restart scan's byte test, agents/inventory.py)
+        if self.orders.open or self.reread_at is not None:
+            d["oh"] = {k: h.to_list() for k, h in self.orders.open.items()}
+            d["rr"] = self.reread_at
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SkuState:
@@ -337,6 +395,9 @@ class SkuState:
             last_published=d.get("lp"),
             published_at=d.get("pa"),
             changed_at=d.get("ca"),
+            orders=OrderHolds.from_dict({"o": d.get("oh") or {}, "e": d.get("oe") or {}}),
+            reread_at=d.get("rr"),
+            order_at=d.get("oa"),
         )
 
 

@@ -53,6 +53,42 @@ DELTA_LATENCY = Histogram(
     buckets=(0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 15, 30, 60, 300),
     registry=REGISTRY,
 )
+ORDER_HOLDS = Counter(
+    "streams_order_holds_total",
+    "Storefront order lines holding stock until commercetools shows them, by outcome "
+    "(placed, duplicate, settled: the entry showed the order, expired: no read showed it)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+STOREFRONT_LATENCY = Histogram(
+    "streams_storefront_to_amazon_seconds",
+    "Storefront order (commercetools delivery time) -> availability published to Kafka",
+    buckets=(0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 15, 30, 60, 300),
+    registry=REGISTRY,
+)
+REREADS = Counter(
+    "streams_ct_rereads_total",
+    "SKUs re-read from commercetools after storefront orders, by result (ok, error)",
+    ["result"],
+    registry=REGISTRY,
+)
+SWEEP_ENTRIES = Counter(
+    "streams_ct_sweep_entries_total",
+    "Inventory entries read by the changed-since sweep",
+    registry=REGISTRY,
+)
+SWEEP_FINDINGS = Counter(
+    "streams_ct_sweep_findings_total",
+    "Stock changes the sweep applied before any notification did, by kind (expected: an "
+    "order-driven change the worker was waiting for; missed: no notification announced it)",
+    ["kind"],
+    registry=REGISTRY,
+)
+SWEEP_LAG = Gauge(
+    "streams_ct_sweep_lag_seconds",
+    "How far the changed-since sweep's cursor is behind now",
+    registry=REGISTRY,
+)
 BATCH_SECONDS = Histogram(
     "streams_agent_batch_duration_seconds",
     "Time an agent spends on one batch of events",

@@ -1,0 +1,47 @@
+"""A leader-only job's state in a compacted one-partition topic: read once on start, written
+after every step, so a restart or another worker taking over resumes where it stood."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.adapters.codecs import dumps, loads
+from streams.adapters.kafka_admin import client_kwargs
+from streams.agents.faustutil import raw_topic
+from streams.config import Settings
+
+STATE_KEY = b"cursor"
+
+
+class CursorStore:
+    def __init__(self, app: faust.App, settings: Settings, name: str) -> None:
+        self.settings = settings
+        self.topic = raw_topic(
+            app, name, partitions=1, internal=True, config={"cleanup.policy": "compact"}
+        )
+
+    async def load(self) -> dict[str, Any]:
+        """The last record written, or {} for a new deployment."""
+        await self.topic.maybe_declare()  # Faust creates only the topics it consumes
+        c = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False)
+        await c.start()
+        try:
+            tp = TopicPartition(self.topic.get_topic_name(), 0)
+            c.assign([tp])
+            await c.seek_to_beginning(tp)
+            end = (await c.end_offsets([tp]))[tp]
+            state: dict[str, Any] = {}
+            while await c.position(tp) < end:
+                for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
+                    for m in msgs:
+                        if m.key == STATE_KEY and m.value:
+                            state = loads(m.value)
+            return state
+        finally:
+            await c.stop()
+
+    async def save(self, state: dict[str, Any]) -> None:
+        await self.topic.send(key=STATE_KEY, value=dumps(state))
