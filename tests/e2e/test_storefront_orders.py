@@ -268,3 +268,49 @@ async def test_storefront_orders_reach_amazon_before_commercetools_shows_them(
                 assert any((x.json() or {}).get("kind") == "ct-notifications-missed" for x in exc)
             finally:
                 w.stop()
+
+
+async def test_a_worker_killed_between_hold_and_settlement_holds_once_and_settles(
+    sf_settings: Settings, tmp_path: Path
+) -> None:
+    s = sf_settings.model_copy(update={"ct_order_settle_delay_s": 8.0})
+    bs = s.kafka_bootstrap
+    out = s.topic_inventory_updates
+    async with CommercetoolsClient(s) as ct:
+        wh = await ct.create_channel({"key": "wh-kill", "roles": ["InventorySupply"]})
+        ref = {"typeId": "channel", "id": wh["id"]}
+        e = await ct.create_inventory_entry(
+            {"sku": "SKU-KILL", "quantityOnStock": 5, "supplyChannel": ref}
+        )
+        await produce(
+            bs, s.topic_sku_mappings, [(b"SKU-KILL", mapping("SKU-KILL", "B0000KILL1", [wh["id"]]))]
+        )
+        await produce(bs, s.topic_ct_messages, [(b"ct", created(e))])
+        w = WorkerProcess(s, tmp_path / "worker-1.log").start()
+        try:
+            w.wait_ready()
+            await wait_for(bs, out, lambda r: last(r, "SKU-KILL") == 5)
+            o = sf.order([sf.line_item("SKU-KILL", 2, wh["id"])], mode="ReserveOnOrder")
+            await produce(bs, s.topic_ct_messages, [(b"ct", sf.order_created(o))])
+            held = await wait_for(bs, out, lambda r: last(r, "SKU-KILL") == 3, timeout=6)
+            assert last(held, "SKU-KILL") == 3, w.tail()
+        finally:
+            w.kill()  # SIGKILL: the hold is in RocksDB and its changelog, not settled
+        # commercetools shows the order while no worker runs; the message is redelivered
+        await set_quantity(ct, e, 3)
+        await produce(bs, s.topic_ct_messages, [(b"ct", sf.order_created(o))])
+        w2 = WorkerProcess(s, tmp_path / "worker-2.log").start()
+        try:
+            w2.wait_ready()
+            settled = await eventually(
+                lambda: metric(w2, "streams_order_holds_total", outcome="settled") >= 1, 40
+            )
+            assert settled, w2.tail()
+            assert metric(w2, "streams_order_holds_total", outcome="placed") == 0
+            assert metric(w2, "streams_order_holds_total", outcome="expired") == 0
+            records = await wait_for(bs, out, lambda r: True, timeout=2)
+            told = amounts(records)["SKU-KILL"]
+            # never offered the sold units again, never less than the truth
+            assert told[0] == 5 and set(told[1:]) == {3}, told
+        finally:
+            w2.stop()
