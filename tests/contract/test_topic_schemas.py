@@ -99,3 +99,31 @@ def test_every_input_topic_has_a_schema_and_a_dlq() -> None:
     for topic in ("ct.messages", "master.sku-mappings", "wms.dispatches"):
         assert (SCHEMAS / f"{topic}.schema.json").is_file()
         assert f"{topic}.dlq" in names
+
+
+def _order_example() -> dict[str, Any]:
+    return orjson.loads((SCHEMAS / "examples" / "ct.messages" / "order-created.json").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["order"]["lineItems"][0].pop("quantity"),
+        lambda d: d["order"]["lineItems"][0].update(quantity="2"),
+        lambda d: d["order"]["lineItems"][0]["variant"].pop("sku"),
+        lambda d: d["order"].update(inventoryMode="Sometimes"),
+        lambda d: d["order"].update(lineItems={}),
+        lambda d: d.pop("order"),
+    ],
+)
+def test_the_ct_messages_contract_and_the_order_parser_reject_the_same_orders(mutate: Any) -> None:
+    from streams.domain.ctmessages import BadRecord, parse_delivery
+
+    good = _order_example()
+    assert errors(schema("ct.messages"), good) == []
+    parse_delivery(good)
+    bad = _order_example()
+    mutate(bad)
+    assert errors(schema("ct.messages"), bad) != []
+    with pytest.raises(BadRecord):
+        parse_delivery(bad)

@@ -135,9 +135,9 @@ def parse_order_message(
     at = d.get("createdAt") if isinstance(d.get("createdAt"), str) else None
     missing = d.get("payloadNotIncluded") is not None
     if mtype in CREATED:
-        order = None if missing else d.get("order")
-        if not isinstance(order, dict):
+        if missing:
             return NeedsOrder(order_id, "hold", msg_id, version, at=at)
+        order = _get(d, "order", dict, "message")
         return OrderEffect(order_id, msg_id, holds=holds_of_order(order), at=at)
     if mtype == "OrderLineItemAdded":
         if missing:
@@ -153,8 +153,9 @@ def parse_order_message(
         line_id = None if missing else _opt(d, "lineItemId", str, "message")
         ids = (line_id,) if line_id else ()
         return NeedsOrder(order_id, "touch-lines", msg_id, version, line_item_ids=ids, at=at)
-    if mtype == "OrderDeleted" and not missing and isinstance(d.get("order"), dict):
-        return OrderEffect(order_id, msg_id, touches=touches_of_order(d["order"]), at=at)
+    if mtype == "OrderDeleted" and not missing:
+        order = _get(d, "order", dict, "message")
+        return OrderEffect(order_id, msg_id, touches=touches_of_order(order), at=at)
     if mtype in RETURNS:
         return NeedsOrder(order_id, "touch", msg_id, version, at=at)
     if mtype == "OrderStateChanged":
