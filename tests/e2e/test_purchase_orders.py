@@ -17,7 +17,7 @@ from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
 from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.support.badinput import po_item, purchase_order
-from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.e2e import amounts, at_sandbox, e2e_sandbox, e2e_settings
 from tests.support.kafka import produce, read_all, wait_for
 from tests.support.worker import WorkerProcess
 
@@ -92,14 +92,6 @@ def entries(ack: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
         ]
         for it in ack["items"]
     }
-
-
-def amounts(records: list[Any]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for r in records:
-        v = r.json()
-        out.setdefault(v["sku"], []).append(v["availableQuantity"]["amount"])
-    return out
 
 
 def summary(w: WorkerProcess) -> str:

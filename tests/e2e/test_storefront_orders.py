@@ -27,7 +27,7 @@ from streams.config import Settings
 from streams.sandbox.amazon import SandboxControl, running_sandbox
 from tests.support import storefront as sf
 from tests.support.badinput import po_item, purchase_order
-from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.e2e import amounts, at_sandbox, e2e_sandbox, e2e_settings
 from tests.support.kafka import produce, wait_for
 from tests.support.worker import WorkerProcess
 
@@ -68,14 +68,6 @@ def mapping(sku: str, asin: str, channels: list[str]) -> dict[str, Any]:
         "amazonChannels": channels,
         "netCost": {"amount": "10.00", "currencyCode": "USD"},
     }
-
-
-def amounts(records: list[Any]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for r in records:
-        v = r.json()
-        out.setdefault(v["sku"], []).append(v["availableQuantity"]["amount"])
-    return out
 
 
 def last(records: list[Any], sku: str) -> int | None:

@@ -216,6 +216,24 @@ def _ct_other_resource(rng: random.Random, key: bytes | None, v: Json) -> Case:
     return Case(key, dumps(v), "other_resource", "ok")
 
 
+def _ct_order(rng: random.Random, key: bytes | None, v: Json) -> Case:
+    """A storefront order for one of the fuzzed SKUs, well formed or with a bad line."""
+    sku = v["sku"] if isinstance(v.get("sku"), str) else "FZ-X-0"
+    line: Json = {"id": f"li-{rng.randrange(10**9)}", "variant": {"sku": sku}, "quantity": 1,
+                  "supplyChannel": {"typeId": "channel", "id": "fz-wh"}}  # fmt: skip
+    bad = rng.choice([None, "quantity", "variant", "mode"])
+    if bad == "quantity":
+        line["quantity"] = rng.choice(["1", None, 1.5, True])
+    elif bad == "variant":
+        del line["variant"]
+    order: Json = {"id": f"fz-o-{rng.randrange(10**9)}", "version": 1, "lineItems": [line],
+                   "inventoryMode": "Nope" if bad == "mode" else "ReserveOnOrder"}  # fmt: skip
+    msg = {k: v[k] for k in ("notificationType", "id", "version", "createdAt") if k in v}
+    msg.update(resource={"typeId": "order", "id": order["id"]}, resourceVersion=1,
+               type="OrderCreated", order=order)  # fmt: skip
+    return Case(key, dumps(msg), f"order_{bad or 'ok'}", "dlq" if bad else "ok")
+
+
 CT_MESSAGES = Profile(
     topic="ct.messages",
     template=_ct_template,
@@ -254,6 +272,7 @@ CT_MESSAGES = Profile(
         "payload_not_included": _ct_payload_not_included,
         "other_resource": _ct_other_resource,
         "unhashable_notification_type": _ct_unhashable,
+        "order": _ct_order,
     },
 )
 

@@ -44,3 +44,12 @@ def e2e_sandbox(s: Settings, **overrides: Any) -> SandboxConfig:
     }
     fields.update(overrides)
     return SandboxConfig.from_settings(s, **fields)
+
+
+def amounts(records: list[Any]) -> dict[str, list[int]]:
+    """SKU -> every amount published to amazon.inventory-updates, in order."""
+    out: dict[str, list[int]] = {}
+    for r in records:
+        v = r.json()
+        out.setdefault(v["sku"], []).append(v["availableQuantity"]["amount"])
+    return out
