@@ -178,6 +178,7 @@ async def test_storefront_orders_reach_amazon_before_commercetools_shows_them(
                 twice_msg = sf.order_created(o_twice)
                 o_none = sf.order([sf.line_item("SKU-NONE", 4, wh["id"])], mode=None)
                 o_shop = sf.order([sf.line_item("SKU-SHOP", 2, store["id"])], mode="TrackOnly")
+                o_unmapped = sf.order([sf.line_item("SKU-UNMAPPED", 1, wh["id"])])
                 sent_at = time.time()
                 await produce(
                     bs,
@@ -189,6 +190,10 @@ async def test_storefront_orders_reach_amazon_before_commercetools_shows_them(
                         (b"ct", sf.cloudevent(twice_msg)),  # and again as a CloudEvent
                         (b"ct", sf.order_created(o_none)),  # inventory mode None: no hold
                         (b"ct", sf.order_created(o_shop)),  # a channel Amazon is not offered
+                        (b"ct", sf.order_created(o_unmapped)),  # no mapping: never to Amazon
+                        # out of order: a cancellation before its order, which commercetools
+                        # no longer has (read, gone, ignored)
+                        (b"ct", sf.state_changed(str(uuid.uuid4()), "Cancelled")),
                     ],
                 )
                 # Amazon hears of the sale from the hold alone: commercetools shows nothing yet
@@ -212,10 +217,15 @@ async def test_storefront_orders_reach_amazon_before_commercetools_shows_them(
                     lambda: metric(w, "streams_order_holds_total", outcome="settled") >= 3
                 )
                 assert settled, w.tail()
-                assert metric(w, "streams_order_holds_total", outcome="placed") == 3
+                assert metric(w, "streams_order_holds_total", outcome="placed") == 4
                 assert metric(w, "streams_order_holds_total", outcome="duplicate") == 2
-                # SKU-NONE's order took nothing: its entry never changed, nothing expired
-                assert metric(w, "streams_order_holds_total", outcome="expired") == 0
+                # the unmapped SKU has no entry to show the order: its hold expires on the
+                # re-read; SKU-NONE's order (mode None) held nothing
+                expired = await eventually(
+                    lambda: metric(w, "streams_order_holds_total", outcome="expired") >= 1
+                )
+                assert expired and metric(w, "streams_order_holds_total", outcome="settled") == 3
+                assert metric(w, "streams_order_holds_total", outcome="expired") == 1
                 await asyncio.sleep(1.0)
                 after = await wait_for(bs, out, lambda r: True, timeout=2)
                 assert last(after, "SKU-LAST") == 0 and last(after, "SKU-TWICE") == 7
@@ -258,6 +268,9 @@ async def test_storefront_orders_reach_amazon_before_commercetools_shows_them(
                     timeout=20,
                 )
                 assert any((x.json() or {}).get("kind") == "ct-notifications-missed" for x in exc)
+                assert "SKU-UNMAPPED" not in amounts(await wait_for(bs, out, lambda r: True, 2))
+                dlq = await wait_for(bs, s.dlq_topic(s.topic_ct_messages), lambda r: True, 2)
+                assert dlq == [], [r.json() for r in dlq]
             finally:
                 w.stop()
 
