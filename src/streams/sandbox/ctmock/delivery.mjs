@@ -216,8 +216,12 @@ export class Delivery {
     this.producers = new Producers();
     this.outboxes = new Map(); // subscription id -> Outbox
     this.counts = new Map(); // subscription id -> notifications seen (for dropEvery)
+    // one chain: notifications reach the queues in the order they were emitted
+    this.chain = Promise.resolve();
     bus.on((projectKey, notification) => {
-      this.dispatch(projectKey, notification).catch((err) => console.error("dispatch failed:", err));
+      this.chain = this.chain
+        .then(() => this.dispatch(projectKey, notification))
+        .catch((err) => console.error("dispatch failed:", err));
     });
     this.patchSubscriptions();
   }
@@ -271,10 +275,7 @@ export class Delivery {
         },
       };
       try {
-        await withTimeout(
-          this.producers.send(destination, [render(subscription, context.projectKey, test)]),
-          TEST_DELIVERY_TIMEOUT_MS,
-        );
+        await this.testDelivery(destination, render(subscription, context.projectKey, test));
       } catch (err) {
         await this.storage.delete(context.projectKey, "subscription", subscription.id);
         await this.producers.reset(destination);
@@ -298,10 +299,37 @@ export class Delivery {
     };
   }
 
+  // Retries what a reachable broker answers while a topic is being created or led; an
+  // unreachable broker fails at once, as commercetools' own check does.
+  async testDelivery(destination, value) {
+    const deadline = Date.now() + TEST_DELIVERY_TIMEOUT_MS;
+    let backoff = BACKOFF_MS[0];
+    for (;;) {
+      try {
+        await withTimeout(this.producers.send(destination, [value]), TEST_DELIVERY_TIMEOUT_MS);
+        return;
+      } catch (err) {
+        if (unreachable(err) || Date.now() + backoff > deadline) throw err;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 1000);
+      }
+    }
+  }
+
   close() {
     for (const box of this.outboxes.values()) box.closed = true;
     return this.producers.close();
   }
+}
+
+function unreachable(err) {
+  for (let e = err; e; e = e.originalError ?? e.cause) {
+    if (e.name === "KafkaJSConnectionError" || /ECONNREFUSED|ENOTFOUND/.test(String(e.message))) {
+      return true;
+    }
+    if (e === (e.originalError ?? e.cause)) break;
+  }
+  return false;
 }
 
 function withTimeout(promise, ms) {
