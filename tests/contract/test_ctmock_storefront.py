@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams import localkafka
 from streams.config import Settings
 from streams.sandbox import ctmock
 from streams.sandbox.ctmock.storefront import (
@@ -39,6 +41,7 @@ pytestmark = [pytest.mark.ctmock]
 
 STOCK_DELAY_MS = 1500
 DROP_EVERY = 3
+QUANTITY_SET = [{"resourceTypeId": "inventory-entry", "types": ["InventoryEntryQuantitySet"]}]
 
 
 @contextmanager
@@ -481,8 +484,8 @@ async def test_platform_delivery_with_the_fixed_key(ct: Project, kafka: str) -> 
         ("ResourceCreated", None),
         ("Message", "InventoryEntryQuantitySet"),
         ("ResourceUpdated", None),
-        ("ResourceUpdated", None),  # the order's deduction: a change, no QuantitySet
         ("Message", "OrderCreated"),
+        ("ResourceUpdated", None),  # the order's deduction: a change, no QuantitySet
         ("ResourceUpdated", None),  # the cancellation's restock
     ]
     message = bodies[3]
@@ -493,7 +496,9 @@ async def test_platform_delivery_with_the_fixed_key(ct: Project, kafka: str) -> 
     assert set(example("Subscription/resource-updated-payload.example.json")) <= set(change)
     assert (change["oldVersion"], change["version"]) == (1, 2)
     assert change["resourceUserProvidedIdentifiers"] == {"key": "ie-SKU-K-none", "sku": "SKU-K"}
-    assert bodies[6]["order"]["id"] == order["id"]
+    assert bodies[5]["order"]["id"] == order["id"]
+    deduction = bodies[6]
+    assert (deduction["resource"]["id"], deduction["version"]) == (entry["id"], 3)
 
 
 async def test_cloudevents_delivery(ct: Project, kafka: str) -> None:
@@ -536,7 +541,7 @@ async def test_drop_every_nth_delivery(ct_faulty: Project, kafka: str) -> None:
         topic,
         "k",
         "Platform",
-        messages=[{"resourceTypeId": "inventory-entry", "types": ["InventoryEntryQuantitySet"]}],
+        messages=QUANTITY_SET,
     )
     entry = await ct.entry("SKU-DROP", 0)
     version = entry["version"]
@@ -565,3 +570,43 @@ async def test_unreachable_broker_refuses_the_subscription(ct: Project) -> None:
     assert (await ct.call("GET", "subscriptions"))["total"] == 0
     # and the emulator keeps serving
     assert (await ct.entry("SKU-ALIVE", 1))["sku"] == "SKU-ALIVE"
+
+
+@pytest.mark.slow
+async def test_delivery_waits_out_a_broker_outage(ct: Project, tmp_path: Path) -> None:
+    """A dedicated broker (never the shared one) is stopped by pid while notifications are
+    made; they arrive, in order, once it is back on the same ports and data directory."""
+    k = localkafka.LocalKafka(tmp_path / "kafka", free_port(), free_port(), heap="512m")
+    await asyncio.to_thread(localkafka.up, k)
+    try:
+        topic = await _topic(k.bootstrap)
+        await create_kafka_subscription(
+            ct.session,
+            ct.base,
+            ct.token,
+            ct.key,
+            k.bootstrap,
+            topic,
+            "k",
+            "Platform",
+            messages=QUANTITY_SET,
+        )
+        entry = await ct.entry("SKU-OUT", 0)
+        await asyncio.to_thread(localkafka.down, k)
+        for _ in range(5):  # the emulator keeps answering while it cannot deliver
+            entry = await ct.call(
+                "POST",
+                f"inventory/{entry['id']}",
+                {
+                    "version": entry["version"],
+                    "actions": [{"action": "addQuantity", "quantity": 1}],
+                },
+            )
+        await asyncio.sleep(2.0)  # a few failed attempts
+        await asyncio.to_thread(localkafka.up, k)
+
+        records = await wait_for(k.bootstrap, topic, lambda rs: len(rs) >= 6, timeout=60)
+        quantities = [r.json()["newQuantityOnStock"] for r in records[1:]]
+        assert quantities == [1, 2, 3, 4, 5]
+    finally:
+        await asyncio.to_thread(localkafka.down, k)

@@ -152,9 +152,10 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
 
   async function settle(context, order, plan, type) {
     const projectKey = context.projectKey;
+    // the message first: on commercetools the stock change follows the order
+    await log.emit(context, "order", order, order.version, type, { order });
     for (const d of plan) await stock.move(projectKey, d.entryId, -d.quantity);
     if (plan.length) deducted.set(`${projectKey}/${order.id}`, plan);
-    await log.emit(context, "order", order, order.version, type, { order });
     return (await storage.get(projectKey, "order", order.id)) ?? order;
   }
 
