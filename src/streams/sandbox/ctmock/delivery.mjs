@@ -168,14 +168,15 @@ class Outbox {
   constructor(producers, id) {
     this.producers = producers;
     this.id = id;
-    this.items = []; // {destination, value}
+    this.items = []; // {destination, target, value}
     this.running = false;
     this.closed = false;
     this.lastError = "";
   }
 
   push(destination, value) {
-    this.items.push({ destination, value });
+    // subscriptions are read as fresh copies: batch by what the destination says, not identity
+    this.items.push({ destination, target: JSON.stringify(destination), value });
     if (!this.running) this.run();
   }
 
@@ -184,9 +185,9 @@ class Outbox {
     let backoff = BACKOFF_MS[0];
     try {
       while (this.items.length && !this.closed) {
-        const destination = this.items[0].destination;
+        const { destination, target } = this.items[0];
         let n = 0;
-        while (n < this.items.length && n < BATCH && this.items[n].destination === destination) n++;
+        while (n < this.items.length && n < BATCH && this.items[n].target === target) n++;
         try {
           await this.producers.send(destination, this.items.slice(0, n).map((i) => i.value));
           this.items.splice(0, n);

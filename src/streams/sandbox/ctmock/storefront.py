@@ -132,13 +132,16 @@ async def place_order(
     *,
     currency: str = "EUR",
     order_number: str | None = None,
+    ensure: bool = True,
 ) -> dict[str, Any]:
     """Create a cart (``inventoryMode=mode``, each line from ``channel_id``'s stock when given)
-    and order it; returns the order JSON. Creates missing products first (``ensure_products``).
+    and order it; returns the order JSON. Creates missing products first (``ensure_products``)
+    unless ``ensure`` is false.
     Raises ``StorefrontError`` (``codes == ["OutOfStock"]``) when commercetools refuses it."""
     lines = list(sku_lines.items()) if isinstance(sku_lines, Mapping) else list(sku_lines)
     root = f"{base_url.rstrip('/')}/{project}"
-    await ensure_products(session, base_url, token, project, (s for s, _ in lines), currency)
+    if ensure:
+        await ensure_products(session, base_url, token, project, (s for s, _ in lines), currency)
     items: list[dict[str, Any]] = []
     for sku, quantity in lines:
         item: dict[str, Any] = {"sku": sku, "quantity": quantity}
