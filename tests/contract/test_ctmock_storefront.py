@@ -610,3 +610,34 @@ async def test_delivery_waits_out_a_broker_outage(ct: Project, tmp_path: Path) -
         assert quantities == [1, 2, 3, 4, 5]
     finally:
         await asyncio.to_thread(localkafka.down, k)
+
+
+async def test_reserve_on_cart_holds_available_until_ordered(ct: Project) -> None:
+    held = await ct.entry("SKU-H", 5)
+    await ensure_products(ct.session, ct.base, ct.token, ct.key, ["SKU-H"])
+    draft = {
+        "currency": "EUR",
+        "inventoryMode": "ReserveOnCart",
+        "lineItems": [{"sku": "SKU-H", "quantity": 2}],
+    }
+
+    cart = await ct.call("POST", "carts", draft)
+
+    seen = await ct.get_entry(held["id"])
+    assert (seen["quantityOnStock"], seen["availableQuantity"]) == (5, 3)
+    with pytest.raises(StorefrontError) as err:  # more than is left to reserve
+        await ct.call("POST", "carts", draft | {"lineItems": [{"sku": "SKU-H", "quantity": 4}]})
+    assert err.value.codes == ["OutOfStock"]
+    other = await ct.call("POST", "carts", draft)
+    await ct.call("DELETE", f"carts/{other['id']}", version=other["version"])  # releases
+    assert (await ct.get_entry(held["id"]))["availableQuantity"] == 3
+
+    order = await ct.call(
+        "POST", "orders", {"cart": {"typeId": "cart", "id": cart["id"]}, "version": cart["version"]}
+    )
+
+    seen = await ct.get_entry(held["id"])
+    assert (seen["quantityOnStock"], seen["availableQuantity"]) == (3, 3)
+    await cancel_order(ct.session, ct.base, ct.token, ct.key, order)
+    seen = await ct.get_entry(held["id"])
+    assert (seen["quantityOnStock"], seen["availableQuantity"]) == (5, 5)

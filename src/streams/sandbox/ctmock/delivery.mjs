@@ -80,7 +80,10 @@ export function cloudEvent(projectKey, notification) {
 
 function render(subscription, projectKey, notification) {
   const format = subscription.format?.type ?? "Platform";
-  const body = format === "CloudEvents" ? cloudEvent(projectKey, notification) : platformPayload(projectKey, notification);
+  const body =
+    format === "CloudEvents"
+      ? cloudEvent(projectKey, notification)
+      : platformPayload(projectKey, notification);
   return JSON.stringify(body);
 }
 
@@ -88,7 +91,8 @@ function matches(subscription, notification) {
   if (notification.kind === "message") {
     const m = notification.message;
     return (subscription.messages ?? []).some(
-      (s) => s.resourceTypeId === m.resource.typeId && (!s.types?.length || s.types.includes(m.type)),
+      (s) =>
+        s.resourceTypeId === m.resource.typeId && (!s.types?.length || s.types.includes(m.type)),
     );
   }
   const typeId = notification.change.resource.typeId;
@@ -112,11 +116,17 @@ class Producers {
       const loopback = isLoopback(destination.bootstrapServer);
       const kafka = new Kafka({
         clientId: "ctmock-subscriptions",
-        brokers: String(destination.bootstrapServer).split(",").map((s) => s.trim()),
+        brokers: String(destination.bootstrapServer)
+          .split(",")
+          .map((s) => s.trim()),
         ssl: !loopback,
         sasl: loopback
           ? undefined
-          : { mechanism: "plain", username: destination.apiKey ?? "", password: destination.apiSecret ?? "" },
+          : {
+              mechanism: "plain",
+              username: destination.apiKey ?? "",
+              password: destination.apiSecret ?? "",
+            },
         connectionTimeout: 3000,
         requestTimeout: 10000,
         retry: { retries: 0 }, // the queue retries, with its own backoff
@@ -189,14 +199,19 @@ class Outbox {
         let n = 0;
         while (n < this.items.length && n < BATCH && this.items[n].target === target) n++;
         try {
-          await this.producers.send(destination, this.items.slice(0, n).map((i) => i.value));
+          await this.producers.send(
+            destination,
+            this.items.slice(0, n).map((i) => i.value),
+          );
           this.items.splice(0, n);
           backoff = BACKOFF_MS[0];
           this.lastError = "";
         } catch (err) {
           const text = String(err?.message ?? err);
           if (text !== this.lastError) {
-            console.error(`subscription ${this.id}: delivery to ${destination.bootstrapServer} failed (${text}); retrying`);
+            console.error(
+              `subscription ${this.id}: delivery to ${destination.bootstrapServer} failed (${text}); retrying`,
+            );
             this.lastError = text;
           }
           await sleep(backoff);

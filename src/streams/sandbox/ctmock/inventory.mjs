@@ -63,10 +63,15 @@ export function patchInventory({ repos, storage }, log) {
   repo.create = async (context, draft) => {
     if (draft?.key !== undefined && draft.key !== null) {
       if (await repo.getByKey(context, draft.key)) {
-        throw ctError(400, "DuplicateField", `A duplicate value '"${draft.key}"' exists for field 'key'.`, {
-          field: "key",
-          duplicateValue: draft.key,
-        });
+        throw ctError(
+          400,
+          "DuplicateField",
+          `A duplicate value '"${draft.key}"' exists for field 'key'.`,
+          {
+            field: "key",
+            duplicateValue: draft.key,
+          },
+        );
       }
     }
     let entry = await create(context, draft);
@@ -85,7 +90,14 @@ export function patchInventory({ repos, storage }, log) {
     takePending(context);
     const updated = await update(context, resource, version, actions);
     for (const item of takePending(context)) {
-      await log.emit(context, "inventory-entry", updated, item.resourceVersion, item.type, item.fields);
+      await log.emit(
+        context,
+        "inventory-entry",
+        updated,
+        item.resourceVersion,
+        item.type,
+        item.fields,
+      );
     }
     return updated;
   };

@@ -4,6 +4,8 @@
 //   TrackOnly       deduct even when short; OutOfStock only when no matching entry exists
 //   ReserveOnOrder  OutOfStock for the whole order when available < quantity (unless the entry
 //                   has restockableInDays), else deduct
+//   ReserveOnCart   reserved when the cart is created (OutOfStock refuses the cart):
+//                   availableQuantity drops then, quantityOnStock when it is ordered
 //   None            nothing
 // Deductions change quantityOnStock and availableQuantity, bump version/lastModifiedAt, and emit
 // no InventoryEntryQuantitySet. CT_MOCK_ORDER_STOCK_DELAY_MS delays when they become visible on
@@ -19,7 +21,7 @@ class Stock {
     this.storage = storage;
     this.bus = bus;
     this.delayMs = delayMs;
-    this.unseen = new Map(); // "<projectKey>/<entry id>" -> delta not yet written to the entry
+    this.unseen = new Map(); // "<projectKey>/<entry id>" -> available delta not yet on the entry
   }
 
   async entryFor(projectKey, sku, channelId) {
@@ -28,8 +30,9 @@ class Stock {
       limit: 500,
     });
     return (
-      page.results.find((e) => (channelId ? e.supplyChannel?.id === channelId : !e.supplyChannel)) ??
-      null
+      page.results.find((e) =>
+        channelId ? e.supplyChannel?.id === channelId : !e.supplyChannel,
+      ) ?? null
     );
   }
 
@@ -54,7 +57,8 @@ class Stock {
       byEntry.set(entry.id, d);
     }
     for (const d of byEntry.values()) {
-      const restockable = d.entry.restockableInDays !== undefined && d.entry.restockableInDays !== null;
+      const restockable =
+        d.entry.restockableInDays !== undefined && d.entry.restockableInDays !== null;
       if (d.reserve.length && !restockable && this.available(projectKey, d.entry) < d.quantity) {
         short.push(...d.reserve);
       }
@@ -70,25 +74,29 @@ class Stock {
     return [...byEntry.values()].map((d) => ({ entryId: d.entry.id, quantity: d.quantity }));
   }
 
-  move(projectKey, entryId, delta) {
-    if (this.delayMs <= 0) return this.write(projectKey, entryId, delta);
+  // Change an entry's quantityOnStock by `onStock` and availableQuantity by `available`.
+  move(projectKey, { entryId, onStock, available }) {
+    if (this.delayMs <= 0) return this.write(projectKey, entryId, onStock, available);
     const k = `${projectKey}/${entryId}`;
-    this.unseen.set(k, (this.unseen.get(k) ?? 0) + delta);
+    this.unseen.set(k, (this.unseen.get(k) ?? 0) + available);
     setTimeout(() => {
-      const left = (this.unseen.get(k) ?? 0) - delta;
+      const left = (this.unseen.get(k) ?? 0) - available;
       if (left === 0) this.unseen.delete(k);
       else this.unseen.set(k, left);
-      this.write(projectKey, entryId, delta).catch((err) => console.error("stock write failed:", err));
+      this.write(projectKey, entryId, onStock, available).catch((err) =>
+        console.error("stock write failed:", err),
+      );
     }, this.delayMs);
     return Promise.resolve();
   }
 
-  async write(projectKey, entryId, delta) {
+  async write(projectKey, entryId, onStock, available) {
+    if (onStock === 0 && available === 0) return;
     const entry = await this.storage.get(projectKey, "inventory-entry", entryId);
     if (!entry) return; // deleted meanwhile
     const oldVersion = entry.version;
-    entry.quantityOnStock += delta;
-    entry.availableQuantity += delta;
+    entry.quantityOnStock += onStock;
+    entry.availableQuantity += available;
     entry.version += 1;
     entry.lastModifiedAt = new Date().toISOString();
     await this.storage.add(projectKey, "inventory-entry", entry);
@@ -98,7 +106,10 @@ class Stock {
 
 async function channelId(storage, projectKey, identifier) {
   if (!identifier) return undefined;
-  const channel = await storage.getByResourceIdentifier(projectKey, { ...identifier, typeId: "channel" });
+  const channel = await storage.getByResourceIdentifier(projectKey, {
+    ...identifier,
+    typeId: "channel",
+  });
   return channel.id;
 }
 
@@ -112,12 +123,24 @@ function checkMode(mode) {
 
 export function patchOrders({ repos, storage }, log, bus, delayMs) {
   const stock = new Stock(storage, bus, delayMs);
-  const deducted = new Map(); // "<projectKey>/<order id>" -> [{entryId, quantity}]
+  const deducted = new Map(); // "<projectKey>/<order id>" -> [{entryId, onStock, available}]
+  const reserved = new Map(); // "<projectKey>/<cart id>" -> [{entryId, quantity}]
+  const lock = (projectKey) => `stock/${projectKey}`;
+  const linesOf = (holder, mode) =>
+    holder.lineItems.map((li) => ({
+      lineItemId: li.id,
+      sku: li.variant?.sku,
+      quantity: li.quantity,
+      channelId: li.supplyChannel?.id,
+      mode: li.inventoryMode ?? mode,
+    }));
   const carts = repos.cart;
   const orders = repos.order;
 
   const createCart = carts.create.bind(carts);
-  carts.create = async (context, draft) => {
+  carts.create = (context, draft) =>
+    serialized(lock(context.projectKey), () => newCart(context, draft));
+  async function newCart(context, draft) {
     checkMode(draft?.inventoryMode);
     const drafts = draft?.lineItems ?? [];
     const channels = [];
@@ -134,8 +157,43 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
       if (channels[i]) item.supplyChannel = { typeId: "channel", id: channels[i] };
     });
     cart = await storage.add(context.projectKey, "cart", cart);
+    const onCart = linesOf(cart, cart.inventoryMode).filter((l) => l.mode === "ReserveOnCart");
+    if (onCart.length) {
+      let plan;
+      try {
+        plan = await stock.plan(context.projectKey, onCart);
+      } catch (err) {
+        await storage.delete(context.projectKey, "cart", cart.id); // refused: no cart
+        throw err;
+      }
+      for (const d of plan)
+        await stock.move(context.projectKey, {
+          entryId: d.entryId,
+          onStock: 0,
+          available: -d.quantity,
+        });
+      reserved.set(`${context.projectKey}/${cart.id}`, plan);
+    }
     return cart;
-  };
+  }
+
+  // Deleting a cart releases what it reserved.
+  const removeCart = carts.delete.bind(carts);
+  carts.delete = (context, id, params) =>
+    serialized(lock(context.projectKey), async () => {
+      const cart = await removeCart(context, id, params);
+      const k = `${context.projectKey}/${cart?.id}`;
+      if (cart && reserved.has(k)) {
+        for (const d of reserved.get(k))
+          await stock.move(context.projectKey, {
+            entryId: d.entryId,
+            onStock: 0,
+            available: d.quantity,
+          });
+        reserved.delete(k);
+      }
+      return cart;
+    });
 
   async function checkOrderNumber(projectKey, orderNumber) {
     if (!orderNumber) return;
@@ -143,25 +201,43 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
       where: [`orderNumber = ${JSON.stringify(orderNumber)}`],
     });
     if (page.total > 0) {
-      throw ctError(400, "DuplicateField", `A duplicate value '"${orderNumber}"' exists for field 'orderNumber'.`, {
-        field: "orderNumber",
-        duplicateValue: orderNumber,
-      });
+      throw ctError(
+        400,
+        "DuplicateField",
+        `A duplicate value '"${orderNumber}"' exists for field 'orderNumber'.`,
+        {
+          field: "orderNumber",
+          duplicateValue: orderNumber,
+        },
+      );
     }
   }
 
-  async function settle(context, order, plan, type) {
+  // `plan`: deductions of both quantities; `held`: reservations the order turns into stock.
+  async function settle(context, order, plan, held, type) {
     const projectKey = context.projectKey;
     // the message first: on commercetools the stock change follows the order
     await log.emit(context, "order", order, order.version, type, { order });
-    for (const d of plan) await stock.move(projectKey, d.entryId, -d.quantity);
-    if (plan.length) deducted.set(`${projectKey}/${order.id}`, plan);
+    for (const d of plan)
+      await stock.move(projectKey, {
+        entryId: d.entryId,
+        onStock: -d.quantity,
+        available: -d.quantity,
+      });
+    for (const d of held)
+      await stock.move(projectKey, { entryId: d.entryId, onStock: -d.quantity, available: 0 });
+    const taken = [...plan, ...held].map((d) => ({
+      entryId: d.entryId,
+      onStock: -d.quantity,
+      available: -d.quantity,
+    }));
+    if (taken.length) deducted.set(`${projectKey}/${order.id}`, taken);
     return (await storage.get(projectKey, "order", order.id)) ?? order;
   }
 
   const createOrder = orders.create.bind(orders);
   orders.create = (context, draft) =>
-    serialized(`orders/${context.projectKey}`, async () => {
+    serialized(lock(context.projectKey), async () => {
       const projectKey = context.projectKey;
       const ref = draft?.cart ?? (draft?.id ? { typeId: "cart", id: draft.id } : undefined);
       if (!ref) {
@@ -171,24 +247,25 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
       }
       const cart = await storage.getByResourceIdentifier(projectKey, { ...ref, typeId: "cart" });
       if (draft.version !== cart.version) {
-        throw ctError(409, "ConcurrentModification", `Object ${cart.id} has a different version than expected. Expected: ${draft.version} - Actual: ${cart.version}.`, {
-          currentVersion: cart.version,
-        });
+        throw ctError(
+          409,
+          "ConcurrentModification",
+          `Object ${cart.id} has a different version than expected. Expected: ${draft.version} - Actual: ${cart.version}.`,
+          {
+            currentVersion: cart.version,
+          },
+        );
       }
       if (cart.cartState === "Ordered") {
         throw ctError(400, "InvalidOperation", "The cart has already been ordered.");
       }
       await checkOrderNumber(projectKey, draft.orderNumber);
       const mode = cart.inventoryMode ?? "None";
+      const held = reserved.get(`${projectKey}/${cart.id}`) ?? [];
+      // a ReserveOnCart cart without a reservation (its lines came later) reserves now
       const plan = await stock.plan(
         projectKey,
-        cart.lineItems.map((li) => ({
-          lineItemId: li.id,
-          sku: li.variant?.sku,
-          quantity: li.quantity,
-          channelId: li.supplyChannel?.id,
-          mode: li.inventoryMode ?? mode,
-        })),
+        linesOf(cart, mode).filter((l) => !(held.length && l.mode === "ReserveOnCart")),
       );
       let order = await createOrder(context, { ...draft, cart: { typeId: "cart", id: cart.id } });
       order.inventoryMode = mode;
@@ -197,12 +274,13 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
       cart.version += 1;
       cart.lastModifiedAt = new Date().toISOString();
       await storage.add(projectKey, "cart", cart);
-      return settle(context, order, plan, "OrderCreated");
+      reserved.delete(`${projectKey}/${cart.id}`);
+      return settle(context, order, plan, held, "OrderCreated");
     });
 
   const importOrder = orders.import.bind(orders);
   orders.import = (context, draft) =>
-    serialized(`orders/${context.projectKey}`, async () => {
+    serialized(lock(context.projectKey), async () => {
       const projectKey = context.projectKey;
       checkMode(draft?.inventoryMode);
       await checkOrderNumber(projectKey, draft?.orderNumber);
@@ -232,7 +310,7 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
         if (channels[i]) item.supplyChannel = { typeId: "channel", id: channels[i] };
       });
       order = await storage.add(projectKey, "order", order);
-      return settle(context, order, plan, "OrderImported");
+      return settle(context, order, plan, [], "OrderImported");
     });
 
   const handler = orders.actions;
@@ -258,7 +336,13 @@ export function patchOrders({ repos, storage }, log, bus, delayMs) {
       if (item.fields.orderState === "Cancelled" && deducted.has(k)) {
         const plan = deducted.get(k);
         deducted.delete(k); // once: a re-opened and re-cancelled order is not restocked twice
-        for (const d of plan) await stock.move(context.projectKey, d.entryId, d.quantity);
+        for (const d of plan) {
+          await stock.move(context.projectKey, {
+            entryId: d.entryId,
+            onStock: -d.onStock,
+            available: -d.available,
+          });
+        }
       }
     }
     return (await storage.get(context.projectKey, "order", updated.id)) ?? updated;
