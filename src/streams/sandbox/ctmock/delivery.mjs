@@ -4,8 +4,8 @@
 // rendered in the subscription's format (Platform, or a CloudEvents 1.0 envelope) and queued
 // per subscription. A queue is sent in order, in batches, with the destination's one fixed
 // record key; while the broker is unreachable it retries with backoff (the server keeps
-// running). A loopback bootstrapServer is spoken to in PLAINTEXT; any other in SASL_SSL/PLAIN
-// with apiKey/apiSecret as the real destination does.
+// running). A loopback bootstrapServer (or a host in CT_MOCK_KAFKA_PLAINTEXT_HOSTS) is spoken
+// to in PLAINTEXT; any other in SASL_SSL/PLAIN with apiKey/apiSecret as the real destination.
 // CT_MOCK_DELIVERY_DROP_EVERY=N drops every Nth notification of each subscription (0 = off).
 import { randomUUID } from "node:crypto";
 import { Kafka, Partitioners, logLevel } from "kafkajs";
@@ -25,13 +25,26 @@ const PATHS = {
 };
 const pathOf = (typeId) => PATHS[typeId] ?? `${typeId}s`;
 
-export function isLoopback(bootstrap) {
+// Hosts spoken to in PLAINTEXT besides loopback, e.g. a broker container's service name.
+const PLAINTEXT_HOSTS = new Set(
+  (process.env.CT_MOCK_KAFKA_PLAINTEXT_HOSTS ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean),
+);
+
+export function isPlaintext(bootstrap) {
   const host = String(bootstrap)
     .split(",")[0]
     .trim()
     .replace(/:\d+$/, "")
     .replace(/^\[|\]$/g, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return (
+    host === "localhost" ||
+    host === "::1" ||
+    /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    PLAINTEXT_HOSTS.has(host)
+  );
 }
 
 function acksOf(acks) {
@@ -113,14 +126,14 @@ class Producers {
     const target = this.targetOf(destination);
     let entry = this.byTarget.get(target);
     if (!entry) {
-      const loopback = isLoopback(destination.bootstrapServer);
+      const plaintext = isPlaintext(destination.bootstrapServer);
       const kafka = new Kafka({
         clientId: "ctmock-subscriptions",
         brokers: String(destination.bootstrapServer)
           .split(",")
           .map((s) => s.trim()),
-        ssl: !loopback,
-        sasl: loopback
+        ssl: !plaintext,
+        sasl: plaintext
           ? undefined
           : {
               mechanism: "plain",
