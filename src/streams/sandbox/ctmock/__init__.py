@@ -3,8 +3,11 @@
 ``package.json``/``package-lock.json`` next to this file pin the npm package; ``install()``
 runs ``npm ci`` into ``.cache/ctmock`` (ignored by git) and ``up()`` starts ``node server.mjs``
 detached, records its pid under ``.run/ctmock/`` and stops it by that pid in ``down()``.
-What the emulator lacks (addQuantity, messages, sort over HTTP, negative stock) is listed in
-the commercetools MOCK.md notes; tests cover those with their own strict server.
+``server.mjs`` and the ES modules next to it extend the mock so that it behaves like
+commercetools for storefront orders: inventory effects of orders (``OutOfStock``, negative stock
+for ``TrackOnly``), Messages and ``GET /messages``, subscription delivery to Kafka, ``addQuantity``,
+``sort`` over HTTP. What is emulated, its ``CT_MOCK_*`` variables and what differs from
+commercetools: ``docs/commercetools-emulator.md``. ``storefront.py`` has client-side helpers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +39,18 @@ if not (REPO / "pyproject.toml").is_file():  # installed as a wheel: keep state 
     REPO = Path.cwd()
 CACHE = REPO / ".cache" / "ctmock"
 RUN = REPO / ".run" / "ctmock"
-FILES = ("package.json", "package-lock.json", "server.mjs")
+FILES = (
+    "package.json",
+    "package-lock.json",
+    "server.mjs",
+    "hooks.mjs",
+    "messages.mjs",
+    "query.mjs",
+    "inventory.mjs",
+    "orders.mjs",
+    "changes.mjs",
+    "delivery.mjs",
+)
 STAMP = ".installed-lock.sha256"
 
 
@@ -56,7 +71,7 @@ def install(quiet: bool = True) -> Path:
 
 
 def _install_locked(quiet: bool) -> Path:
-    # server.mjs is copied every time: it can change without the lock changing
+    # the .mjs files are copied every time: they can change without the lock changing
     for name in FILES:
         shutil.copyfile(HERE / name, CACHE / name)
     stamp = CACHE / STAMP
@@ -123,8 +138,17 @@ def _token_answers(url: str, settings: Settings) -> bool:
         return False
 
 
-def up(settings: Settings, port: int | None = None, timeout: float = 30.0) -> int:
-    """Start the emulator on 127.0.0.1 (``ct_mock_port`` or ``port``) unless it already runs."""
+def up(
+    settings: Settings,
+    port: int | None = None,
+    timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Start the emulator on 127.0.0.1 (``ct_mock_port`` or ``port``) unless it already runs.
+
+    ``env`` adds variables for the emulator process alone, e.g.
+    ``{"CT_MOCK_ORDER_STOCK_DELAY_MS": "2000", "CT_MOCK_DELIVERY_DROP_EVERY": "3"}``.
+    """
     port = settings.ct_mock_port if port is None else port
     url = f"http://127.0.0.1:{port}"
     pid_file = _pid_file(port)
@@ -141,8 +165,9 @@ def up(settings: Settings, port: int | None = None, timeout: float = 30.0) -> in
     home = install()
     RUN.mkdir(parents=True, exist_ok=True)
     log_path = RUN / f"ctmock-{port}.log"
-    env = {
+    child_env = {
         **os.environ,
+        **(env or {}),
         "CT_MOCK_PORT": str(port),
         "CT_MOCK_PROJECT_KEY": settings.ct_project_key,
     }
@@ -150,7 +175,7 @@ def up(settings: Settings, port: int | None = None, timeout: float = 30.0) -> in
         proc = subprocess.Popen(
             [node, "server.mjs"],
             cwd=home,
-            env=env,
+            env=child_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
