@@ -231,7 +231,7 @@ def _ct_order(rng: random.Random, key: bytes | None, v: Json) -> Case:
     msg = {k: v[k] for k in ("notificationType", "id", "version", "createdAt") if k in v}
     msg.update(resource={"typeId": "order", "id": order["id"]}, resourceVersion=1,
                type="OrderCreated", order=order)  # fmt: skip
-    return Case(key, dumps(msg), f"order_{bad or 'ok'}", "dlq" if bad else "ok")
+    return Case(key, dumps(msg), "order", "dlq" if bad else "ok")
 
 
 CT_MESSAGES = Profile(
