@@ -11,9 +11,11 @@ cancelled and commercetools gives the stock back -> Amazon is told again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,14 @@ import pytest
 from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
+from streams.sandbox import ctmock
 from streams.sandbox.amazon import SandboxControl, running_sandbox
+from streams.sandbox.ctmock import storefront
 from tests.support import storefront as sf
 from tests.support.badinput import po_item, purchase_order
 from tests.support.e2e import amounts, at_sandbox, e2e_sandbox, e2e_settings
 from tests.support.kafka import produce, wait_for
+from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -319,3 +324,129 @@ async def test_a_worker_killed_between_hold_and_settlement_holds_once_and_settle
             assert told[0] == 5 and set(told[1:]) == {3}, told
         finally:
             w2.stop()
+
+
+@contextlib.contextmanager
+def own_emulator(env: dict[str, str]) -> Iterator[str]:
+    """An emulator of this test's own, with emulator settings (``CT_MOCK_*``) of its own."""
+    port = free_port()
+    settings = Settings(ct_mock_port=port)
+    assert ctmock.up(settings, port=port, env=env) == 0
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        ctmock.down(settings, port=port)
+
+
+async def test_orders_placed_on_the_emulator_reach_amazon_through_its_subscription(
+    sf_settings: Settings, tmp_path: Path
+) -> None:
+    """Carts become orders on the emulator, which deducts stock 2 s later with no inventory
+    message and delivers its messages to ct.messages as a Kafka subscription does."""
+    with own_emulator({"CT_MOCK_ORDER_STOCK_DELAY_MS": "2000"}) as url:
+        s = sf_settings.model_copy(update={"ct_api_url": url, "ct_auth_url": url})
+        bs = s.kafka_bootstrap
+        out = s.topic_inventory_updates
+        project, secret = s.ct_project_key, s.ct_client_secret.get_secret_value()
+        async with aiohttp.ClientSession() as http, CommercetoolsClient(s) as ct:
+            token = await storefront.fetch_token(http, url, s.ct_client_id, secret)
+            await storefront.create_kafka_subscription(
+                http, url, token, project, bs, s.topic_ct_messages, "ct"
+            )
+            wh = await ct.create_channel({"key": "wh-emu", "roles": ["InventorySupply"]})
+            ref = {"typeId": "channel", "id": wh["id"]}
+            await ct.create_inventory_entry(
+                {"sku": "SKU-EMU", "quantityOnStock": 5, "supplyChannel": ref}
+            )
+            await storefront.ensure_products(http, url, token, project, ["SKU-EMU"])
+            await produce(
+                bs,
+                s.topic_sku_mappings,
+                [(b"SKU-EMU", mapping("SKU-EMU", "B0000EMU01", [wh["id"]]))],
+            )
+            w = WorkerProcess(s, tmp_path / "worker.log").start()
+            try:
+                w.wait_ready()
+                first = await wait_for(bs, out, lambda r: last(r, "SKU-EMU") == 5)
+                assert last(first, "SKU-EMU") == 5, w.tail()
+                placed_at = time.time()
+                order = await storefront.place_order(
+                    http, url, token, project, {"SKU-EMU": 5}, "ReserveOnOrder", wh["id"]
+                )
+                # Amazon is told 0 from the order message, before the emulator shows the order
+                told = await wait_for(bs, out, lambda r: last(r, "SKU-EMU") == 0, timeout=SETTLE_S)
+                assert last(told, "SKU-EMU") == 0, w.tail()
+                assert time.time() - placed_at < SETTLE_S
+                entries = await ct.inventory_by_sku("SKU-EMU")
+                assert entries[0]["availableQuantity"] == 5  # commercetools does not show it yet
+                # the storefront cannot sell more either (ReserveOnOrder)
+                with pytest.raises(storefront.StorefrontError) as short:
+                    await storefront.place_order(
+                        http, url, token, project, {"SKU-EMU": 1}, "ReserveOnOrder", wh["id"]
+                    )
+                assert "OutOfStock" in short.value.codes
+                settled = await eventually(
+                    lambda: metric(w, "streams_order_holds_total", outcome="settled") >= 1
+                )
+                assert settled, w.tail()
+                # cancelled: the emulator gives the stock back; Amazon hears of it
+                await storefront.cancel_order(http, url, token, project, order)
+                back = await wait_for(bs, out, lambda r: last(r, "SKU-EMU") == 5, timeout=30)
+                assert last(back, "SKU-EMU") == 5, w.tail()
+                assert metric(w, "streams_order_holds_total", outcome="expired") == 0
+            finally:
+                w.stop()
+
+
+async def test_an_order_message_without_its_payload_is_resolved_by_reading_the_order(
+    sf_settings: Settings, tmp_path: Path
+) -> None:
+    s = sf_settings
+    bs = s.kafka_bootstrap
+    out = s.topic_inventory_updates
+    url, project = s.ct_api_url, s.ct_project_key
+    async with aiohttp.ClientSession() as http, CommercetoolsClient(s) as ct:
+        token = await storefront.fetch_token(
+            http, s.ct_auth_url, s.ct_client_id, s.ct_client_secret.get_secret_value()
+        )
+        wh = await ct.create_channel({"key": "wh-pl", "roles": ["InventorySupply"]})
+        ref = {"typeId": "channel", "id": wh["id"]}
+        e = await ct.create_inventory_entry(
+            {"sku": "SKU-PL", "quantityOnStock": 9, "supplyChannel": ref}
+        )
+        await storefront.ensure_products(http, url, token, project, ["SKU-PL"])
+        await produce(
+            bs, s.topic_sku_mappings, [(b"SKU-PL", mapping("SKU-PL", "B00000PL01", [wh["id"]]))]
+        )
+        await produce(bs, s.topic_ct_messages, [(b"ct", created(e))])
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+            w.wait_ready()
+            await wait_for(bs, out, lambda r: last(r, "SKU-PL") == 9)
+            a = await storefront.place_order(
+                http, url, token, project, {"SKU-PL": 2}, "TrackOnly", wh["id"]
+            )
+            b = await storefront.place_order(
+                http, url, token, project, {"SKU-PL": 3}, "TrackOnly", wh["id"]
+            )
+            too_big = {"reason": "payload too large", "payloadType": "OrderCreated"}
+            change = {
+                "notificationType": "ResourceCreated",
+                "projectKey": project,
+                "resource": {"typeId": "order", "id": b["id"]},
+                "version": 1,
+                "modifiedAt": b["createdAt"],
+            }
+            await produce(
+                bs,
+                s.topic_ct_messages,
+                [
+                    (b"ct", sf.message("OrderCreated", a["id"], payloadNotIncluded=too_big)),
+                    (b"ct", change),  # a change subscription's notification for order b
+                ],
+            )
+            told = await wait_for(bs, out, lambda r: last(r, "SKU-PL") == 4, timeout=SETTLE_S)
+            assert last(told, "SKU-PL") == 4, w.tail()
+            assert metric(w, "streams_order_holds_total", outcome="placed") == 2
+        finally:
+            w.stop()
