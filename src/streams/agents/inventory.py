@@ -248,7 +248,7 @@ class InventoryFlow:
         if item["t"] == "release":
             commands = state.release_line(
                 line.key, line.purchaseOrderNumber, line.itemSequenceNumber, now,
-                self.channel_policy(),
+                self.channel_policy(), keep=int(item.get("keep") or 0),
             )  # fmt: skip
         else:
             result, commands = state.allocate(
