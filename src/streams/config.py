@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     po_poll_overlap_s: float = Field(3600.0, ge=0)
     po_initial_lookback_s: float = Field(7 * 24 * 3600.0, gt=0, le=7 * 24 * 3600.0)
     po_poller_enabled: bool = True
+    # ask getPurchaseOrdersStatus what Amazon received before publishing a Closed PO
+    po_close_status_check: bool = True
     backorder_lead_days: int = Field(7, ge=0)
     price_tolerance: float = Field(0.01, ge=0)
     ack_deadline_s: float = Field(24 * 3600.0, gt=0)

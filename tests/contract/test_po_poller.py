@@ -162,3 +162,60 @@ async def test_state_round_trips_through_a_compacted_topic(kafka: str) -> None:
     loaded = await load_state(s, topic)
     assert loaded.cursor == datetime(2026, 12, 6, tzinfo=UTC)
     assert loaded.seen == {"PO2": ("r2", 200.0)}  # PO1 forgotten by its tombstone
+
+
+async def test_the_sandbox_closes_a_po_received_or_cancelled_and_the_poller_says_which() -> None:
+    """Closed alone does not say how a PO ended: the poller asks getPurchaseOrdersStatus
+    before it publishes a Closed PO and reports what Amazon received first."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    config = SandboxConfig.from_settings(
+        make_settings("http://127.0.0.1"), order_count=0, include_amazon_examples=False
+    )
+    orders = [
+        purchase_order(n, [po_item("1", "B0POLL0001", 6), po_item("2", "B0POLL0002", 2)],
+                       date=now - timedelta(hours=5))
+        for n in ("RCVD0001", "CNCL0001")
+    ]  # fmt: skip
+    async with (
+        running_sandbox(config) as url,
+        aiohttp.ClientSession() as http,
+        SpApiClient(make_settings(url)) as client,
+    ):
+        control = SandboxControl(url, http)
+        await control.add_orders(orders)
+        at = _iso(now - timedelta(minutes=1))
+        received = await control.close_order("RCVD0001", "received", at=at, received={"1": 6})
+        cancelled = await control.close_order("CNCL0001", "cancelled", at=at)
+        assert received["purchaseOrderState"] == cancelled["purchaseOrderState"] == "Closed"
+        assert "purchaseOrderChangedDate" not in received["orderDetails"]  # state only
+        amounts = [i["orderedQuantity"]["amount"] for i in cancelled["orderDetails"]["items"]]
+        assert amounts == [0, 0]
+        status = await client.get_purchase_order_status("RCVD0001")
+        assert status is not None and status["purchaseOrderStatus"] == "OPEN"  # 2 not received
+        recv = {i["itemSequenceNumber"]: i["receivingStatus"] for i in status["itemStatus"]}
+        assert (
+            recv["1"]["receiveStatus"] == "RECEIVED"
+            and recv["1"]["receivedQuantity"]["amount"] == 6
+        )
+        assert recv["2"]["receiveStatus"] == "NOT_RECEIVED"
+        assert await client.get_purchase_order_status("NOSUCHPO") is None
+        found = [o["purchaseOrderNumber"] async for o in client.get_purchase_orders(
+            changed_after=now - timedelta(hours=1), changed_before=now, po_item_state="Cancelled"
+        )]  # fmt: skip
+        assert found == ["CNCL0001"]
+
+        events: list[tuple[str, str]] = []
+        sink = Sink()
+
+        async def publish(number: str, order: dict[str, Any]) -> None:
+            events.append(("order", number))
+
+        async def report(number: str, items: dict[str, Any]) -> None:
+            events.append(("received", number))
+            assert items == {"1": {"amount": 6, "unitOfMeasure": "Eaches"}}
+
+        core = PollCore(make_settings(url), lambda: client, publish, sink.save, received=report)
+        await core.poll_once(PollState(cursor=now - timedelta(hours=2)))
+    # what Amazon received goes out ahead of the Closed PO; a cancelled one received nothing
+    assert events.index(("received", "RCVD0001")) < events.index(("order", "RCVD0001"))
+    assert ("order", "CNCL0001") in events and ("received", "CNCL0001") not in events

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.domain.po_close import plan_close, seq_key
+from streams.domain.po_close import plan_close, received_eaches, seq_key
 from streams.domain.sales_orders import CLOSE_FIELD, SHIPPED_FIELD, plan_sync
 from tests.unit.test_sales_orders import ITEMS, STOCK, build, existing_from, pos_record, raw_order
 from tests.unit.test_warehouse_policy import NOW, allocate, policy, rule, state
@@ -118,3 +118,13 @@ def test_a_cancelled_po_cancels_its_order_and_says_so() -> None:
     # applied: nothing more to do on redelivery
     done = existing_from(so.draft(), orderState="Cancelled")
     assert plan_sync(done, so, closed=True, close=close).kind == "none"
+
+
+def test_amazons_received_quantity_in_cases_counts_in_eaches() -> None:
+    po = po_doc()
+    got = received_eaches(
+        po["lines"],
+        {"1": {"amount": 2, "unitOfMeasure": "Cases", "unitSize": 12},
+         "00002": {"amount": 3, "unitOfMeasure": "Eaches"}},
+    )  # fmt: skip
+    assert got == {"1": 24, "2": 3}

@@ -13,6 +13,11 @@ Coverage (each window of at most 7 days, Amazon's limit per query):
   default ``false`` filters);
 * changed in the window with an item cancelled by Amazon (``poItemState=Cancelled``).
 
+Before a Closed PO is published, ``getPurchaseOrdersStatus`` says what Amazon received of
+it; that goes to the PO flow first (``<app>-po-events``, same key), so the close releases
+only what was never shipped even when the ASN was sent outside this product
+(``STREAMS_PO_CLOSE_STATUS_CHECK``).
+
 After an outage the gap since the cursor is fetched in consecutive 7-day windows (back to
 Amazon's 6 months), the cursor saved after each, so a long gap is never skipped and a crash
 half-way resumes where it stopped.
@@ -138,12 +143,14 @@ class PollCore:
         publish: Callable[[str, dict[str, Any]], Awaitable[None]],
         save: Callable[[Records], Awaitable[None]],
         clock: Callable[[], float] = time.time,
+        received: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.spapi = spapi
         self.publish = publish
         self.save = save
         self.clock = clock
+        self.received = received
 
     def queries(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         changed = {"changed_after": start, "changed_before": end}
@@ -180,6 +187,8 @@ class PollCore:
                     rev = revision_key(order)
                     if state.seen.get(number, (None,))[0] == rev:
                         continue
+                    if order.get("purchaseOrderState") == "Closed":
+                        await self._report_received(number)
                     await self.publish(number, order)
                     records.append(state.mark(number, rev, self.clock()))
                     published += 1
@@ -192,6 +201,20 @@ class PollCore:
             await self.save(expired)
         M.PO_POLLED.inc(published)
         return published
+
+    async def _report_received(self, number: str) -> None:
+        """Before a Closed PO goes out: what Amazon received of it, so its close can tell
+        received from cancelled even for shipments sent outside this product."""
+        if self.received is None or not self.settings.po_close_status_check:
+            return
+        status = await self.spapi().get_purchase_order_status(number)
+        items = {}
+        for item in (status or {}).get("itemStatus") or []:
+            qty = (item.get("receivingStatus") or {}).get("receivedQuantity") or {}
+            if isinstance(qty.get("amount"), int) and qty["amount"] > 0:
+                items[str(item.get("itemSequenceNumber"))] = qty
+        if items:
+            await self.received(number, items)
 
 
 async def load_state(settings: Settings, topic: str) -> PollState:
@@ -237,11 +260,21 @@ class PoPoller:
         )
         self.direct = DirectWriter(app)
         self.state: PollState | None = None
-        self.core = PollCore(s, self.spapi, self._publish, self._save, clock)
+        # what Amazon received of a Closed PO goes to the PO flow ahead of the Order
+        self.po_events = raw_topic(
+            app, f"{s.app_id}-po-events", partitions=s.partitions, internal=True
+        )
+        self.core = PollCore(
+            s, self.spapi, self._publish, self._save, clock, received=self._received
+        )
         app.timer(s.po_poll_interval_s, on_leader=True, name="po-poller")(self.poll)
 
     async def _publish(self, number: str, order: dict[str, Any]) -> None:
         await self.po_topic.send(key=number.encode(), value=dumps(order))
+
+    async def _received(self, number: str, items: dict[str, Any]) -> None:
+        value = dumps({"t": "received", "items": items})
+        await (await self.po_events.send(key=number.encode(), value=value))
 
     async def _save(self, records: Records) -> None:
         # straight to the producer (a tombstone is a None value), acknowledged before the

@@ -53,7 +53,7 @@ from streams.domain.acknowledgement import (
 from streams.domain.allocation import LineDecision, allocate
 from streams.domain.exceptions import Refs, raise_exception, to_record
 from streams.domain.mapping import SkuMapping
-from streams.domain.po_close import plan_close
+from streams.domain.po_close import plan_close, received_eaches
 from streams.domain.purchase_orders import Order, PoLine, split_lines
 from streams.observability import metrics as M
 
@@ -344,6 +344,9 @@ class PurchaseOrderFlow:
             return self._on_order(key, po, item["raw"], out, partition)
         if po is None:
             return None, False, False  # about a PO never taken in (e.g. state lost)
+        if t == "received":  # what Amazon received (the poller, ahead of a Closed PO)
+            po["received"] = received_eaches(po.get("lines") or {}, item["items"])
+            return po, True, False
         if t == "decision":
             d = self._on_decision(po, item["d"], out)
             return po, d, d

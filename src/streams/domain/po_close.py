@@ -97,3 +97,21 @@ def plan_close(
         n = max(int(shipped.get(k, 0)), int(received.get(k, 0)))
         out.append(ClosedLine(seq, line.get("sku"), accepted, max(0, n)))
     return ClosePlan(tuple(out))
+
+
+def received_eaches(
+    lines: Mapping[str, Mapping[str, Any]], received: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """Amazon's ``receivedQuantity`` per item (its ``ItemQuantity``) in eaches, keyed by
+    :func:`seq_key`; cases count with the line's case size (as it was allocated)."""
+    by_key = {seq_key(seq): line for seq, line in lines.items()}
+    out: dict[str, int] = {}
+    for seq, qty in received.items():
+        k = seq_key(seq)
+        line = by_key.get(k) or {}
+        amount = int(qty.get("amount") or 0)
+        if qty.get("unitOfMeasure") == "Cases":
+            size = line.get("unitSize") or qty.get("unitSize")
+            amount *= int(size or (line.get("orderedQuantity") or {}).get("unitSize") or 1)
+        out[k] = max(0, amount)
+    return out
