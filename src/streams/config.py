@@ -125,7 +125,12 @@ class Settings(BaseSettings):
     spapi_client_id: str = "amzn1.application-oa2-client.local"
     spapi_client_secret: SecretStr = SecretStr("local-secret")
     spapi_refresh_token: SecretStr = SecretStr("Atzr|local-refresh-token")
+    # retail vendor code: acknowledgements and ASNs name each PO's own sellingParty, this
+    # only when a PO carries none
     spapi_selling_party: str = "VENDOR1"
+    # Direct Fulfillment vendor code of the inventory feed (often not the retail one);
+    # unset = spapi_selling_party
+    spapi_df_selling_party: str | None = None
     spapi_df_warehouse: str = "WH1"
     spapi_rate_per_s: float = Field(10.0, gt=0)
     spapi_burst: int = Field(10, ge=1)

@@ -1,5 +1,6 @@
 """Amazon closes purchase orders every way it can, end to end: the SP-API sandbox (over HTTP)
-closes them received, rejected or cancelled; a real worker on a real broker gives back only
+closes them received, rejected or cancelled (one PO under a second vendor code, which its
+acknowledgement names); a real worker on a real broker gives back only
 what was accepted and never shipped (by our ASNs or by Amazon's received quantities), and
 finance's orders in the commercetools emulator are Complete (Shipped / Partial) or Cancelled.
 """
@@ -75,9 +76,10 @@ async def test_closed_pos_release_only_what_never_shipped(
             w.wait_ready()
             out = s.topic_inventory_updates
             await wait_for(bs, out, lambda r: amounts(r).get(SKU) == [100])
-            await control.add_orders(
-                [order(n, [item("1", ASIN, q, "Eaches")]) for n, q in POS.items()]
-            )
+            pos = [order(n, [item("1", ASIN, q, "Eaches")]) for n, q in POS.items()]
+            # a vendor group orders under several vendor codes: each PO is acknowledged as its own
+            pos[-1]["orderDetails"]["sellingParty"] = {"partyId": "VENDOR2"}
+            await control.add_orders(pos)
             recs = await wait_for(bs, out, lambda r: (amounts(r).get(SKU) or [0])[-1] == 71)
             assert amounts(recs)[SKU][-1] == 71, summary(w)
 
@@ -88,6 +90,11 @@ async def test_closed_pos_release_only_what_never_shipped(
                 return set(POS) <= done
 
             assert await until(acknowledged), summary(w)
+            parties = {a["purchaseOrderNumber"]: a["sellingParty"]["partyId"]
+                       for e in await control.received("submitAcknowledgement")
+                       if e["status"] == 202 for a in e["body"]["acknowledgements"]}  # fmt: skip
+            assert parties == {"SHIPPED1": "VENDOR1", "RCVD0001": "VENDOR1",
+                               "CNCL0001": "VENDOR1", "PART0001": "VENDOR2"}  # fmt: skip
             for n in POS:  # every PO has its order before Amazon closes it
                 assert await until(lambda n=n: ct.get_order_by_number(f"AMZ-{n}")), summary(w)
             await asyncio.sleep(1.5)  # the acknowledgement transactions settle

@@ -414,7 +414,7 @@ class PurchaseOrderFlow:
                    for ln in lines}  # fmt: skip
         try:
             ack = build_acknowledgement(
-                lines, decided, self.settings.spapi_selling_party, self.now()
+                lines, decided, _selling_party(po, self.settings), self.now()
             )
         except AcknowledgementNotReady as exc:
             log.info("PO %s not ready: %s", po["po"], exc)
@@ -601,6 +601,14 @@ class PurchaseOrderFlow:
                 await self.events_topic.send(
                     key=po_number.encode(), value=dumps({"t": "tx", "tx": record})
                 )
+
+
+def _selling_party(po: dict[str, Any], s: Settings) -> str:
+    """The vendor code Amazon ordered from (a vendor group has several): the PO's own
+    ``sellingParty``; the setting only for a PO that names none."""
+    details = (po.get("order") or {}).get("orderDetails") or {}
+    party = (details.get("sellingParty") or {}).get("partyId")
+    return party if isinstance(party, str) and party else s.spapi_selling_party
 
 
 def _revision(value: object) -> str | None:
