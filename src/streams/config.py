@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
-    kafka_replication_factor: int = Field(1, ge=1)
+    # 3: what managed Kafka requires (Confluent Cloud refuses fewer); a single local broker
+    # (streams kafka up, scripts/, the tests) sets 1
+    kafka_replication_factor: int = Field(3, ge=1)
     # Partitions of every SKU- or PO-keyed topic; co-partitioning needs them equal.
     partitions: int = Field(6, ge=1, le=1024)
     # ct.messages: commercetools' Kafka destination writes one fixed key, so one
