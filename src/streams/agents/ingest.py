@@ -22,6 +22,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -29,6 +30,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
+from streams.agents.entry_index import entry_sku
 from streams.agents.faustutil import PartitionEvent, bind_event, partition_for
 from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
@@ -105,6 +107,7 @@ class IngestService(RawStage):
         products: Any,  # the ``products`` GlobalTable: sku/asin/vpi index for POs
         reader: InventoryEntryReader | None,
         clock: Callable[[], float] = time.time,
+        entries: Any = None,  # the ``entries`` GlobalTable: inventory entry id -> SKU
         **kwargs: Any,
     ) -> None:
         s = settings
@@ -121,6 +124,7 @@ class IngestService(RawStage):
         self.sku_topic = sku_topic
         self.products = products
         self.reader = reader
+        self.entries = entries
         self.ct = s.topic_ct_messages
         self.maps = s.topic_sku_mappings
         self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
@@ -179,6 +183,8 @@ class IngestService(RawStage):
                 if got is None:
                     return "ignored"
                 parsed, fetched = got, True
+            if isinstance(parsed, StockObservation) and not parsed.sku:
+                parsed = replace(parsed, sku=entry_sku(self.entries, parsed.entry_id))
         except BadRecord as exc:
             futures.append(await self._dead_letter(rec, str(exc)))
             return "dlq"

@@ -108,6 +108,15 @@ class InventoryFlow:
             value_type=bytes,
             options=table_options(s),
         )
+        # inventory entry id -> SKU, written by the SKU agent only (an entry belongs to one
+        # SKU, so to one partition): a ResourceDeleted that names no SKU is placed by it
+        self.entries = app.GlobalTable(
+            "entries",
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options=table_options(s),
+        )
         self.commands_topic = app.topic(
             s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
         )
@@ -118,6 +127,7 @@ class InventoryFlow:
         self.sku_topic_name = self.sku_topic.get_topic_name()
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
+        self._entry_writes: list[tuple[bytes, bytes | None]] = []  # of the partition in hand
         # ct.messages and master.sku-mappings are read by a raw consumer (agents/ingest.py)
         self.ingest = IngestService(
             app,
@@ -126,6 +136,7 @@ class InventoryFlow:
             products=self.products,
             reader=reader,
             clock=clock,
+            entries=self.entries,
         )
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)
@@ -156,8 +167,14 @@ class InventoryFlow:
             futures: list[Any] = []
             self._decisions = {}
             for partition, partition_items in by_partition.items():
+                self._entry_writes = []
                 writes, sends = self._apply_partition(partition, partition_items)
                 futures.extend(await self.direct.put_many(self.skus, partition, writes))
+                if self._entry_writes:
+                    entry_writes = self._entry_writes
+                    futures.extend(
+                        await self.direct.put_many(self.entries, partition, entry_writes)
+                    )
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
             if self._decisions and self.decisions_topic is not None:
@@ -199,8 +216,15 @@ class InventoryFlow:
             for item in sku_items:
                 t = item["t"]
                 if t == "obs":
-                    outcome = state.apply(StockObservation.from_wire(item))
+                    obs = StockObservation.from_wire(item)
+                    prev = state.channels.get(obs.channel)
+                    outcome = state.apply(obs)
                     outcomes[outcome] += 1
+                    if outcome == "applied" and (
+                        obs.kind == "delete" or prev is None or prev.entry_id != obs.entry_id
+                    ):  # the entry index: one write per entry (and its delete), not per change
+                        value = None if obs.kind == "delete" else key
+                        self._entry_writes.append((obs.entry_id.encode(), value))
                     if outcome == "applied":
                         changed = True
                         ts = item.get("ts") or now
