@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     # --- commercetools commands -----------------------------------------------------------
     # custom Type (on inventory entries) whose field lists the command ids already applied
     ct_ledger_type_key: str = "streams-inventory-ledger"
+    # Types (keys) inventory entries already carry, to which the worker may add its ledger
+    # field (addFieldDefinition); entries of any other Type without the field are refused
+    ct_ledger_host_types: tuple[str, ...] = ()
     # command ids remembered per entry: a redelivery older than this many newer commands on
     # the same entry would apply again
     ct_ledger_size: int = Field(200, ge=20, le=2000)
@@ -224,6 +227,9 @@ class Settings(BaseSettings):
     channel_policy_refresh_s: float = Field(60.0, gt=0)
     # custom Type (on channels) created by the worker, holding the three policy fields
     ct_channel_policy_type_key: str = "streams-channel-policy"
+    # Types (keys) supply channels already carry, to which the worker may add the policy
+    # fields (addFieldDefinition)
+    ct_channel_policy_host_types: tuple[str, ...] = ()
     # one commercetools order per acknowledged Amazon PO (for finance), numbered prefix + PO
     sales_orders_enabled: bool = True
     sales_order_number_prefix: str = Field("AMZ-", max_length=32, pattern=r"^[A-Za-z0-9_-]*$")
