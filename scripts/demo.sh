@@ -7,6 +7,8 @@ scripts/setup.sh || exit 1
 mkdir -p .run
 export STREAMS_CT_API_URL=${STREAMS_CT_API_URL:-http://127.0.0.1:8989}
 export STREAMS_CT_AUTH_URL=${STREAMS_CT_AUTH_URL:-$STREAMS_CT_API_URL}
+# one local broker (the product's default, 3, is for managed clusters)
+export STREAMS_KAFKA_REPLICATION_FACTOR=${STREAMS_KAFKA_REPLICATION_FACTOR:-1}
 
 pids=()
 cleanup() {

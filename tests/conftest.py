@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# one local broker: the product's default replication (3) is for managed clusters
+os.environ.setdefault("STREAMS_KAFKA_REPLICATION_FACTOR", "1")
 
 from tests.support.services import ct_emulator, kafka_bootstrap
 

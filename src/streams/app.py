@@ -137,6 +137,7 @@ def create_app(
                 pass
             else:
                 app.asn = AsnFlow(app, s, po_flow, clock, spapi_factory)  # type: ignore[attr-defined]
+                po_flow.shipments = app.asn.shipments  # type: ignore[attr-defined]
         if "sales_orders" in flows and s.sales_orders_enabled:
             try:
                 from streams.agents.sales_orders import SalesOrderFlow

@@ -37,6 +37,8 @@ def _kafka(s: Settings, a: argparse.Namespace) -> int:
     elif a.action == "up":
         pid = localkafka.up(k)
         print(f"kafka running on {k.bootstrap} (pid {pid}, logs {k.log_file})")
+        if s.kafka_replication_factor > 1:
+            print("one broker: export STREAMS_KAFKA_REPLICATION_FACTOR=1 to create topics here")
     elif a.action == "down":
         print("kafka stopped" if localkafka.down(k) else "kafka was not running")
     else:

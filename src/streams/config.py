@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
-    kafka_replication_factor: int = Field(1, ge=1)
+    # 3: what managed Kafka requires (Confluent Cloud refuses fewer); a single local broker
+    # (streams kafka up, scripts/, the tests) sets 1
+    kafka_replication_factor: int = Field(3, ge=1)
     # Partitions of every SKU- or PO-keyed topic; co-partitioning needs them equal.
     partitions: int = Field(6, ge=1, le=1024)
     # ct.messages: commercetools' Kafka destination writes one fixed key, so one
@@ -125,7 +127,12 @@ class Settings(BaseSettings):
     spapi_client_id: str = "amzn1.application-oa2-client.local"
     spapi_client_secret: SecretStr = SecretStr("local-secret")
     spapi_refresh_token: SecretStr = SecretStr("Atzr|local-refresh-token")
+    # retail vendor code: acknowledgements and ASNs name each PO's own sellingParty, this
+    # only when a PO carries none
     spapi_selling_party: str = "VENDOR1"
+    # Direct Fulfillment vendor code of the inventory feed (often not the retail one);
+    # unset = spapi_selling_party
+    spapi_df_selling_party: str | None = None
     spapi_df_warehouse: str = "WH1"
     spapi_rate_per_s: float = Field(10.0, gt=0)
     spapi_burst: int = Field(10, ge=1)
@@ -146,6 +153,8 @@ class Settings(BaseSettings):
     po_poll_overlap_s: float = Field(3600.0, ge=0)
     po_initial_lookback_s: float = Field(7 * 24 * 3600.0, gt=0, le=7 * 24 * 3600.0)
     po_poller_enabled: bool = True
+    # ask getPurchaseOrdersStatus what Amazon received before publishing a Closed PO
+    po_close_status_check: bool = True
     backorder_lead_days: int = Field(7, ge=0)
     price_tolerance: float = Field(0.01, ge=0)
     ack_deadline_s: float = Field(24 * 3600.0, gt=0)
@@ -164,6 +173,9 @@ class Settings(BaseSettings):
     # --- commercetools commands -----------------------------------------------------------
     # custom Type (on inventory entries) whose field lists the command ids already applied
     ct_ledger_type_key: str = "streams-inventory-ledger"
+    # Types (keys) inventory entries already carry, to which the worker may add its ledger
+    # field (addFieldDefinition); entries of any other Type without the field are refused
+    ct_ledger_host_types: tuple[str, ...] = ()
     # command ids remembered per entry: a redelivery older than this many newer commands on
     # the same entry would apply again
     ct_ledger_size: int = Field(200, ge=20, le=2000)
@@ -243,6 +255,9 @@ class Settings(BaseSettings):
     channel_policy_refresh_s: float = Field(60.0, gt=0)
     # custom Type (on channels) created by the worker, holding the three policy fields
     ct_channel_policy_type_key: str = "streams-channel-policy"
+    # Types (keys) supply channels already carry, to which the worker may add the policy
+    # fields (addFieldDefinition)
+    ct_channel_policy_host_types: tuple[str, ...] = ()
     # one commercetools order per acknowledged Amazon PO (for finance), numbered prefix + PO
     sales_orders_enabled: bool = True
     sales_order_number_prefix: str = Field("AMZ-", max_length=32, pattern=r"^[A-Za-z0-9_-]*$")

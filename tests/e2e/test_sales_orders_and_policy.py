@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,14 @@ from streams.agents.channel_policy import PolicyClient, ensure_type
 from streams.agents.sales_orders import Abandoned, OrderWriter, SalesOrderClient
 from streams.config import Settings
 from streams.domain.exceptions import Refs
-from streams.domain.sales_orders import SalesOrder, build_sales_order
+from streams.domain.po_close import plan_close
+from streams.domain.sales_orders import (
+    CLOSE_FIELD,
+    SHIPPED_FIELD,
+    SalesOrder,
+    build_sales_order,
+    order_type_draft,
+)
 from streams.domain.warehouse_policy import channel_policy_type_draft
 from streams.resync import resource_updated
 from streams.sandbox.amazon import SandboxControl, running_sandbox
@@ -331,14 +339,72 @@ async def test_order_writer_creates_once_replaces_diverges_and_cancels(ct_api: s
         assert outcome == "updated" and order is not None and order["orderState"] == "Cancelled"
 
 
+@pytest.mark.ctmock
+async def test_a_received_po_completes_its_order_and_a_cancelled_one_cancels_it(
+    ct_api: str,
+) -> None:
+    """Amazon's Closed read against what shipped, on the emulator: the order of a received
+    PO is Complete, Shipped (or Partial) with the shipped eaches; a cancelled one Cancelled.
+    The order Type of an earlier version (without the close fields) gets them added."""
+    s = Settings(ct_api_url=ct_api, ct_auth_url=ct_api, ct_project_key=f"so-{uuid.uuid4().hex}")
+    reports = Reports()
+    refs = Refs(purchaseOrderNumber="PO1")
+    so = sales_order(STOCK)  # 24 + 5 eaches accepted
+    lines = {"1": {"sku": "SKU-CASE"}, "2": {"sku": "SKU EACH/1"}}
+    decisions = {"1": {"allocatedEaches": 24}, "2": {"allocatedEaches": 5}}
+    received = plan_close(lines, decisions, {"1": 24, "2": 5}).to_json()
+    partial = plan_close(lines, decisions, {"1": 24}).to_json()
+    cancelled = plan_close(lines, decisions, {}).to_json()
+    old_type = order_type_draft("streams-amazon-order")
+    old_type["fieldDefinitions"] = [
+        f for f in old_type["fieldDefinitions"] if f["name"] not in (SHIPPED_FIELD, CLOSE_FIELD)
+    ]
+    async with SalesOrderClient(s) as ct:
+        await ensure_type(ct, old_type)
+        writer = OrderWriter(
+            ct,
+            order_type_key="streams-amazon-order",
+            line_type_key="streams-amazon-order-line",
+            report=reports.report,
+            resolved=reports.resolve,
+        )
+        for number, close, state, shipment in (
+            ("AMZ-PO1", received, "Complete", "Shipped"),
+            ("AMZ-PO2", partial, "Complete", "Partial"),
+            ("AMZ-PO3", cancelled, "Cancelled", None),
+        ):
+            mine = replace(so, order_number=number)
+            assert (await writer.sync(number, mine, False, refs))[0] == "created"
+            outcome, order = await writer.sync(number, mine, True, refs, close)
+            assert outcome == "updated" and order is not None, reports.raised
+            assert (order["orderState"], order.get("shipmentState")) == (state, shipment)
+            fields = order["custom"]["fields"]
+            assert fields[SHIPPED_FIELD] == close["shipped"]
+            assert fields[CLOSE_FIELD] == close["outcome"]
+            again = await writer.sync(number, mine, True, refs, close)
+            assert again[0] == "unchanged"  # redelivered: nothing more
+        # a PO first seen closed: imported Complete and Shipped at once
+        outcome, order = await writer.sync("AMZ-PO4", replace(so, order_number="AMZ-PO4"),
+                                           True, refs, received)  # fmt: skip
+        assert outcome == "created" and order is not None and order["orderState"] == "Complete"
+        if order.get("shipmentState") is None:  # the emulator drops an import's shipmentState
+            outcome, order = await writer.sync("AMZ-PO4", replace(so, order_number="AMZ-PO4"),
+                                               True, refs, received)  # fmt: skip
+            assert outcome == "updated" and order is not None
+        assert order["shipmentState"] == "Shipped"
+    assert reports.raised == []
+
+
 class Unimportable(SalesOrder):
     """A draft commercetools refuses for good (a line item for a SKU that is no product)."""
 
-    def draft(self, *, closed: bool = False) -> dict[str, Any]:
+    def draft(
+        self, *, closed: bool = False, close: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         money = {"currencyCode": "USD", "centAmount": 100}
         line = {"name": {"en": "x"}, "variant": {"sku": "NO-SUCH-SKU"}, "price": {"value": money},
                 "quantity": 1}  # fmt: skip
-        return {**super().draft(closed=closed), "lineItems": [line]}
+        return {**super().draft(closed=closed, close=close), "lineItems": [line]}
 
 
 @pytest.mark.ctmock

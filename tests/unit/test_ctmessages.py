@@ -74,11 +74,12 @@ def test_reference_change_notifications_for_inventory_need_a_fetch() -> None:
         )
 
 
-def test_reference_deleted_notification_without_sku_is_a_clear_error() -> None:
+def test_reference_deleted_notification_without_sku_is_placed_by_entry_id() -> None:
     payload = example("Subscription/resource-deleted-payload.example.json")
     payload["resource"]["typeId"] = "inventory-entry"
-    with pytest.raises(BadRecord, match="names no sku"):
-        parse_delivery(payload)
+    obs = parse_delivery(payload)  # the ingest stage finds the SKU by entry id
+    assert isinstance(obs, StockObservation) and obs.kind == "delete"
+    assert obs.sku == "" and obs.entry_id == payload["resource"]["id"]
     payload["resourceUserProvidedIdentifiers"] = {"sku": "SKU-9"}
     obs = parse_delivery(payload)
     assert isinstance(obs, StockObservation) and obs.kind == "delete" and obs.sku == "SKU-9"
@@ -132,6 +133,43 @@ def test_created_uses_the_full_entry_and_deleted_the_sku() -> None:
 def test_payload_not_included_needs_a_fetch() -> None:
     msg = quantity_set(payloadNotIncluded=example("Subscription/payload-not-included.example.json"))
     assert isinstance(parse_delivery(msg), NeedsFetch)
+
+
+def test_payload_not_included_is_read_before_the_fields_it_leaves_out() -> None:
+    """Such a message names its type in ``payloadNotIncluded.payloadType`` and carries none
+    of the payload's fields: it is no bad record."""
+    bare = {
+        "notificationType": "Message",
+        "id": "m-1",
+        "resource": {"typeId": "inventory-entry", "id": "e-7"},
+        "resourceVersion": 4,
+        "sequenceNumber": 2,
+        "payloadNotIncluded": {
+            "reason": "Payload too large.",
+            "payloadType": "InventoryEntryQuantitySet",
+        },
+    }
+    assert parse_delivery(bare) == NeedsFetch("e-7", 4, "m-1", 2)
+    no_version = {k: v for k, v in bare.items() if k != "resourceVersion"}
+    assert parse_delivery(no_version) == NeedsFetch("e-7", None, "m-1", 2)
+    deleted = {
+        **bare,
+        "payloadNotIncluded": {"reason": "x", "payloadType": "InventoryEntryDeleted"},
+    }
+    obs = parse_delivery(deleted)  # gone: placed by entry id (it cannot be read back)
+    assert isinstance(obs, StockObservation)
+    assert (obs.kind, obs.sku, obs.channel, obs.entry_id, obs.version) == (
+        "delete",
+        "",
+        "?",
+        "e-7",
+        4,
+    )
+    quiet = {
+        **bare,
+        "payloadNotIncluded": {"reason": "x", "payloadType": "InventoryEntryOutOfStock"},
+    }
+    assert isinstance(parse_delivery(quiet), Ignored)
 
 
 def test_entry_read_from_the_api_is_an_observation() -> None:

@@ -45,11 +45,13 @@ class FakeApi:
         self.outcomes = outcomes
         self.max_items = max_items
         self.calls: list[int] = []
+        self.parties: list[str | None] = []
 
     async def submit_inventory_update(
         self, warehouse: str, items: list[dict[str, Any]], **kwargs: Any
     ) -> str:
         self.calls.append(len(items))
+        self.parties.append(kwargs.get("selling_party"))
         if self.max_items is not None and len(items) > self.max_items:
             raise SpApiError(413, "submitInventoryUpdate", [{"code": "TooLarge", "message": ""}])
         out = self.outcomes.pop(0) if self.outcomes else f"tx-{len(self.calls)}"
@@ -145,3 +147,12 @@ def test_an_invalid_body_is_not_sent() -> None:
     assert api.calls == []
     [rec] = exceptions(f)
     assert rec["kind"] == "inventory-update-rejected" and "model" in rec["rootCause"]
+
+
+def test_the_feed_names_the_df_vendor_code_when_it_differs_from_the_retail_one() -> None:
+    api = FakeApi([])
+    f, _, _ = flow(api)
+    asyncio.run(f._send(request(1)))
+    f, _, _ = flow(api, spapi_selling_party="RETAIL1", spapi_df_selling_party="DFCODE1")
+    asyncio.run(f._send(request(1)))
+    assert api.parties == ["VENDOR1", "DFCODE1"]

@@ -49,6 +49,25 @@ class TopicProblem:
     problem: str
 
 
+class ReplicationError(ValueError):
+    """More replicas asked for than the cluster has brokers."""
+
+
+async def _replication_problem(admin: AIOKafkaAdminClient, s: Settings) -> str | None:
+    """Why topics cannot be created with ``STREAMS_KAFKA_REPLICATION_FACTOR`` here, if so.
+
+    The default (3) is what managed clusters require (Confluent Cloud refuses fewer); a
+    single local broker (``streams kafka up``, the tests, the demo) needs 1."""
+    brokers = len((await admin.describe_cluster()).get("brokers") or [])
+    if brokers and s.kafka_replication_factor > brokers:
+        return (
+            f"STREAMS_KAFKA_REPLICATION_FACTOR={s.kafka_replication_factor} but the cluster at "
+            f"{s.kafka_bootstrap} has {brokers} broker(s): set "
+            f"STREAMS_KAFKA_REPLICATION_FACTOR={brokers} (e.g. 1 for a local single broker)"
+        )
+    return None
+
+
 async def create_topics(s: Settings) -> tuple[list[str], list[str]]:
     """Create every topic of the contract that is missing. Returns (created, existing)."""
     specs = topic_specs(s)
@@ -57,6 +76,9 @@ async def create_topics(s: Settings) -> tuple[list[str], list[str]]:
     try:
         existing = set(await admin.list_topics())
         todo = [t for t in specs if t.name not in existing]
+        problem = await _replication_problem(admin, s) if todo else None
+        if problem:
+            raise ReplicationError(problem)
         created: list[str] = []
         for spec in todo:
             try:
@@ -78,6 +100,8 @@ async def check_topics(s: Settings, specs: list[TopicSpec] | None = None) -> lis
     admin = AIOKafkaAdminClient(**client_kwargs(s))
     await admin.start()
     try:
+        # the worker's own state topics are created at start with the same factor
+        replication = await _replication_problem(admin, s)
         found: dict[str, Any] = {}
         for attempt in range(10):
             meta = await admin.describe_topics([t.name for t in specs])
@@ -88,6 +112,8 @@ async def check_topics(s: Settings, specs: list[TopicSpec] | None = None) -> lis
     finally:
         await admin.close()
     problems: list[TopicProblem] = []
+    if replication:
+        problems.append(TopicProblem("(cluster)", replication))
     for spec in specs:
         m = found.get(spec.name)
         if m is None or m.get("error_code", 0) != 0:

@@ -50,6 +50,7 @@ PO_STATES = ("New", "Acknowledged", "Closed")
 PATHS = {
     "getPurchaseOrders": "/vendor/orders/v1/purchaseOrders",
     "getPurchaseOrder": "/vendor/orders/v1/purchaseOrders/{}",
+    "getPurchaseOrdersStatus": "/vendor/orders/v1/purchaseOrdersStatus",
     "submitAcknowledgement": "/vendor/orders/v1/acknowledgements",
     "getTransaction": "/vendor/transactions/v1/transactions/{}",
     "SubmitShipmentConfirmations": "/vendor/shipping/v1/shipmentConfirmations",
@@ -558,6 +559,18 @@ class SpApiClient:
         data = await self._call("getPurchaseOrder", "GET", path)
         payload: dict[str, Any] = data.get("payload") or {}
         return payload
+
+    async def get_purchase_order_status(self, purchase_order_number: str) -> dict[str, Any] | None:
+        """Amazon's ``OrderStatus`` of one PO (``getPurchaseOrdersStatus``), or None: what
+        it received per item, and what was acknowledged."""
+        params = {"purchaseOrderNumber": purchase_order_number}
+        data = await self._call(
+            "getPurchaseOrdersStatus", "GET", PATHS["getPurchaseOrdersStatus"], params=params
+        )
+        for status in (data.get("payload") or {}).get("ordersStatus") or []:
+            if status.get("purchaseOrderNumber") == purchase_order_number:
+                return dict(status)
+        return None
 
     async def submit_acknowledgement(
         self, acknowledgements: Sequence[Mapping[str, Any] | bytes]

@@ -35,6 +35,7 @@ from streams.config import Settings
 from streams.domain.warehouse_policy import (
     ChannelPolicy,
     channel_policy_type_draft,
+    foreign_type_problems,
     missing_fields,
     policy_from_channels,
 )
@@ -93,6 +94,20 @@ async def ensure_type(client: LedgerClient, draft: Mapping[str, Any]) -> dict[st
     return found
 
 
+async def add_fields(client: LedgerClient, key: str, draft: Mapping[str, Any]) -> None:
+    """Add ``draft``'s fields to the existing Type ``key`` (never create it: it is an
+    operator's Type that channels already carry)."""
+    found = await client.get_type_by_key(key)
+    if found is None:
+        log.error("STREAMS_CT_CHANNEL_POLICY_HOST_TYPES names Type %r, which does not exist", key)
+        return
+    add = missing_fields(found, draft)
+    if add:
+        actions = [{"action": "addFieldDefinition", "fieldDefinition": f} for f in add]
+        await client.update_type(found["id"], int(found["version"]), actions)
+        log.info("added the Amazon policy fields to channel Type %s", key)
+
+
 class ChannelPolicyFlow:
     def __init__(
         self,
@@ -121,6 +136,7 @@ class ChannelPolicyFlow:
         )
         self._client: PolicyClient | None = None
         self._type_ready = False
+        self.type_problems: set[str] = set()  # reported once each (see _check_types)
         self._raw: bytes | None = None
         self._policy: ChannelPolicy | None = None
         self._scanned: str | None = None  # revision the inventory flow last re-examined for
@@ -191,6 +207,8 @@ class ChannelPolicyFlow:
         try:
             if not self._type_ready:
                 await ensure_type(client, channel_policy_type_draft(self.type_key))
+                for key in self.settings.ct_channel_policy_host_types:
+                    await add_fields(client, key, channel_policy_type_draft(key))
                 self._type_ready = True
         except Exception as exc:
             # reading still works when the fields are on another Type: go on
@@ -201,6 +219,7 @@ class ChannelPolicyFlow:
             M.CHANNEL_POLICY_REFRESHES.labels("error").inc()
             log.warning("warehouse policy not refreshed (%s): the last known one applies", exc)
             return None
+        await self._check_types(client, channels)
         policy = policy_from_channels(channels, self.clock())
         M.LAST_SUCCESS.labels("channel_policy").set(self.clock())
         for problem in policy.problems:
@@ -212,6 +231,19 @@ class ChannelPolicyFlow:
         await self.topic.send(key=POLICY_KEY, value=dumps(policy.to_dict()))
         M.CHANNEL_POLICY_REFRESHES.labels("changed").inc()
         return policy
+
+    async def _check_types(self, client: PolicyClient, channels: list[dict[str, Any]]) -> None:
+        """Loud, once per problem: channels whose own Type cannot carry the policy."""
+        try:
+            types = {str(t["id"]): t for t in await client.types_for("channel")}
+        except Exception as exc:
+            log.warning("channel Types not checked: %s", exc)
+            return
+        hosts = self.settings.ct_channel_policy_host_types
+        for problem in foreign_type_problems(channels, types, self.type_key, hosts):
+            if problem not in self.type_problems:
+                self.type_problems.add(problem)
+                log.error("warehouse policy: %s", problem)
 
     @property
     def type_key(self) -> str:

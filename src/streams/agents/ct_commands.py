@@ -55,9 +55,11 @@ from streams.domain.inventory_commands import (
     Plan,
     entry_channel,
     ledger_field_definition,
+    ledger_host,
     ledger_type_draft,
     parse_command,
     plan_update,
+    refusal,
 )
 from streams.observability import metrics as M
 from streams.topics import WEEK_MS
@@ -103,6 +105,29 @@ class LedgerClient(CommercetoolsClient):
             f"/types/{quote(type_id, safe='')}", "type.update", version, actions
         )
 
+    async def get_type(self, type_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._call(
+            "GET", f"/types/{quote(type_id, safe='')}", operation="type.get", allow_404=True
+        )
+        return found
+
+    async def types_for(self, resource_type_id: str) -> list[dict[str, Any]]:
+        """Every Type that can sit on ``resource_type_id`` (a project has few Types)."""
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params = [("limit", "500"), ("offset", str(offset)), ("withTotal", "false")]
+            page = await self._call("GET", "/types", operation="type.query", params=params)
+            results: list[dict[str, Any]] = list(page.get("results") or [])
+            out += [t for t in results if resource_type_id in (t.get("resourceTypeIds") or [])]
+            if len(results) < 500:
+                return out
+            offset += len(results)
+
+
+class LedgerRefused(Exception):
+    """The entry's custom Type cannot hold the ledger and may not be changed (see reason)."""
+
 
 class CommandApplier:
     """Applies commands to commercetools; no Kafka here (the flow and tests drive it)."""
@@ -112,6 +137,7 @@ class CommandApplier:
         client: LedgerClient,
         *,
         type_key: str,
+        host_types: Sequence[str] = (),
         keep: int = 200,
         retry_s: float = 600.0,
         relative: bool = False,
@@ -120,6 +146,8 @@ class CommandApplier:
     ) -> None:
         self.client = client
         self.type_key = type_key
+        self.host_types = tuple(host_types)
+        self._types: dict[str, dict[str, Any]] = {}  # Type id -> Type, as last read or updated
         self.keep = keep
         self.chunk = max(1, keep // 2)  # the ids of one update never fall out of the ledger
         self.retry_s = retry_s
@@ -148,17 +176,62 @@ class CommandApplier:
                     if await self.client.get_type_by_key(self.type_key) is None:
                         raise
             elif not any(f.get("name") == LEDGER_FIELD for f in found.get("fieldDefinitions", [])):
-                await self.client.update_type(
-                    found["id"],
-                    int(found["version"]),
-                    [
-                        {
-                            "action": "addFieldDefinition",
-                            "fieldDefinition": ledger_field_definition(),
-                        }
-                    ],
-                )
+                await self._add_ledger_field(found)
+            await self._check_hosts()
             self._ready = True
+
+    async def _add_ledger_field(self, type_: dict[str, Any]) -> dict[str, Any]:
+        action = {"action": "addFieldDefinition", "fieldDefinition": ledger_field_definition()}
+        try:
+            updated = await self.client.update_type(
+                str(type_["id"]), int(type_["version"]), [action]
+            )
+        except CommercetoolsError as exc:
+            # added meanwhile (another worker: 400 DuplicateField, or 409): read it back
+            if exc.status not in (400, 409):
+                raise
+            fresh = await self.client.get_type(str(type_["id"]))
+            if fresh is None or ledger_host(fresh, self.type_key, ()) != "ok":
+                raise
+            updated = fresh
+        log.info("added the ledger field %s to custom Type %s", LEDGER_FIELD, type_.get("key"))
+        self._types[str(updated["id"])] = updated
+        return updated
+
+    async def _check_hosts(self) -> None:
+        """At start-up: every Type inventory entries may carry either holds the ledger field,
+        gets it (a Type named in ``host_types``), or is reported: its entries' commands
+        would be refused."""
+        for t in await self.client.types_for("inventory-entry"):
+            decision = ledger_host(t, self.type_key, self.host_types)
+            if decision == "add-field":
+                t = await self._add_ledger_field(t)
+            elif decision == "refuse":
+                log.error("%s", refusal(t))
+            self._types[str(t["id"])] = t
+        for key in self.host_types:
+            if await self.client.get_type_by_key(key) is None:
+                log.error("STREAMS_CT_LEDGER_HOST_TYPES names Type %r, which does not exist", key)
+
+    async def _ledger_on(self, entry: dict[str, Any]) -> None:
+        """Make sure the entry's custom Type (if any) holds the ledger field, or refuse."""
+        custom = entry.get("custom")
+        ref = custom.get("type") if isinstance(custom, dict) else None
+        if not isinstance(ref, dict) or not ref.get("id"):
+            return  # no Type yet: the plan sets ours
+        type_id = str(ref["id"])
+        t = self._types.get(type_id)
+        if t is None:
+            t = await self.client.get_type(type_id)
+            if t is None:
+                return  # deleted meanwhile: the update says what is wrong
+            self._types[type_id] = t
+        decision = ledger_host(t, self.type_key, self.host_types)
+        if decision == "add-field":
+            await self._add_ledger_field(t)
+        elif decision == "refuse":
+            self._types.pop(type_id, None)  # read again next time: someone may add the field
+            raise LedgerRefused(refusal(t, str(entry.get("id"))))
 
     async def find_entry(self, sku: str, channel: str) -> dict[str, Any] | None:
         """The (sku, channel) entry, freshly read."""
@@ -210,7 +283,11 @@ class CommandApplier:
                     where = f"supply channel {channel!r}" if channel else "no supply channel"
                     reason = f"unknown inventory entry: no entry for sku {sku!r} with {where}"
                     return [Result(c, "dlq", reason=reason) for c in chunk]
+                await self._ledger_on(entry)
                 return await self._update(entry, chunk, maybe_ours)
+            except LedgerRefused as exc:  # configuration: fail loudly, do not retry
+                log.error("commands for %s not applied: %s", sku, exc)
+                return [Result(c, "dlq", reason=str(exc)) for c in chunk]
             except UpdateOutcomeUnknown as exc:
                 # may or may not have landed: the next read's marker says which
                 log.warning("command update for %s outcome unknown (%s); re-reading", sku, exc)
@@ -308,6 +385,7 @@ class CtCommandFlow:
             self._applier = CommandApplier(
                 self._client,
                 type_key=s.ct_ledger_type_key,
+                host_types=s.ct_ledger_host_types,
                 keep=s.ct_ledger_size,
                 retry_s=s.ct_command_retry_s,
                 relative=s.ct_quantity_relative,

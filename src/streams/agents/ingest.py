@@ -22,6 +22,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import faust
@@ -29,6 +30,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
+from streams.agents.entry_index import entry_sku
 from streams.agents.faustutil import PartitionEvent, bind_event, partition_for
 from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
@@ -106,6 +108,7 @@ class IngestService(RawStage):
         products: Any,  # the ``products`` GlobalTable: sku/asin/vpi index for POs
         reader: InventoryEntryReader | None,
         clock: Callable[[], float] = time.time,
+        entries: Any = None,  # the ``entries`` GlobalTable: inventory entry id -> SKU
         **kwargs: Any,
     ) -> None:
         s = settings
@@ -122,6 +125,7 @@ class IngestService(RawStage):
         self.sku_topic = sku_topic
         self.products = products
         self.reader = reader
+        self.entries = entries
         self.ct = s.topic_ct_messages
         self.maps = s.topic_sku_mappings
         self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
@@ -189,6 +193,8 @@ class IngestService(RawStage):
                 parsed, fetched = resolve(parsed, order), True
             if isinstance(parsed, OrderEffect):
                 return self._order(parsed, rec, bundler)
+            if isinstance(parsed, StockObservation) and not parsed.sku:
+                parsed = replace(parsed, sku=entry_sku(self.entries, parsed.entry_id))
         except BadRecord as exc:
             futures.append(await self._dead_letter(rec, str(exc)))
             return "dlq"

@@ -111,6 +111,15 @@ class InventoryFlow:
             value_type=bytes,
             options=table_options(s),
         )
+        # inventory entry id -> SKU, written by the SKU agent only (an entry belongs to one
+        # SKU, so to one partition): a ResourceDeleted that names no SKU is placed by it
+        self.entries = app.GlobalTable(
+            "entries",
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options=table_options(s),
+        )
         self.commands_topic = app.topic(
             s.topic_inventory_commands, value_serializer="raw", key_serializer="raw"
         )
@@ -121,6 +130,7 @@ class InventoryFlow:
         self.sku_topic_name = self.sku_topic.get_topic_name()
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
+        self._entry_writes: list[tuple[bytes, bytes | None]] = []  # of the partition in hand
         # ct.messages and master.sku-mappings are read by a raw consumer (agents/ingest.py)
         self.ingest = IngestService(
             app,
@@ -129,6 +139,7 @@ class InventoryFlow:
             products=self.products,
             reader=reader,
             clock=clock,
+            entries=self.entries,
         )
         # storefront orders: the SKUs' entries re-read once commercetools shows the order
         self.rereads = Rereader(s, self.inventory_query, self.send_read, clock)
@@ -184,8 +195,14 @@ class InventoryFlow:
             futures: list[Any] = []
             self._decisions = {}
             for partition, partition_items in by_partition.items():
+                self._entry_writes = []
                 writes, sends = self._apply_partition(partition, partition_items)
                 futures.extend(await self.direct.put_many(self.skus, partition, writes))
+                if self._entry_writes:
+                    entry_writes = self._entry_writes
+                    futures.extend(
+                        await self.direct.put_many(self.entries, partition, entry_writes)
+                    )
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
             if self._decisions and self.decisions_topic is not None:
@@ -231,11 +248,17 @@ class InventoryFlow:
                     if item.get("src") == "sweep":
                         # before applying: was a change on this entry expected (an order)?
                         expected = bool(state.orders.held_on(obs.channel) or state.reread_at)
+                    prev = state.channels.get(obs.channel)
                     outcome = state.apply(obs)
                     if "src" not in item:  # a ct.messages record (not the re-reader's or sweep's)
                         outcomes[outcome] += 1
                     if outcome == "applied" and item.get("src") == "sweep":
                         self._finding["expected" if expected else "missed"].inc()
+                    if outcome == "applied" and (
+                        obs.kind == "delete" or prev is None or prev.entry_id != obs.entry_id
+                    ):  # the entry index: one write per entry (and its delete), not per change
+                        value = None if obs.kind == "delete" else key
+                        self._entry_writes.append((obs.entry_id.encode(), value))
                     if outcome == "applied":
                         changed = True
                         ts = item.get("ts") or now
@@ -320,7 +343,7 @@ class InventoryFlow:
         if item["t"] == "release":
             commands = state.release_line(
                 line.key, line.purchaseOrderNumber, line.itemSequenceNumber, now,
-                self.channel_policy(),
+                self.channel_policy(), keep=int(item.get("keep") or 0),
             )  # fmt: skip
         else:
             result, commands = state.allocate(

@@ -240,7 +240,8 @@ class InventorySenderFlow:
         from streams.adapters.spapi import SpApiAuthError, SpApiError
 
         s = self.settings
-        body = request_body(s.spapi_selling_party, (item for _, item in req.items))
+        party = s.spapi_df_selling_party or s.spapi_selling_party  # the DF vendor code
+        body = request_body(party, (item for _, item in req.items))
         problems = self.model_check(body)
         if problems:  # item_details checks each record first; this guards the whole body
             M.INVENTORY_REQUESTS.labels("invalid").inc()
@@ -259,7 +260,7 @@ class InventorySenderFlow:
                     req.warehouse,
                     body["inventory"]["items"],
                     is_full_update=False,
-                    selling_party=s.spapi_selling_party,
+                    selling_party=party,
                 )
                 break
             except SpApiError as exc:

@@ -3,13 +3,36 @@
 Runs on the consumer group's leader only. Its cursor and the revisions it has published live
 in a compacted internal topic, so a restart (or another worker taking over) resumes without
 publishing a PO again. Downstream intake deduplicates by revision as well.
+
+Coverage (each window of at most 7 days, Amazon's limit per query):
+
+* created in the window;
+* changed in the window, without ``isPOChanged`` (which alone returns only POs whose items,
+  ship window or acknowledgement date changed: a close or an acknowledgement by Amazon moves
+  only the state), and with ``isPOChanged=true`` as well (Amazon does not say whether its
+  default ``false`` filters);
+* changed in the window with an item cancelled by Amazon (``poItemState=Cancelled``).
+
+Before a Closed PO is published, ``getPurchaseOrdersStatus`` says what Amazon received of
+it; that goes to the PO flow first (``<app>-po-events``, same key), so the close releases
+only what was never shipped even when the ASN was sent outside this product
+(``STREAMS_PO_CLOSE_STATUS_CHECK``).
+
+After an outage the gap since the cursor is fetched in consecutive 7-day windows (back to
+Amazon's 6 months), the cursor saved after each, so a long gap is never skipped and a crash
+half-way resumes where it stopped.
+
+State: one small record per key, so none comes near Kafka's 1 MB record limit however many
+POs are remembered: ``cursor`` (the end of the last window done) and ``seen:<PO>`` (the
+revision published and when). A PO not seen for 14 days is forgotten with a tombstone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +42,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.adapters.codecs import dumps, loads
 from streams.adapters.kafka_admin import client_kwargs
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import raw_topic
+from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.config import Settings
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 STATE_KEY = b"cursor"
+SEEN_PREFIX = b"seen:"
 SEEN_DAYS = 14  # forget published revisions after this long (> Amazon's 7-day window)
+# a minute inside Amazon's 7-day limit, so clock skew never makes a window too wide
+WINDOW = timedelta(days=7) - timedelta(seconds=60)
+BACKFILL_MAX = timedelta(days=180)  # Amazon: "available to pull data from the past 6 months"
+
+Records = list[tuple[bytes, bytes | None]]  # state records to write (None = tombstone)
 
 
 def revision_key(order: dict[str, Any]) -> str:
@@ -37,6 +66,175 @@ def revision_key(order: dict[str, Any]) -> str:
             str(d.get("purchaseOrderStateChangedDate") or ""),
         ]
     )
+
+
+def windows(
+    start: datetime, end: datetime, width: timedelta = WINDOW
+) -> Iterator[tuple[datetime, datetime]]:
+    """``start..end`` in consecutive windows of at most ``width``."""
+    while start < end:
+        stop = min(end, start + width)
+        yield start, stop
+        start = stop
+
+
+@dataclass
+class PollState:
+    """What the poller remembers: the cursor and, per PO, the revision it published."""
+
+    cursor: datetime | None = None
+    seen: dict[str, tuple[str, float]] = field(default_factory=dict)
+    legacy: bool = False  # read from the one-record format: rewrite it in the new one
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        """One record of the state topic, oldest first."""
+        if key == STATE_KEY:
+            if not value:
+                return
+            data = loads(value)
+            self.cursor = datetime.fromisoformat(data["cursor"]) if data.get("cursor") else None
+            old = data.get("seen")
+            if isinstance(old, dict) and old:  # the earlier single-record format
+                self.legacy = True
+                for number, (rev, at) in old.items():
+                    self.seen[number] = (str(rev), float(at))
+        elif key.startswith(SEEN_PREFIX):
+            number = key[len(SEEN_PREFIX) :].decode()
+            if value is None:
+                self.seen.pop(number, None)
+            else:
+                data = loads(value)
+                self.seen[number] = (str(data["rev"]), float(data["at"]))
+
+    def mark(self, number: str, rev: str, at: float) -> tuple[bytes, bytes]:
+        self.seen[number] = (rev, at)
+        return SEEN_PREFIX + number.encode(), dumps({"rev": rev, "at": at})
+
+    def cursor_record(self) -> tuple[bytes, bytes]:
+        return STATE_KEY, dumps({"cursor": self.cursor.isoformat() if self.cursor else None})
+
+    def expire(self, horizon: float) -> Records:
+        gone = [n for n, (_, at) in self.seen.items() if at < horizon]
+        for n in gone:
+            del self.seen[n]
+        return [(SEEN_PREFIX + n.encode(), None) for n in gone]
+
+    def migration(self) -> Records:
+        """The records that carry a legacy state over (once)."""
+        if not self.legacy:
+            return []
+        self.legacy = False
+        out: Records = [
+            (SEEN_PREFIX + n.encode(), dumps({"rev": rev, "at": at}))
+            for n, (rev, at) in self.seen.items()
+        ]
+        out.append(self.cursor_record())
+        return out
+
+
+class PollCore:
+    """The polling rules without Kafka: ``publish(number, order)`` sends one ``Order``,
+    ``save(records)`` writes state records; both are awaited before the cursor moves on."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spapi: Callable[[], Any],
+        publish: Callable[[str, dict[str, Any]], Awaitable[None]],
+        save: Callable[[Records], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
+        received: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.spapi = spapi
+        self.publish = publish
+        self.save = save
+        self.clock = clock
+        self.received = received
+
+    def queries(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        changed = {"changed_after": start, "changed_before": end}
+        return [
+            {"created_after": start, "created_before": end},
+            changed,
+            {**changed, "is_po_changed": True},
+            {**changed, "po_item_state": "Cancelled"},
+        ]
+
+    async def poll_once(self, state: PollState) -> int:
+        s = self.settings
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if state.cursor is None:
+            since = now - timedelta(seconds=min(s.po_initial_lookback_s, WINDOW.total_seconds()))
+        else:
+            since = max(now - BACKFILL_MAX, state.cursor - timedelta(seconds=s.po_poll_overlap_s))
+            if state.cursor < now - BACKFILL_MAX:
+                log.warning(
+                    "purchase-order cursor %s is older than the 6 months Amazon keeps: "
+                    "fetching from %s", state.cursor.isoformat(), since.isoformat(),
+                )  # fmt: skip
+        migrated = state.migration()
+        if migrated:
+            await self.save(migrated)
+        published = 0
+        for start, end in windows(since, now):
+            records: Records = []
+            for query in self.queries(start, end):
+                async for order in self.spapi().get_purchase_orders(**query):
+                    number = order.get("purchaseOrderNumber")
+                    if not isinstance(number, str):
+                        continue
+                    rev = revision_key(order)
+                    if state.seen.get(number, (None,))[0] == rev:
+                        continue
+                    if order.get("purchaseOrderState") == "Closed":
+                        await self._report_received(number)
+                    await self.publish(number, order)
+                    records.append(state.mark(number, rev, self.clock()))
+                    published += 1
+            state.cursor = end
+            records.append(state.cursor_record())
+            await self.save(records)  # after each window: a long backfill resumes here
+        horizon = self.clock() - SEEN_DAYS * 86400
+        expired = state.expire(horizon)
+        if expired:
+            await self.save(expired)
+        M.PO_POLLED.inc(published)
+        return published
+
+    async def _report_received(self, number: str) -> None:
+        """Before a Closed PO goes out: what Amazon received of it, so its close can tell
+        received from cancelled even for shipments sent outside this product."""
+        if self.received is None or not self.settings.po_close_status_check:
+            return
+        status = await self.spapi().get_purchase_order_status(number)
+        items = {}
+        for item in (status or {}).get("itemStatus") or []:
+            qty = (item.get("receivingStatus") or {}).get("receivedQuantity") or {}
+            if isinstance(qty.get("amount"), int) and qty["amount"] > 0:
+                items[str(item.get("itemSequenceNumber"))] = qty
+        if items:
+            await self.received(number, items)
+
+
+async def load_state(settings: Settings, topic: str) -> PollState:
+    """The poller's state, read straight from its compacted topic."""
+    c = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await c.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        await c.seek_to_beginning(tp)
+        end = (await c.end_offsets([tp]))[tp]
+        state = PollState()
+        while await c.position(tp) < end:
+            for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
+                for m in msgs:
+                    if m.key is not None:
+                        state.apply(m.key, m.value)
+        return state
+    finally:
+        await c.stop()
 
 
 class PoPoller:
@@ -60,27 +258,31 @@ class PoPoller:
             internal=True,
             config={"cleanup.policy": "compact"},
         )
-        self.state: dict[str, Any] | None = None
+        self.direct = DirectWriter(app)
+        self.state: PollState | None = None
+        # what Amazon received of a Closed PO goes to the PO flow ahead of the Order
+        self.po_events = raw_topic(
+            app, f"{s.app_id}-po-events", partitions=s.partitions, internal=True
+        )
+        self.core = PollCore(
+            s, self.spapi, self._publish, self._save, clock, received=self._received
+        )
         app.timer(s.po_poll_interval_s, on_leader=True, name="po-poller")(self.poll)
 
-    async def _load_state(self) -> dict[str, Any]:
-        """The last cursor record, read straight from the compacted topic."""
-        c = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False)
-        await c.start()
-        try:
-            tp = TopicPartition(self.state_topic.get_topic_name(), 0)
-            c.assign([tp])
-            await c.seek_to_beginning(tp)
-            end = (await c.end_offsets([tp]))[tp]
-            state: dict[str, Any] = {}
-            while await c.position(tp) < end:
-                for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
-                    for m in msgs:
-                        if m.key == STATE_KEY and m.value:
-                            state = loads(m.value)
-            return state
-        finally:
-            await c.stop()
+    async def _publish(self, number: str, order: dict[str, Any]) -> None:
+        await self.po_topic.send(key=number.encode(), value=dumps(order))
+
+    async def _received(self, number: str, items: dict[str, Any]) -> None:
+        value = dumps({"t": "received", "items": items})
+        await (await self.po_events.send(key=number.encode(), value=value))
+
+    async def _save(self, records: Records) -> None:
+        # straight to the producer (a tombstone is a None value), acknowledged before the
+        # cursor moves on
+        name = self.state_topic.get_topic_name()
+        futures = [await self.direct.send(name, key, value, 0) for key, value in records]
+        for fut in futures:
+            await fut
 
     async def poll(self) -> None:
         if not self.settings.po_poller_enabled or self.app.rebalancing:
@@ -88,43 +290,11 @@ class PoPoller:
         try:
             if self.state is None:
                 await self.state_topic.maybe_declare()  # Faust creates only consumed topics
-                self.state = await self._load_state()
-            published = await self._poll_once(self.state)
-        except Exception as exc:  # SP-API down: the next tick retries from the same cursor
+                self.state = await load_state(self.settings, self.state_topic.get_topic_name())
+            published = await self.core.poll_once(self.state)
+        except Exception as exc:  # SP-API down: the next tick retries from the saved cursor
             log.warning("purchase-order poll failed: %s: %s", type(exc).__name__, exc)
             return
         M.LAST_SUCCESS.labels("po_poll").set(self.clock())
         if published:
             log.info("published %d new or changed purchase orders", published)
-
-    async def _poll_once(self, state: dict[str, Any]) -> int:
-        s = self.settings
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        # a minute inside Amazon's 7-day limit, so clock skew never makes the window too wide
-        floor = now - timedelta(seconds=min(s.po_initial_lookback_s, 7 * 86400 - 60))
-        overlap = timedelta(seconds=s.po_poll_overlap_s)
-        cursor = datetime.fromisoformat(state["cursor"]) if state.get("cursor") else floor
-        since = max(floor, cursor - overlap)
-        seen: dict[str, list[Any]] = state.setdefault("seen", {})
-        published = 0
-        queries = (
-            {"created_after": since, "created_before": now},
-            {"changed_after": since, "changed_before": now, "is_po_changed": True},
-        )
-        for query in queries:
-            async for order in self.spapi().get_purchase_orders(**query):
-                number = order.get("purchaseOrderNumber")
-                if not isinstance(number, str):
-                    continue
-                rev = revision_key(order)
-                if seen.get(number, [None])[0] == rev:
-                    continue
-                await self.po_topic.send(key=number.encode(), value=dumps(order))
-                seen[number] = [rev, self.clock()]
-                published += 1
-        horizon = self.clock() - SEEN_DAYS * 86400
-        state["seen"] = {k: v for k, v in seen.items() if v[1] >= horizon}
-        state["cursor"] = now.isoformat()
-        await self.state_topic.send(key=STATE_KEY, value=dumps(state))
-        M.PO_POLLED.inc(published)
-        return published

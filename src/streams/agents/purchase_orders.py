@@ -53,6 +53,7 @@ from streams.domain.acknowledgement import (
 from streams.domain.allocation import LineDecision, allocate
 from streams.domain.exceptions import Refs, raise_exception, to_record
 from streams.domain.mapping import SkuMapping
+from streams.domain.po_close import plan_close, received_eaches
 from streams.domain.purchase_orders import Order, PoLine, split_lines
 from streams.observability import metrics as M
 
@@ -114,6 +115,9 @@ class PurchaseOrderFlow:
         self._submitted: OrderedDict[bytes, str] = OrderedDict()
         self._mappings: dict[bytes, SkuMapping] = {}  # stored mapping JSON -> its model
         self.needs_scan = True
+        # the ASN flow's ``shipments`` table (same key and partitioning), when it runs: what
+        # was shipped decides what a Closed PO gives back (see streams.domain.po_close)
+        self.shipments: Any = None
         app.agent(self.po_topic, name="po-intake")(self.intake)
         app.agent(self.events_topic, name="po-events")(self.po_events)
         app.agent(self.ack_topic, name="ack-sender")(self.ack_sender)
@@ -196,7 +200,7 @@ class PurchaseOrderFlow:
         await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
 
     def _on_order(
-        self, key: bytes, po: dict[str, Any] | None, raw: Any, out: Out
+        self, key: bytes, po: dict[str, Any] | None, raw: Any, out: Out, partition: int = 0
     ) -> tuple[dict[str, Any], bool, bool]:
         """Take in one revision of a PO: (document, changed, a line was decided here).
 
@@ -233,12 +237,27 @@ class PurchaseOrderFlow:
         )
         M.RECORDS.labels(topic, "applied").inc()
         decided = False
+        close = None
+        if state == "Closed":
+            # received, partially received or cancelled: only what never shipped goes back
+            close = plan_close(
+                po["lines"], po.get("decisions") or {}, self._shipped(partition, key),
+                po.get("received"),
+            )  # fmt: skip
+            po["close"] = {"rev": revision, **close.to_json()}
+            M.PO_CLOSED.labels(close.outcome).inc()
+            # tells the sales-order flow once the document says how the PO ended
+            out.append((self.events_topic.get_topic_name(), key, b'{"t":"closed"}', None))
         # one record per SKU partition carries the PO's lines there, not one per line
         bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
         for line, payload in zip(lines, dumped, strict=True):
-            if state == "Closed":
+            if close is not None:
                 if line.sku:
-                    bundler.add(line.sku, {"t": "release", "sku": line.sku, "line": payload})
+                    keep = close.keep(line.itemSequenceNumber)
+                    bundler.add(
+                        line.sku,
+                        {"t": "release", "sku": line.sku, "line": payload, "keep": keep},
+                    )
             elif line.sku is None:
                 d = allocate(
                     line, 0, None, now=self.now(),
@@ -250,6 +269,15 @@ class PurchaseOrderFlow:
         name = self.sku_topic.get_topic_name()
         out.extend((name, None, value, partition) for partition, value in bundler.bundles())
         return po, True, decided
+
+    def _shipped(self, partition: int, key: bytes) -> dict[str, int]:
+        """Eaches our ASNs shipped per PO line (by ``seq_key``); none without the ASN flow."""
+        if self.shipments is None:
+            return {}
+        from streams.report import shipped_eaches
+
+        raw = read_partition(self.shipments, partition).get(key)
+        return shipped_eaches(loads(raw)) if raw else {}
 
     async def _dead_letter(self, event: EventT, error: str) -> Any:
         M.RECORDS.labels(self.settings.topic_purchase_orders, "dlq").inc()
@@ -289,7 +317,7 @@ class PurchaseOrderFlow:
             changed = decided = False
             for ev in group:
                 item = loads(ev.value)
-                po, c, d = self._apply(key, po, item, out)
+                po, c, d = self._apply(key, po, item, out, partition)
                 changed, decided = changed or c, decided or d
             if po is not None and decided:
                 self._maybe_acknowledge(key, po, out)
@@ -303,14 +331,22 @@ class PurchaseOrderFlow:
         return futures
 
     def _apply(
-        self, key: bytes, po: dict[str, Any] | None, item: dict[str, Any], out: Out
+        self,
+        key: bytes,
+        po: dict[str, Any] | None,
+        item: dict[str, Any],
+        out: Out,
+        partition: int = 0,
     ) -> tuple[dict[str, Any] | None, bool, bool]:
         """Apply one po-events record: (document, changed, a line decision was taken in)."""
         t = item["t"]
         if t == "order":
-            return self._on_order(key, po, item["raw"], out)
+            return self._on_order(key, po, item["raw"], out, partition)
         if po is None:
             return None, False, False  # about a PO never taken in (e.g. state lost)
+        if t == "received":  # what Amazon received (the poller, ahead of a Closed PO)
+            po["received"] = received_eaches(po.get("lines") or {}, item["items"])
+            return po, True, False
         if t == "decision":
             d = self._on_decision(po, item["d"], out)
             return po, d, d
@@ -378,7 +414,7 @@ class PurchaseOrderFlow:
                    for ln in lines}  # fmt: skip
         try:
             ack = build_acknowledgement(
-                lines, decided, self.settings.spapi_selling_party, self.now()
+                lines, decided, _selling_party(po, self.settings), self.now()
             )
         except AcknowledgementNotReady as exc:
             log.info("PO %s not ready: %s", po["po"], exc)
@@ -565,6 +601,14 @@ class PurchaseOrderFlow:
                 await self.events_topic.send(
                     key=po_number.encode(), value=dumps({"t": "tx", "tx": record})
                 )
+
+
+def _selling_party(po: dict[str, Any], s: Settings) -> str:
+    """The vendor code Amazon ordered from (a vendor group has several): the PO's own
+    ``sellingParty``; the setting only for a PO that names none."""
+    details = (po.get("order") or {}).get("orderDetails") or {}
+    party = (details.get("sellingParty") or {}).get("partyId")
+    return party if isinstance(party, str) and party else s.spapi_selling_party
 
 
 def _revision(value: object) -> str | None:

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
@@ -135,7 +135,12 @@ class OrderWriter:
         self._types_ready = False
 
     async def sync(
-        self, number: str, desired: SalesOrder | None, closed: bool, refs: Refs
+        self,
+        number: str,
+        desired: SalesOrder | None,
+        closed: bool,
+        refs: Refs,
+        close: Mapping[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """Bring order ``number`` to ``desired``; retried through outages until it is done,
         commercetools refuses it (an exception for finance), or :class:`Abandoned`."""
@@ -145,7 +150,7 @@ class OrderWriter:
         while True:
             attempt += 1
             try:
-                return await self._attempt(number, desired, closed, refs)
+                return await self._attempt(number, desired, closed, refs, close)
             except CommercetoolsError as exc:
                 # 400 is about this order (401/403/5xx/no answer are not): tell, do not retry
                 permanent = exc.status == 400 and not isinstance(exc, AuthError)
@@ -169,13 +174,21 @@ class OrderWriter:
             await self.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1))
 
     async def _attempt(
-        self, number: str, desired: SalesOrder | None, closed: bool, refs: Refs
+        self,
+        number: str,
+        desired: SalesOrder | None,
+        closed: bool,
+        refs: Refs,
+        close: Mapping[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         await self._ensure_types()
         replaced = False
         for _ in range(MAX_PLANS):
             existing = await self.client.get_order_by_number(number)
-            plan = plan_sync(existing, desired, closed=closed, replace_allowed=self.replace_allowed)
+            plan = plan_sync(
+                existing, desired, closed=closed, replace_allowed=self.replace_allowed,
+                close=close,
+            )  # fmt: skip
             try:
                 order = await self._apply(existing, plan)
             except CommercetoolsError as exc:
@@ -288,14 +301,11 @@ class SalesOrderFlow:
                 await self.topic.send(key=key, value=b'{"t":"ack"}')
                 continue
             raw: bytes | None = event.value
-            # po-events: only a Closed PO concerns finance; cheap test before decoding
-            if raw is None or b'"Closed"' not in raw:
+            # po-events: only a closed PO concerns finance, told once the PO flow has
+            # written how it ended (received or cancelled); cheap test before decoding
+            if raw is None or b'"closed"' not in raw:
                 continue
-            item = loads(raw)
-            if (
-                item.get("t") == "order"
-                and (item.get("raw") or {}).get("purchaseOrderState") == "Closed"
-            ):
+            if loads(raw).get("t") == "closed":
                 await self.topic.send(key=key, value=b'{"t":"closed"}')
 
     # --- the agent: one PO at a time, acked once its outcome is final -----------------------
@@ -352,16 +362,17 @@ class SalesOrderFlow:
             mine["closed"] = True
             self.table[key] = dumps(mine)  # before any call: a late acknowledgement sees it
         raw_po = self.po_flow.pos.get(key)
+        po_doc = loads(raw_po) if raw_po else None
         refs = Refs(purchaseOrderNumber=po_number)
         try:
             desired = (
                 build_sales_order(
-                    loads(raw_po),
+                    po_doc,
                     prefix=self.settings.sales_order_number_prefix,
                     order_type_key=self.settings.ct_sales_order_type_key,
                     line_type_key=self.settings.ct_sales_order_line_type_key,
                 )
-                if raw_po
+                if po_doc
                 else None
             )
         except SalesOrderError as exc:
@@ -369,7 +380,8 @@ class SalesOrderFlow:
             M.SALES_ORDERS.labels("failed").inc()
             return
         number = sales_order_number(po_number, self.settings.sales_order_number_prefix)
-        outcome, order = await self.writer.sync(number, desired, closed, refs)
+        close = (po_doc or {}).get("close") if closed else None
+        outcome, order = await self.writer.sync(number, desired, closed, refs, close)
         M.SALES_ORDERS.labels(outcome).inc()
         if order is not None:
             mine.update(order=order.get("id"), state=order.get("orderState"), at=self.clock())

@@ -186,11 +186,7 @@ def parse_delivery(record: Any) -> Parsed:
     ids = d.get("resourceUserProvidedIdentifiers") or {}
     if ntype == "ResourceDeleted":
         sku = ids.get("sku") if isinstance(ids, dict) else None
-        if not isinstance(sku, str) or not sku:
-            raise BadRecord(
-                f"ResourceDeleted for inventory-entry {entry_id} names no sku "
-                "(resourceUserProvidedIdentifiers.sku); subscribe to InventoryEntryDeleted messages"
-            )
+        sku = sku if isinstance(sku, str) else ""  # "": the ingest stage finds it by entry id
         channel = ids.get("supplyChannel") if isinstance(ids.get("supplyChannel"), str) else None
         if channel is None:
             # without the channel the entry cannot be placed; the stock stage resolves it
@@ -203,6 +199,22 @@ def parse_delivery(record: Any) -> Parsed:
 
 
 def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) -> Parsed:
+    pni = d.get("payloadNotIncluded")
+    if isinstance(pni, dict):  # read first: such a message lacks the payload's own fields
+        mtype = d.get("type") or pni.get("payloadType")
+        if type_id != INVENTORY or mtype in INVENTORY_NO_FIGURE:
+            return Ignored(f"{mtype} for {type_id}")
+        msg_id = _opt(d, "id", str, "message") or ce_id
+        seq = _opt(d, "sequenceNumber", int, "message")
+        version = _opt(d, "resourceVersion", int, "message")
+        if mtype == "InventoryEntryDeleted":  # gone: placed by entry id (no sku, no channel)
+            ids = d.get("resourceUserProvidedIdentifiers")
+            sku = ids.get("sku") if isinstance(ids, dict) else None
+            sku = sku if isinstance(sku, str) else ""
+            return StockObservation(
+                sku, "?", entry_id, version or 0, "delete", msg_id=msg_id, seq=seq
+            )
+        return NeedsFetch(entry_id, version, msg_id, seq)
     mtype = _get(d, "type", str, "message")
     if type_id == "order":
         from streams.domain.ctorders import parse_order_message  # imports this module
@@ -218,8 +230,6 @@ def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) 
     at = d.get("createdAt") if isinstance(d.get("createdAt"), str) else None
     if mtype in INVENTORY_NO_FIGURE:
         return Ignored(mtype)
-    if d.get("payloadNotIncluded") is not None and mtype != "InventoryEntryDeleted":
-        return NeedsFetch(entry_id, version, msg_id, seq)
     ids = d.get("resourceUserProvidedIdentifiers")
     id_sku = ids.get("sku") if isinstance(ids, dict) else None
     if mtype == "InventoryEntryCreated":

@@ -176,13 +176,17 @@ class SkuState:
         seq: str,
         now: datetime,
         policy: ChannelPolicy | None = None,
+        keep: int = 0,
     ) -> list[dict[str, Any]]:
-        """Give back what a closed or cancelled PO line holds."""
+        """Give back what a closed or cancelled PO line holds, but ``keep`` eaches (shipped:
+        they left the warehouse, see streams.domain.po_close)."""
         released = AllocationLedger(self.lines).release(line_key)
         if not released and not self.holds.get(line_key):
             return []
-        held = sum(self.holds.get(line_key, {}).values())
-        return self._move_key(line_key, po, seq, -held, now, (), policy)
+        give = sum(self.holds.get(line_key, {}).values()) - keep
+        if give <= 0:  # all shipped, or given back already: repeat only a release (redelivery)
+            return [c for c in self.line_commands.get(line_key, []) if c["action"] == "release"]
+        return self._move_key(line_key, po, seq, -give, now, (), policy)
 
     def _move(
         self,

@@ -189,3 +189,30 @@ def ledger_field_definition() -> dict[str, Any]:
         "type": {"name": "Set", "elementType": {"name": "String"}},
         "inputHint": "SingleLine",
     }
+
+
+# --- entries that already carry another custom Type -------------------------------------------
+# An entry holds ONE custom Type. An entry created with an operator's own Type can keep the
+# ledger only if that Type has our field: the worker adds it (addFieldDefinition) to the Types
+# the operator names (STREAMS_CT_LEDGER_HOST_TYPES) and refuses, with this reason, the rest.
+HostDecision = Literal["ok", "add-field", "refuse"]
+
+
+def ledger_host(type_: dict[str, Any], ledger_key: str, hosts: Sequence[str]) -> HostDecision:
+    """What the ledger needs on an entry whose custom Type is ``type_``."""
+    if any(f.get("name") == LEDGER_FIELD for f in type_.get("fieldDefinitions") or []):
+        return "ok"
+    key = type_.get("key")
+    return "add-field" if key == ledger_key or key in hosts else "refuse"
+
+
+def refusal(type_: dict[str, Any], entry_id: str | None = None) -> str:
+    """Why commands cannot be applied to entries of Type ``type_`` (what to change)."""
+    key = type_.get("key") or type_.get("id")
+    on = f"inventory entry {entry_id}" if entry_id else "inventory entries"
+    return (
+        f"{on} carry custom Type {key!r}, which has no field {LEDGER_FIELD!r} (the "
+        "exactly-once ledger of ct.inventory-commands) and an entry holds one Type only: set "
+        f"STREAMS_CT_LEDGER_HOST_TYPES={key} so the worker adds the field to that Type "
+        "(addFieldDefinition), or add it yourself (Set of String), then replay the DLQ"
+    )

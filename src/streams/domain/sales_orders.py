@@ -46,6 +46,8 @@ SELLING_FIELD = "amazonSellingParty"
 BUYING_FIELD = "amazonBuyingParty"
 REVISION_FIELD = "amazonPurchaseOrderRevision"
 HASH_FIELD = "streamsContentHash"  # what the lines and total were built from
+SHIPPED_FIELD = "amazonShippedEaches"  # eaches shipped when Amazon closed the PO
+CLOSE_FIELD = "amazonCloseOutcome"  # received, partially-received or cancelled
 
 # ISO 4217 minor units that differ from 2 (Amazon vendor marketplaces use few of them)
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3,
@@ -153,20 +155,43 @@ class SalesOrder:
     def content_hash(self) -> str:
         return str(self.fields[HASH_FIELD])
 
-    def draft(self, *, closed: bool = False) -> dict[str, Any]:
-        """The ``OrderImportDraft`` (only meaningful with lines)."""
+    def draft(
+        self, *, closed: bool = False, close: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The ``OrderImportDraft`` (only meaningful with lines); ``close`` is how the PO
+        ended (``streams.domain.po_close``) when Amazon closed it."""
         assert self.currency is not None and self.lines
-        return {
+        fields = {**self.fields, **close_fields(close)} if closed else dict(self.fields)
+        draft: dict[str, Any] = {
             "orderNumber": self.order_number,
             "purchaseOrderNumber": self.purchase_order_number,
-            "orderState": "Cancelled" if closed else "Open",
+            "orderState": closed_state(close) if closed else "Open",
             "totalPrice": {"currencyCode": self.currency, "centAmount": self.total_cents},
             "customLineItems": [ln.draft(self.line_type_key) for ln in self.lines],
-            "custom": {
-                "type": {"typeId": "type", "key": self.order_type_key},
-                "fields": dict(self.fields),
-            },
+            "custom": {"type": {"typeId": "type", "key": self.order_type_key}, "fields": fields},
         }
+        shipment = shipment_state(close) if closed else None
+        if shipment:
+            draft["shipmentState"] = shipment
+        return draft
+
+
+def closed_state(close: Mapping[str, Any] | None) -> str:
+    """A closed PO's order: Complete when anything shipped (Amazon received it), else
+    Cancelled (rejected or cancelled)."""
+    return "Complete" if close and int(close.get("shipped") or 0) > 0 else "Cancelled"
+
+
+def shipment_state(close: Mapping[str, Any] | None) -> str | None:
+    if not close or int(close.get("shipped") or 0) <= 0:
+        return None
+    return "Shipped" if close.get("outcome") == "received" else "Partial"
+
+
+def close_fields(close: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not close:
+        return {}
+    return {SHIPPED_FIELD: int(close.get("shipped") or 0), CLOSE_FIELD: str(close["outcome"])}
 
 
 def build_sales_order(
@@ -290,6 +315,7 @@ def plan_sync(
     *,
     closed: bool,
     replace_allowed: bool = True,
+    close: Mapping[str, Any] | None = None,
 ) -> Plan:
     """How to bring the order (``existing``, None = none yet) to what the PO implies
     (``desired``, None = not settled yet; ``closed`` = Amazon closed the PO).
@@ -299,8 +325,10 @@ def plan_sync(
       when nothing else has touched it and ``replace_allowed``, else keep it and report it
       as diverged (finance edits it; an order that fulfilment or payment has begun on is
       never deleted);
-    * nothing accepted any more, or the PO closed: Cancelled (Complete when it shipped);
-      a Cancelled order is never reopened;
+    * nothing accepted any more: Cancelled; a Cancelled order is never reopened;
+    * the PO closed: ``close`` (``streams.domain.po_close``) says what shipped: Complete
+      with shipment state Shipped or Partial and the shipped eaches when anything shipped,
+      else Cancelled (without ``close``: Complete only when the order shows it shipped);
     * otherwise only the revision field follows.
     """
     if existing is None:
@@ -308,7 +336,7 @@ def plan_sync(
             return Plan("none", reason="not settled")
         if not desired.lines:
             return Plan("none", reason="nothing accepted")
-        return Plan("create", draft=desired.draft(closed=closed))
+        return Plan("create", draft=desired.draft(closed=closed, close=close))
     fields: Mapping[str, Any] = (existing.get("custom") or {}).get("fields") or {}
     if desired is not None and fields.get(PO_FIELD) not in (None, desired.purchase_order_number):
         return Plan("diverged", reason=f"order number taken by PO {fields.get(PO_FIELD)}")
@@ -333,7 +361,15 @@ def plan_sync(
     if desired is not None:
         # lines not replaced: the order keeps the hash of the lines it holds
         actions += _field_actions(existing, desired, skip_hash=changed)
-    want = _wanted_state(existing, desired, closed)
+    if closed and close and existing.get("custom") and state != "Cancelled":
+        have = (existing.get("custom") or {}).get("fields") or {}
+        for name, value in close_fields(close).items():
+            if have.get(name) != value:
+                actions.append({"action": "setCustomField", "name": name, "value": value})
+        shipment = shipment_state(close)
+        if shipment and existing.get("shipmentState") not in (shipment, "Delivered"):
+            actions.append({"action": "changeShipmentState", "shipmentState": shipment})
+    want = _wanted_state(existing, desired, closed, close)
     if want is not None and state != want and state not in ("Cancelled", "Complete"):
         actions.append({"action": "changeOrderState", "orderState": want})
     if reason:
@@ -342,8 +378,13 @@ def plan_sync(
 
 
 def _wanted_state(
-    existing: Mapping[str, Any], desired: SalesOrder | None, closed: bool
+    existing: Mapping[str, Any],
+    desired: SalesOrder | None,
+    closed: bool,
+    close: Mapping[str, Any] | None = None,
 ) -> str | None:
+    if closed and close:
+        return closed_state(close)
     if closed:
         shipped = existing.get("shipmentState") in ("Shipped", "Delivered")
         return "Complete" if shipped else "Cancelled"
@@ -388,6 +429,8 @@ def order_type_draft(key: str) -> dict[str, Any]:
             field_definition(BUYING_FIELD, "String", "Amazon buying party"),
             field_definition(REVISION_FIELD, "String", "Amazon PO revision acknowledged"),
             field_definition(HASH_FIELD, "String", "Content marker (stream processor)"),
+            field_definition(SHIPPED_FIELD, "Number", "Eaches shipped when Amazon closed it"),
+            field_definition(CLOSE_FIELD, "String", "How Amazon closed the PO"),
         ],
         "An Amazon Vendor Central purchase order as acknowledged (stream processor)",
     )

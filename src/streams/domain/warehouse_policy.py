@@ -303,3 +303,33 @@ def channel_policy_type_draft(key: str) -> dict[str, Any]:
         "Read by the Amazon Vendor Central stream processor: which warehouses serve Amazon, "
         "in what order, and the eaches each keeps back",
     )
+
+
+def foreign_type_problems(
+    channels: Iterable[Mapping[str, Any]],
+    types_by_id: Mapping[str, Mapping[str, Any]],
+    own_key: str,
+    hosts: Sequence[str],
+) -> list[str]:
+    """Supply channels whose custom Type (a channel holds one) has none of the policy fields
+    and is neither ours nor one the worker may extend: what to set, per Type."""
+    wanted = {f["name"] for f in channel_policy_type_draft(own_key)["fieldDefinitions"]}
+    out: dict[str, list[str]] = {}
+    for ch in channels:
+        if "InventorySupply" not in (ch.get("roles") or ()):
+            continue
+        ref = (ch.get("custom") or {}).get("type") or {}
+        t = types_by_id.get(str(ref.get("id") or ""))
+        if t is None or t.get("key") in (own_key, *hosts):
+            continue
+        if wanted & {f.get("name") for f in t.get("fieldDefinitions", ())}:
+            continue
+        out.setdefault(str(t.get("key") or t.get("id")), []).append(str(ch.get("key") or ch["id"]))
+    return [
+        f"supply channels {', '.join(sorted(chs)[:10])} carry custom Type {key!r} without the "
+        f"Amazon policy fields ({', '.join(sorted(wanted))}) and a channel holds one Type only: "
+        f"set STREAMS_CT_CHANNEL_POLICY_HOST_TYPES={key} so the worker adds them "
+        "(addFieldDefinition), or add them yourself; until then these channels follow the "
+        "configuration (mappings, STREAMS_DEFAULT_AMAZON_CHANNELS)"
+        for key, chs in sorted(out.items())
+    ]

@@ -153,6 +153,13 @@ TX_FAILURES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+PO_CLOSED = Counter(
+    "streams_po_closed_total",
+    "Purchase orders Amazon closed, by how they ended "
+    "(received, partially-received, cancelled: what shipped stays out of stock)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 PO_POLLED = Counter(
     "streams_po_polled_total",
     "New or changed purchase orders the poller published to amazon.purchase-orders",

@@ -54,6 +54,25 @@ class SandboxControl:
         data = await self._send("GET", "orders")
         return {o["purchaseOrderNumber"]: o["purchaseOrderState"] for o in data["orders"]}
 
+    async def close_order(
+        self,
+        number: str,
+        how: str,
+        *,
+        at: str | None = None,
+        received: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """Amazon closes PO ``number``: ``received`` (all, or ``received`` per item),
+        ``cancelled`` (every item to 0) or ``rejected``; returns the closed Order."""
+        body: dict[str, Any] = {"purchaseOrderNumber": number, "how": how}
+        if at:
+            body["at"] = at
+        if received is not None:
+            body["received"] = received
+        data = await self._send("POST", "orders/close", body)
+        order: dict[str, Any] = data["order"]
+        return order
+
     async def expire_tokens(self) -> int:
         return int((await self._send("POST", "expire-tokens", {}))["expired"])
 

@@ -45,6 +45,7 @@ LWA_OPERATION = "lwaToken"
 OPERATIONS: dict[str, tuple[str, str]] = {
     "getPurchaseOrders": ("GET", "/vendor/orders/v1/purchaseOrders"),
     "getPurchaseOrder": ("GET", "/vendor/orders/v1/purchaseOrders/{purchaseOrderNumber}"),
+    "getPurchaseOrdersStatus": ("GET", "/vendor/orders/v1/purchaseOrdersStatus"),  # lifecycle.py
     "submitAcknowledgement": ("POST", "/vendor/orders/v1/acknowledgements"),
     "getTransaction": ("GET", "/vendor/transactions/v1/transactions/{transactionId}"),
     "SubmitShipmentConfirmations": ("POST", "/vendor/shipping/v1/shipmentConfirmations"),
@@ -804,8 +805,9 @@ _HANDLERS: dict[str, Handler] = {
 def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
     app = web.Application(middlewares=[_api_middleware], client_max_size=10 * 1024**2)
     app[STATE] = SandboxState(config or SandboxConfig())
-    for operation, (method, path) in OPERATIONS.items():
-        app.router.add_route(method, path, _HANDLERS[operation], name=operation)
+    for operation, handler in _HANDLERS.items():
+        method, path = OPERATIONS[operation]
+        app.router.add_route(method, path, handler, name=operation)
     app.router.add_post("/auth/o2/token", lwa_token)
     app.router.add_get("/_sandbox/received", control_received)
     app.router.add_get("/_sandbox/orders", control_list_orders)
@@ -814,6 +816,9 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_post("/_sandbox/faults", control_faults)
     app.router.add_post("/_sandbox/reset", control_reset)
     app.router.add_post("/_sandbox/expire-tokens", control_expire_tokens)
+    from streams.sandbox.amazon import lifecycle  # closing POs, getPurchaseOrdersStatus
+
+    lifecycle.install(app)
     return app
 
 
