@@ -200,6 +200,15 @@ def parse_delivery(record: Any) -> Parsed:
 
 def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) -> Parsed:
     pni = d.get("payloadNotIncluded")
+    if type_id == "order":
+        from streams.domain.ctorders import parse_order_message  # imports this module
+
+        mtype = d.get("type") or (pni.get("payloadType") if isinstance(pni, dict) else None)
+        if not isinstance(mtype, str):
+            raise BadRecord("message.type is missing")
+        order_id = _get(d["resource"], "id", str, "resource")
+        effect = parse_order_message(d, mtype, order_id, _opt(d, "id", str, "message") or ce_id)
+        return Ignored(f"{mtype} for order") if effect is None else effect
     if isinstance(pni, dict):  # read first: such a message lacks the payload's own fields
         mtype = d.get("type") or pni.get("payloadType")
         if type_id != INVENTORY or mtype in INVENTORY_NO_FIGURE:
@@ -216,12 +225,6 @@ def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) 
             )
         return NeedsFetch(entry_id, version, msg_id, seq)
     mtype = _get(d, "type", str, "message")
-    if type_id == "order":
-        from streams.domain.ctorders import parse_order_message  # imports this module
-
-        order_id = _get(d["resource"], "id", str, "resource")
-        effect = parse_order_message(d, mtype, order_id, _opt(d, "id", str, "message") or ce_id)
-        return Ignored(f"{mtype} for order") if effect is None else effect
     if type_id != INVENTORY:
         return Ignored(f"{mtype} for {type_id}")
     msg_id = _opt(d, "id", str, "message") or ce_id
