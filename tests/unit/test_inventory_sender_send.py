@@ -14,6 +14,7 @@ from streams.adapters.spapi import SpApiError
 from streams.agents.inventory_sender import Abandoned, InventorySenderFlow
 from streams.config import Settings
 from streams.domain.inventory_feed import InventoryRequest, item_details
+from streams.domain.rate_budget import Share
 
 
 class FakeTopic:
@@ -45,6 +46,18 @@ class FakeApi:
         self.outcomes = outcomes
         self.max_items = max_items
         self.calls: list[int] = []
+        self.checked: list[str] = []  # transaction ids asked of the DF status API
+        self.shares: list[tuple[tuple[str, ...], Share]] = []
+
+    def set_share(self, operations: Any, share: Share) -> None:
+        self.shares.append((tuple(operations), share))
+
+    async def get_df_transaction(self, txid: str) -> dict[str, Any]:
+        self.checked.append(txid)
+        return {"transactionId": txid, "status": "Success"}
+
+    async def get_transaction(self, txid: str) -> dict[str, Any]:
+        raise AssertionError("a DF transaction asked of the retail Transaction Status API")
 
     async def submit_inventory_update(
         self, warehouse: str, items: list[dict[str, Any]], **kwargs: Any
@@ -145,3 +158,18 @@ def test_an_invalid_body_is_not_sent() -> None:
     assert api.calls == []
     [rec] = exceptions(f)
     assert rec["kind"] == "inventory-update-rejected" and "model" in rec["rootCause"]
+
+
+def test_transactions_are_checked_on_the_df_api_with_a_share_of_the_budget() -> None:
+    api = FakeApi([])
+    f, _, _ = flow(api)
+    asyncio.run(f._send(request(2)))
+    [txid] = f.pending_tx
+    f.assigned(0, 6)  # a rebalance took every partition: no share of the plan, no checks
+    assert api.shares == [(("submitInventoryUpdate", "getTransactionStatus"), Share(0, 6))]
+    asyncio.run(f.tick())
+    assert api.checked == [] and txid in f.pending_tx
+    f.assigned(2, 6)
+    assert api.shares[-1][1] == Share(2, 6)
+    asyncio.run(f.tick())
+    assert api.checked == [txid] and f.pending_tx == {}
