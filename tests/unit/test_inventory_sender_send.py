@@ -52,6 +52,10 @@ class FakeApi:
     def set_share(self, operations: Any, share: Share) -> None:
         self.shares.append((tuple(operations), share))
 
+    def rate_limit(self, operation: str) -> tuple[float, int]:
+        share = self.shares[-1][1] if self.shares else Share(1, 1)
+        return 10.0 * share.owned / share.total, 10
+
     async def get_df_transaction(self, txid: str) -> dict[str, Any]:
         self.checked.append(txid)
         return {"transactionId": txid, "status": "Success"}

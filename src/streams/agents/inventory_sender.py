@@ -387,9 +387,13 @@ class InventorySenderFlow:
     def assigned(self, owned: int, total: int) -> None:
         """A rebalance gave this worker ``owned`` of the topic's ``total`` partitions."""
         self.share = Share(owned, max(1, total, owned))
-        set_share = getattr(self.spapi(), "set_share", None)
-        if set_share is not None:  # a test's fake client may have no budget
-            set_share(BUDGETED, self.share)
+        client = self.spapi()
+        set_share = getattr(client, "set_share", None)
+        if set_share is None:  # a test's fake client may have no budget
+            return
+        set_share(BUDGETED, self.share)
+        for op in BUDGETED:
+            M.SPAPI_BUDGET.labels(op).set(client.rate_limit(op)[0])
 
     # --- owned exceptions ---------------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str, status: str = "open") -> None:
