@@ -18,6 +18,7 @@ from streams.adapters.amazon_models import example, validate
 from streams.adapters.spapi import (
     CountingHooks,
     DateWindowError,
+    NoBudgetShare,
     RetryPolicy,
     SpApiAuthError,
     SpApiClient,
@@ -460,7 +461,7 @@ async def test_retail_transactions_are_not_asked_of_the_df_api() -> None:
         assert caught.value.status == 404 and caught.value.operation == "getTransactionStatus"
 
 
-async def test_a_share_of_the_group_plan_narrows_the_limit_and_none_holds_requests() -> None:
+async def test_a_share_of_the_group_plan_narrows_the_limit_and_none_refuses_requests() -> None:
     async with rig() as r:
         op = "getPurchaseOrder"
         assert r.client.rate_limit(op) == (10.0, 10)
@@ -469,9 +470,10 @@ async def test_a_share_of_the_group_plan_narrows_the_limit_and_none_holds_reques
         assert (round(rate, 6), burst) == (round(10 / 3, 6), 3)
         assert r.client.group_plan(op) == Plan(10.0, 10)  # the group's plan is kept
         r.client.set_share([op], Share(0, 6))
-        held = asyncio.ensure_future(r.client.get_purchase_order("4Z32PABC"))
-        await asyncio.sleep(0.3)
-        assert not held.done() and await r.control.statuses(op) == []
+        with pytest.raises(NoBudgetShare) as caught:  # at once, and nothing reaches Amazon
+            await asyncio.wait_for(r.client.get_purchase_order("4Z32PABC"), 1.0)
+        assert caught.value.status == 429 and caught.value.retryable
+        assert await r.control.statuses(op) == []
         r.client.set_share([op], Share(6, 6))  # the partitions came back
-        assert (await asyncio.wait_for(held, 5))["purchaseOrderNumber"] == "4Z32PABC"
+        assert (await r.client.get_purchase_order("4Z32PABC"))["purchaseOrderNumber"] == "4Z32PABC"
         assert await r.control.statuses(op) == [200]

@@ -49,6 +49,15 @@ class SpApiAuthError(SpApiError):
     """Login with Amazon refused the refresh-token exchange (bad client or refresh token)."""
 
 
+class NoBudgetShare(SpApiError):
+    """This worker owns none of the partitions that share Amazon's plan for the operation,
+    so it may not send it now (a 429 that never reached Amazon; retry once it owns some)."""
+
+    def __init__(self, operation: str) -> None:
+        message = "this worker has no share of the group's usage plan for the operation now"
+        super().__init__(429, operation, [{"code": "NoBudgetShare", "message": message}])
+
+
 class DateWindowError(ValueError):
     """A getPurchaseOrders date range Amazon would refuse (more than 7 days, or reversed)."""
 

@@ -35,10 +35,12 @@ from streams import __version__
 from streams.adapters.codecs import redact
 from streams.adapters.spapi.errors import (
     RETRYABLE_STATUSES,
+    NoBudgetShare,
     SpApiAuthError,
     SpApiError,
     SpApiHooks,
 )
+from streams.adapters.spapi.limiter import Bucket
 from streams.domain.rate_budget import WHOLE, Plan, Share, worker_plan
 
 if TYPE_CHECKING:
@@ -47,8 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LWA_OPERATION = "lwaToken"
-# while this worker has no share of an operation's plan, a caller re-checks this often
-_NO_SHARE_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,36 +65,11 @@ class _Token:
     renew_at: float  # monotonic
 
 
-class Bucket:
-    """The client's twin of Amazon's token bucket for one operation; callers wait in turn."""
-
-    def __init__(self, plan: Plan, tokens: float | None = None) -> None:
-        self.plan = plan
-        self.tokens = float(plan.burst) if tokens is None else min(float(plan.burst), tokens)
-        self.stamp = time.monotonic()
-        self._turn = asyncio.Lock()  # FIFO: the longest waiter takes the next token
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(float(self.plan.burst), self.tokens + (now - self.stamp) * self.plan.rate)
-        self.stamp = now
-
-    async def acquire(self) -> None:
-        async with self._turn:
-            while True:
-                self._refill()
-                if self.tokens >= 1.0:
-                    self.tokens -= 1.0
-                    return
-                await asyncio.sleep((1.0 - self.tokens) / self.plan.rate)
-
-    def left(self) -> float:
-        self._refill()
-        return self.tokens
-
-
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SpApiError) and not isinstance(exc, SpApiAuthError) and exc.retryable
+    # no share of the plan: the caller's own retry waits for the next rebalance, not tenacity
+    if isinstance(exc, SpApiAuthError | NoBudgetShare):
+        return False
+    return isinstance(exc, SpApiError) and exc.retryable
 
 
 def _token_problem(errors: Iterable[dict[str, Any]]) -> bool:
@@ -207,12 +182,12 @@ class Transport:
         return bucket
 
     async def _admit(self, operation: str) -> None:
-        """Wait for a token of this worker's bucket (and for a share while it has none)."""
+        """Wait for a token of this worker's bucket; :class:`NoBudgetShare` without a share
+        (fails fast, so a timer checking transactions is not held up by it)."""
         while True:
             bucket = self._bucket(operation)
             if not bucket.plan.sends:
-                await asyncio.sleep(_NO_SHARE_POLL_S)
-                continue
+                raise NoBudgetShare(operation)
             await bucket.acquire()
             if bucket is self._buckets.get(operation):
                 return  # else the share changed while waiting: a token of the new bucket
