@@ -6,7 +6,8 @@ sandbox, whose token buckets are at Amazon's default plan (10 requests/s, burst 
 of the plan, so three that did not split it would send up to 27 requests/s and meet 429s.
 Checked: not one 429 on either operation, every SKU's latest amount accepted, every offset
 committed, each worker sent (the budget follows the assignment), and the DF transactions
-checked. No timing is asserted."""
+checked; then one worker leaves mid-drain and the two left re-split the plan, still
+without a 429. No timing is asserted."""
 
 from __future__ import annotations
 
@@ -140,6 +141,28 @@ async def test_three_workers_stay_within_one_plan_and_drain(kafka: str, tmp_path
             assert all(n > 0 for n in per_worker), per_worker
             assert sum(per_worker) == len(sent)
             assert await control.received("getTransaction") == []  # DF ones never go retail
+
+            # a worker leaves while the group drains: the two left re-split the plan
+            more = [(f"S{i:05d}".encode(), update(f"S{i:05d}", i + 9)) for i in range(SKUS)]
+            await produce(s.kafka_bootstrap, s.topic_inventory_updates, more)
+            want = {f"V-S{i:05d}": i + 9 for i in range(SKUS)}
+            await asyncio.to_thread(workers[2].stop)
+            left = workers[:2]
+
+            async def split_two_ways() -> bool:
+                try:
+                    return all(budget(w, OPS[0]) >= s.spapi_rate_per_s * 0.9 / 2 for w in left)
+                except (OSError, AssertionError):
+                    return False
+
+            await until(split_two_ways, 60, "the two workers left to share the plan", left)
+            assert sum(budget(w, OPS[0]) for w in left) <= s.spapi_rate_per_s + 1e-9
+            await until(all_told, 180, "every SKU's amount after the worker left", left)
+            await until(all_committed, 30, "every offset committed after it left", left)
+            await until(checked, 60, "every DF transaction checked after it left", left)
+            for op in OPS:
+                statuses = {e["status"] for e in await control.received(op)}
+                assert statuses == {202 if op == OPS[0] else 200}, (op, statuses)
         finally:
             for w in workers:
                 w.stop()
