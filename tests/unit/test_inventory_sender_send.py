@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.adapters.spapi import SpApiError
+from streams.adapters.spapi import NoBudgetShare, SpApiError
 from streams.agents.inventory_sender import Abandoned, InventorySenderFlow
 from streams.config import Settings
 from streams.domain.inventory_feed import InventoryRequest, item_details
@@ -177,3 +177,11 @@ def test_transactions_are_checked_on_the_df_api_with_a_share_of_the_budget() -> 
     assert api.shares[-1][1] == Share(2, 6)
     asyncio.run(f.tick())
     assert api.checked == [txid] and f.pending_tx == {}
+
+
+def test_no_share_of_the_plan_abandons_the_batch_without_a_stall() -> None:
+    api = FakeApi([NoBudgetShare("submitInventoryUpdate")])
+    f, _, _ = flow(api, inventory_stalled_after_s=0)
+    with pytest.raises(Abandoned):
+        asyncio.run(f._send(request(2)))
+    assert api.calls == [2] and f.pending_tx == {} and exceptions(f) == []

@@ -35,7 +35,8 @@ with the next snapshot anyway).
 
 Rate budget: the group's workers share Amazon's plan for both operations by their share of
 ``amazon.inventory-updates``' partitions (:mod:`streams.domain.rate_budget`), set on every
-rebalance; a worker that owns none sends nothing and checks no transactions.
+rebalance; a worker that owns none sends nothing (a batch in hand is left, unacked, to the
+partitions' next owner) and checks no transactions.
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ class InventorySenderFlow:
 
     async def _send(self, req: InventoryRequest) -> None:
         """One request until accepted or finally refused (a 413 sends it in halves)."""
-        from streams.adapters.spapi import SpApiAuthError, SpApiError
+        from streams.adapters.spapi import NoBudgetShare, SpApiAuthError, SpApiError
 
         s = self.settings
         body = request_body(s.spapi_selling_party, (item for _, item in req.items))
@@ -271,6 +272,9 @@ class InventorySenderFlow:
                     selling_party=s.spapi_selling_party,
                 )
                 break
+            except NoBudgetShare:
+                # a rebalance took this worker's partitions: their next owner sends the batch
+                raise Abandoned("rebalance: no share of Amazon's plan") from None
             except SpApiError as exc:
                 if exc.status == 413 and len(req.items) > 1:
                     M.INVENTORY_REQUESTS.labels("split").inc()
