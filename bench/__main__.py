@@ -32,6 +32,7 @@ FULL: dict[str, list[list[str]]] = {
     "purchase_orders": [[]],
     "state_scale": [["--skus", "1000000"]],
     "amazon_budget": [["--skus", "50000"]],
+    "spapi_group": [["--workers", "3", "--skus", "20000"]],
 }  # fmt: skip
 QUICK: dict[str, list[list[str]]] = {
     "inventory": [["--messages", "20000", "--skus", "5000", "--rate", "1000", "--duration", "10"]],
@@ -39,6 +40,7 @@ QUICK: dict[str, list[list[str]]] = {
                          "--poller-pos", "5"]],
     "state_scale": [["--skus", "50000"]],
     "amazon_budget": [["--skus", "5000"]],
+    "spapi_group": [["--workers", "3", "--skus", "5000"]],
 }  # fmt: skip
 
 

@@ -300,7 +300,7 @@ async def outcome(
     bound = max(0.0, (n - s.spapi_burst) / s.spapi_rate_per_s) if n else None
     rate, burst = s.spapi_rate_per_s * RATE_HEADROOM, max(1, int(s.spapi_burst * BURST_SHARE))
     pace = max(0.0, (n - burst) / rate) if n else None
-    tx = await control.received("getTransaction")
+    tx = await control.received("getTransactionStatus")  # DF Transaction Status API
     return {
         "requests_accepted": n,
         "requests_by_status": {str(k_): v for k_, v in sorted(statuses.items())},
@@ -385,7 +385,7 @@ def table(res: dict[str, Any]) -> str:
             f"{r.get('final_amount_wrong')} / {r.get('final_amount_missing')}",
         ),
         ("bodies invalid against Amazon's model", f"{r.get('bodies_invalid_against_model')}"),
-        ("getTransaction checks by status", f"{r.get('transaction_checks')}"),
+        ("getTransactionStatus (DF) checks by status", f"{r.get('transaction_checks')}"),
         (
             "cpu worker / bench+sandbox / broker / other",
             f"{cpu} / {r.get('other_processes_cpu_cores')} cores",

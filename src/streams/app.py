@@ -145,6 +145,10 @@ def create_app(
                 pass
             else:
                 app.sales_orders = SalesOrderFlow(app, s, po_flow, clock)  # type: ignore[attr-defined]
+    if "purchase_orders" in flows:  # acks and ASNs keep to the worker's share of the plan
+        from streams.agents.spapi_budget import RetailBudget
+
+        app.retail_budget = RetailBudget(app, s, spapi_factory)  # type: ignore[attr-defined]
     if "po_poller" in flows:
         from streams.agents.po_poller import PoPoller
 

@@ -7,7 +7,9 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.config import Settings
+from pydantic import ValidationError
+
+from streams.config import Settings, config_error
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -15,7 +17,10 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 def _config(s: Settings, a: argparse.Namespace) -> int:
     from streams.config import env_name
 
+    derived = s.derived
     for name, value in s.masked().items():
+        if name in derived:  # a comment line keeps the output usable as an env file
+            print(f"# {env_name(name)} derived: {derived[name]}")
         print(f"{env_name(name)}={value}")
     return 0
 
@@ -180,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"streams: configuration error: {config_error(exc)}", file=sys.stderr)
+        return 2
     code: int = args.func(settings, args)
     return code
 

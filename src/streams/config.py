@@ -9,11 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.domain.spapi_regions import (
+    LWA_TOKEN_URL,
+    Region,
+    amazon_host,
+    endpoint_for,
+    endpoint_problem,
+)
+
+LOCAL_SPAPI_CLIENT_ID = "amzn1.application-oa2-client.local"
+LOCAL_SPAPI_REFRESH_TOKEN = "Atzr|local-refresh-token"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+HOST = "127.0.0.1"
 
 # Secret fields that may instead be given as a path in STREAMS_<NAME>_FILE.
 SECRET_FIELDS = (
@@ -121,12 +134,17 @@ class Settings(BaseSettings):
     ct_mock_port: int = 8989
 
     # --- Amazon SP-API ----------------------------------------------------------------
-    spapi_endpoint: str = "http://127.0.0.1:8787"
-    spapi_lwa_url: str = "http://127.0.0.1:8787/auth/o2/token"
-    spapi_region: Literal["na", "eu", "fe"] = "na"
-    spapi_client_id: str = "amzn1.application-oa2-client.local"
+    # endpoint and LWA URL: unset = derived (see _derive_spapi_endpoints and `streams config`):
+    # without SP-API credentials the project's local sandbox, else Amazon's host of the region
+    spapi_endpoint: str = ""
+    spapi_lwa_url: str = ""
+    spapi_region: Region = "na"
+    spapi_sandbox: bool = False  # Amazon's sandbox hosts (static sandbox responses)
+    spapi_client_id: str = LOCAL_SPAPI_CLIENT_ID
     spapi_client_secret: SecretStr = SecretStr("local-secret")
-    spapi_refresh_token: SecretStr = SecretStr("Atzr|local-refresh-token")
+    spapi_refresh_token: SecretStr = SecretStr(LOCAL_SPAPI_REFRESH_TOKEN)
+    # Direct Fulfillment Transaction Status API version that DF transactions are checked on
+    spapi_df_transactions_version: Literal["v1", "2021-12-28"] = "v1"
     # retail vendor code: acknowledgements and ASNs name each PO's own sellingParty, this
     # only when a PO carries none
     spapi_selling_party: str = "VENDOR1"
@@ -283,6 +301,65 @@ class Settings(BaseSettings):
                 data[name] = Path(path).read_text(encoding="utf-8").strip()
         return data
 
+    _derived: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _derive_spapi_endpoints(self) -> Settings:
+        """Fill an unset SP-API endpoint / LWA URL and refuse one that contradicts the region.
+
+        Endpoint: ``STREAMS_SPAPI_SANDBOX=true`` -> Amazon's sandbox host of the region; no
+        SP-API credentials set (the local placeholders) -> the project's own sandbox on
+        ``STREAMS_SANDBOX_HOST:STREAMS_SANDBOX_PORT``; else Amazon's production host of the
+        region. LWA URL: Amazon's for an Amazon host, else ``<endpoint>/auth/o2/token``
+        (where the local sandbox serves it)."""
+        derived: dict[str, str] = {}
+        endpoint, region = self.spapi_endpoint, self.spapi_region
+        if not endpoint:
+            if self.spapi_sandbox:
+                endpoint = endpoint_for(region, sandbox=True)
+                derived["spapi_endpoint"] = f"Amazon's {region} sandbox (STREAMS_SPAPI_SANDBOX)"
+            elif self.spapi_local:
+                host = self.sandbox_host if self.sandbox_host not in ("0.0.0.0", "::") else HOST
+                endpoint = f"http://{host}:{self.sandbox_port}"
+                derived["spapi_endpoint"] = (
+                    "the local sandbox: no SP-API credentials set (`streams sandbox amazon`)"
+                )
+            else:
+                endpoint = endpoint_for(region)
+                derived["spapi_endpoint"] = f"Amazon's {region} host (STREAMS_SPAPI_REGION)"
+        else:
+            said = "spapi_sandbox" in self.model_fields_set
+            problem = endpoint_problem(endpoint, region, self.spapi_sandbox if said else None)
+            if problem:
+                raise ValueError(problem)
+        lwa = self.spapi_lwa_url
+        if not lwa:
+            if amazon_host(endpoint) is not None:
+                lwa = LWA_TOKEN_URL
+                derived["spapi_lwa_url"] = "Login with Amazon (every region)"
+            else:
+                lwa = f"{endpoint.rstrip('/')}/auth/o2/token"
+                derived["spapi_lwa_url"] = "the endpoint's /auth/o2/token (the local sandbox's)"
+        # frozen model: the derived values are set once, here, before anyone reads them
+        object.__setattr__(self, "spapi_endpoint", endpoint)
+        object.__setattr__(self, "spapi_lwa_url", lwa)
+        self._derived = {name: (getattr(self, name), why) for name, why in derived.items()}
+        return self
+
+    @property
+    def spapi_local(self) -> bool:
+        """No SP-API credentials configured: the project's placeholders are in place."""
+        return (
+            self.spapi_client_id == LOCAL_SPAPI_CLIENT_ID
+            and self.spapi_refresh_token.get_secret_value() == LOCAL_SPAPI_REFRESH_TOKEN
+        )
+
+    @property
+    def derived(self) -> dict[str, str]:
+        """Settings that were not given but derived: field name -> where the value came from."""
+        # a copy with the value replaced (model_copy) no longer counts it as derived
+        return {n: why for n, (v, why) in self._derived.items() if getattr(self, n) == v}
+
     # ---------------------------------------------------------------------------------
     def dlq_topic(self, topic: str) -> str:
         return f"{topic}{self.dlq_suffix}"
@@ -307,3 +384,16 @@ class Settings(BaseSettings):
 
 def env_name(field: str) -> str:
     return f"STREAMS_{field.upper()}"
+
+
+def config_error(exc: Exception) -> str:
+    """One line per problem of a settings ``ValidationError``, named by environment variable."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for e in errors():
+        where = ".".join(str(p) for p in e.get("loc", ()))
+        message = str(e.get("msg", "")).removeprefix("Value error, ")
+        lines.append(f"{env_name(where)}: {message}" if where else message)
+    return "; ".join(lines)

@@ -41,6 +41,8 @@ ACKS = "/vendor/orders/v1/acknowledgements"
 ASNS = "/vendor/shipping/v1/shipmentConfirmations"
 TXS = "/vendor/transactions/v1/transactions/"
 INVENTORY = "/vendor/directFulfillment/inventory/v1/warehouses/{}/items"
+DF_TXS = "/vendor/directFulfillment/transactions/v1/transactions/"
+DF_TXS_2021 = "/vendor/directFulfillment/transactions/2021-12-28/transactions/"
 FIXED_NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -390,12 +392,56 @@ async def test_token_buckets_answer_429_in_amazons_shape(sandbox: Sandbox) -> No
     assert body == {"errors": [{"code": "QuotaExceeded", "message": message, "details": ""}]}
     assert headers["x-amzn-RateLimit-Limit"] == "10.0"
 
-    # getTransaction has burst 20
-    feed = {"sellingParty": {"partyId": "VENDOR1"}, "isFullUpdate": True, "items": []}
-    _, _, tx = await sandbox.call("POST", INVENTORY.format("WH1"), json={"inventory": feed})
+    # the retail getTransaction has burst 20
+    [body] = _example_bodies("vendorOrders", "submitAcknowledgement", "202")[:1]
+    _, _, tx = await sandbox.call("POST", ACKS, json=body)
     tid = tx["payload"]["transactionId"]
     results = await asyncio.gather(*(sandbox.call("GET", TXS + tid) for _ in range(20)))
     assert [r[0] for r in results] == [200] * 20
+
+    # the DF transaction status API has a plan of its own: burst 10
+    feed = {"sellingParty": {"partyId": "VENDOR1"}, "isFullUpdate": True, "items": []}
+    _, _, tx = await sandbox.call("POST", INVENTORY.format("WH1"), json={"inventory": feed})
+    tid = tx["payload"]["transactionId"]
+    results = await asyncio.gather(*(sandbox.call("GET", DF_TXS + tid) for _ in range(20)))
+    statuses = [r[0] for r in results]
+    assert statuses.count(200) >= 10 and statuses.count(429) >= 5
+
+
+async def test_each_transaction_is_answered_only_on_its_own_api(sandbox: Sandbox) -> None:
+    """Direct Fulfillment submissions on the DF Transaction Status API (v1 and 2021-12-28,
+    in their models' shapes), acknowledgements and ASNs on the retail one; else 404."""
+    feed = {"sellingParty": {"partyId": "VENDOR1"}, "isFullUpdate": True, "items": []}
+    _, _, tx = await sandbox.call("POST", INVENTORY.format("WH1"), json={"inventory": feed})
+    df_tid = tx["payload"]["transactionId"]
+    [ack] = _example_bodies("vendorOrders", "submitAcknowledgement", "202")[:1]
+    [asn] = _example_bodies("vendorShipments", "SubmitShipmentConfirmations", "202")[:1]
+    retail = [
+        (await sandbox.call("POST", path, json=body))[2]["payload"]["transactionId"]
+        for path, body in ((ACKS, ack), (ASNS, asn))
+    ]
+
+    status, _, v1 = await sandbox.call("GET", DF_TXS + df_tid)
+    assert status == 200
+    assert v1 == {
+        "payload": {"transactionStatus": {"transactionId": df_tid, "status": "Processing"}}
+    }
+    status, headers, v2 = await sandbox.call("GET", DF_TXS_2021 + df_tid)
+    assert status == 200 and headers["x-amzn-RateLimit-Limit"] == "10.0"
+    assert v2 == {"transactionStatus": {"transactionId": df_tid, "status": "Processing"}}
+    await asyncio.sleep(0.35)
+    status, _, v2 = await sandbox.call("GET", DF_TXS_2021 + df_tid)
+    assert v2["transactionStatus"]["status"] == "Success"
+
+    status, _, body = await sandbox.call("GET", TXS + df_tid)  # retail: not one of its own
+    assert status == 404 and body["errors"][0]["code"] == "NotFound"
+    for tid in retail:
+        assert (await sandbox.call("GET", TXS + tid))[0] == 200
+        for path in (DF_TXS, DF_TXS_2021):
+            status, _, body = await sandbox.call("GET", path + tid)
+            assert status == 404 and body["errors"][0]["code"] == "NotFound"
+    got = await sandbox.control.received("getTransactionStatus")
+    assert [e["status"] for e in got] == [200, 404, 404]
 
 
 async def test_faults_can_be_set_at_runtime(sandbox: Sandbox) -> None:

@@ -18,6 +18,7 @@ from streams.adapters.amazon_models import example, validate
 from streams.adapters.spapi import (
     CountingHooks,
     DateWindowError,
+    NoBudgetShare,
     RetryPolicy,
     SpApiAuthError,
     SpApiClient,
@@ -26,6 +27,7 @@ from streams.adapters.spapi import (
 )
 from streams.config import Settings
 from streams.domain.acknowledgement import encode_acknowledgement, request_body
+from streams.domain.rate_budget import Plan, Share
 from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
 from streams.sandbox.amazon.generator import acknowledgement_for
 
@@ -282,7 +284,7 @@ async def test_5xx_is_retried_then_succeeds() -> None:
             {
                 "operations": {
                     "submitInventoryUpdate": {"failNext": 2, "errorStatus": 503},
-                    "getTransaction": {"failNext": 1, "errorStatus": 500},
+                    "getTransactionStatus": {"failNext": 1, "errorStatus": 500},
                 }
             }
         )
@@ -293,9 +295,9 @@ async def test_5xx_is_retried_then_succeeds() -> None:
             }
         ]
         tid = await r.client.submit_inventory_update("WH1", items)
-        assert (await r.client.get_transaction(tid))["status"] == "Processing"
+        assert (await r.client.get_df_transaction(tid))["status"] == "Processing"
         assert await r.control.statuses("submitInventoryUpdate") == [503, 503, 202]
-        assert await r.control.statuses("getTransaction") == [500, 200]
+        assert await r.control.statuses("getTransactionStatus") == [500, 200]
 
 
 async def test_a_failed_transaction_is_surfaced() -> None:
@@ -421,3 +423,57 @@ async def test_a_broken_hook_does_not_break_calls() -> None:
                 order = await client.get_purchase_order("4Z32PABC")
             assert order["purchaseOrderNumber"] == "4Z32PABC"
             assert not session.closed  # a shared session stays open
+
+
+INVENTORY_ITEM = {
+    "vendorProductIdentifier": "V1",
+    "availableQuantity": {"amount": 3, "unitOfMeasure": "Each"},
+}
+
+
+@pytest.mark.parametrize("version", ["v1", "2021-12-28"])
+async def test_df_transactions_are_checked_on_the_df_api(version: str) -> None:
+    settings = {"spapi_df_transactions_version": version}
+    async with rig(settings=settings) as r:
+        tid = await r.client.submit_inventory_update("WH1", [INVENTORY_ITEM])
+        status = await r.client.wait_for_transaction(tid, direct_fulfillment=True, poll_s=0.1)
+        assert status == {"transactionId": tid, "status": "Success"}
+        want = f"/vendor/directFulfillment/transactions/{version}/transactions/{tid}"
+        paths = [e["path"] for e in await r.control.received() if e["path"].endswith(tid)]
+        assert paths[0] == want
+        with pytest.raises(SpApiError) as caught:  # the retail API does not know it
+            await r.client.get_transaction(tid)
+        assert caught.value.status == 404
+
+        await r.control.set_faults({"transactionFailures": {"next": 1}})
+        tid = await r.client.submit_inventory_update("WH1", [INVENTORY_ITEM])
+        with pytest.raises(TransactionFailed, match="INVALID_ORDER_ID"):
+            await r.client.wait_for_transaction(tid, direct_fulfillment=True, poll_s=0.1)
+
+
+async def test_retail_transactions_are_not_asked_of_the_df_api() -> None:
+    async with rig() as r:
+        order = await r.client.get_purchase_order("4Z32PABC")
+        tid = await r.client.submit_acknowledgement([acknowledgement_for(order)])
+        assert (await r.client.get_transaction(tid))["transactionId"] == tid
+        with pytest.raises(SpApiError) as caught:
+            await r.client.get_df_transaction(tid)
+        assert caught.value.status == 404 and caught.value.operation == "getTransactionStatus"
+
+
+async def test_a_share_of_the_group_plan_narrows_the_limit_and_none_refuses_requests() -> None:
+    async with rig() as r:
+        op = "getPurchaseOrder"
+        assert r.client.rate_limit(op) == (10.0, 10)
+        r.client.set_share([op], Share(2, 6))
+        rate, burst = r.client.rate_limit(op)
+        assert (round(rate, 6), burst) == (round(10 / 3, 6), 3)
+        assert r.client.group_plan(op) == Plan(10.0, 10)  # the group's plan is kept
+        r.client.set_share([op], Share(0, 6))
+        with pytest.raises(NoBudgetShare) as caught:  # at once, and nothing reaches Amazon
+            await asyncio.wait_for(r.client.get_purchase_order("4Z32PABC"), 1.0)
+        assert caught.value.status == 429 and caught.value.retryable
+        assert await r.control.statuses(op) == []
+        r.client.set_share([op], Share(6, 6))  # the partitions came back
+        assert (await r.client.get_purchase_order("4Z32PABC"))["purchaseOrderNumber"] == "4Z32PABC"
+        assert await r.control.statuses(op) == [200]

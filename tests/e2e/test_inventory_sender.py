@@ -3,7 +3,8 @@ real broker sends partial feeds to the SP-API sandbox over HTTP. Checked: the la
 of every SKU reaches Amazon, many SKUs per request and never more than the maximum, every
 body valid against Amazon's model, no 429 at the client's pace, a 429 storm ridden out
 without losing an update and with offsets committed only after Amazon accepted, a failed
-transaction and a record that is no inventory item as owned exceptions."""
+transaction (checked on the DF Transaction Status API) and a record that is no inventory item
+as owned exceptions."""
 
 from __future__ import annotations
 
@@ -198,6 +199,14 @@ async def test_updates_reach_amazon_in_batches_through_a_429_storm(
             assert not any("NOID" in str(e["body"]) for e in await control.received(OP)), (
                 "a record without identifiers was sent"
             )
+
+            # DF transactions are checked on the DF Transaction Status API, never the retail one
+            checks = await control.received("getTransactionStatus")
+            assert checks and {e["status"] for e in checks} <= {200, 429}
+            assert all(
+                e["path"].startswith("/vendor/directFulfillment/transactions/v1/") for e in checks
+            )
+            assert await control.received("getTransaction") == []
 
             m = w.metrics()
             assert metric(m, "streams_amazon_inventory_requests_total", outcome="submitted") >= 6

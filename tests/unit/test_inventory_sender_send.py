@@ -10,10 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.adapters.spapi import SpApiError
+from streams.adapters.spapi import NoBudgetShare, SpApiError
 from streams.agents.inventory_sender import Abandoned, InventorySenderFlow
 from streams.config import Settings
 from streams.domain.inventory_feed import InventoryRequest, item_details
+from streams.domain.rate_budget import Share
 
 
 class FakeTopic:
@@ -46,6 +47,22 @@ class FakeApi:
         self.max_items = max_items
         self.calls: list[int] = []
         self.parties: list[str | None] = []
+        self.checked: list[str] = []  # transaction ids asked of the DF status API
+        self.shares: list[tuple[tuple[str, ...], Share]] = []
+
+    def set_share(self, operations: Any, share: Share) -> None:
+        self.shares.append((tuple(operations), share))
+
+    def rate_limit(self, operation: str) -> tuple[float, int]:
+        share = self.shares[-1][1] if self.shares else Share(1, 1)
+        return 10.0 * share.owned / share.total, 10
+
+    async def get_df_transaction(self, txid: str) -> dict[str, Any]:
+        self.checked.append(txid)
+        return {"transactionId": txid, "status": "Success"}
+
+    async def get_transaction(self, txid: str) -> dict[str, Any]:
+        raise AssertionError("a DF transaction asked of the retail Transaction Status API")
 
     async def submit_inventory_update(
         self, warehouse: str, items: list[dict[str, Any]], **kwargs: Any
@@ -156,3 +173,26 @@ def test_the_feed_names_the_df_vendor_code_when_it_differs_from_the_retail_one()
     f, _, _ = flow(api, spapi_selling_party="RETAIL1", spapi_df_selling_party="DFCODE1")
     asyncio.run(f._send(request(1)))
     assert api.parties == ["VENDOR1", "DFCODE1"]
+
+
+def test_transactions_are_checked_on_the_df_api_with_a_share_of_the_budget() -> None:
+    api = FakeApi([])
+    f, _, _ = flow(api)
+    asyncio.run(f._send(request(2)))
+    [txid] = f.pending_tx
+    f.assigned(0, 6)  # a rebalance took every partition: no share of the plan, no checks
+    assert api.shares == [(("submitInventoryUpdate", "getTransactionStatus"), Share(0, 6))]
+    asyncio.run(f.tick())
+    assert api.checked == [] and txid in f.pending_tx
+    f.assigned(2, 6)
+    assert api.shares[-1][1] == Share(2, 6)
+    asyncio.run(f.tick())
+    assert api.checked == [txid] and f.pending_tx == {}
+
+
+def test_no_share_of_the_plan_abandons_the_batch_without_a_stall() -> None:
+    api = FakeApi([NoBudgetShare("submitInventoryUpdate")])
+    f, _, _ = flow(api, inventory_stalled_after_s=0)
+    with pytest.raises(Abandoned):
+        asyncio.run(f._send(request(2)))
+    assert api.calls == [2] and f.pending_tx == {} and exceptions(f) == []

@@ -5,7 +5,8 @@
         coalesced per warehouse, latest amount per SKU wins       max_items per request)
         every body checked against Amazon's model first ──invalid──> ops.exceptions
         202: offsets acked, transaction watched ──Failure──> ops.exceptions
-    timer inventory-tx-status: getTransaction for the accepted requests
+    timer inventory-tx-status: getTransactionStatus (the DF Transaction Status API) for the
+        accepted requests
 
 At least once, idempotent: a batch's records are acked (so their offsets can be committed)
 only once every request carrying them was accepted or finally refused. A crash or a
@@ -24,11 +25,18 @@ and Amazon's errors, and the next delta or the periodic snapshot sends those SKU
 The rules (what of a record is Amazon's, coalescing, request size) are in
 :mod:`streams.domain.inventory_feed`; this module moves bytes between Kafka and Amazon.
 
-Transaction status: the client's ``get_transaction`` (the retail Vendor Transaction Status
-API, which the local sandbox answers for every POST). Amazon's DF inventory model only says
-"the Transaction Status API"; which of the two APIs applies is UNCONFIRMED (NOTES.md §1).
-The transactions being watched live in memory: after a restart those not settled yet are
-not checked again (their amounts go to Amazon again with the next snapshot anyway).
+Transaction status: ``submitInventoryUpdate`` is a Direct Fulfillment operation, so its
+transactions are checked with the Direct Fulfillment Transaction Status API
+(``getTransactionStatus``, ``STREAMS_SPAPI_DF_TRANSACTIONS_VERSION``), which has its own
+usage plan and needs the Direct Fulfillment role (Direct to Consumer Shipping); the retail
+``getTransaction`` does not know them. The transactions being watched live in memory: after
+a restart those not settled yet are not checked again (their amounts go to Amazon again
+with the next snapshot anyway).
+
+Rate budget: the group's workers share Amazon's plan for both operations by their share of
+``amazon.inventory-updates``' partitions (:mod:`streams.domain.rate_budget`), set on every
+rebalance; a worker that owns none sends nothing (a batch in hand is left, unacked, to the
+partitions' next owner) and checks no transactions.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 
 from streams.adapters.amazon_models import model as amazon_model
 from streams.adapters.amazon_models import validate as amazon_validate
@@ -57,11 +66,14 @@ from streams.domain.inventory_feed import (
     plan_requests,
     request_body,
 )
+from streams.domain.rate_budget import Share
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 
 OPERATION = "submitInventoryUpdate"
+TX_OPERATION = "getTransactionStatus"  # DF Transaction Status API
+BUDGETED = (OPERATION, TX_OPERATION)  # the operations whose plan this flow's partitions split
 REJECTED = "inventory-update-rejected"
 TX_FAILED = "inventory-transaction-failed"
 STALLED = "inventory-send-stalled"
@@ -185,16 +197,14 @@ class InventorySenderFlow:
         # budget, with headroom on rate and burst, and 429 counting
         rate = s.spapi_rate_per_s * RATE_HEADROOM
         burst = max(1, int(s.spapi_burst * BURST_SHARE))
-        limits = {
-            OPERATION: (rate, burst),
-            "getTransaction": (rate, 2 * burst),  # Amazon: twice the burst (20)
-        }
+        limits = {OPERATION: (rate, burst), TX_OPERATION: (rate, burst)}  # Amazon: 10/s, 10
         self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=_Hooks(), rate_limits=limits))
         self.topic = raw_topic(app, s.topic_inventory_updates)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.model_check = BodyCheck()
         # txid -> (warehouse, items, submitted at, first SKUs)
         self.pending_tx: dict[str, tuple[str, int, float, list[str]]] = {}
+        self.share = Share(1, 1)  # of amazon.inventory-updates' partitions (set on rebalance)
         self.stalled_since: float | None = None
         self.stalled_raised = False
         # a raw consumer of its own: while Amazon is away this stage waits, holding only its
@@ -237,7 +247,7 @@ class InventorySenderFlow:
 
     async def _send(self, req: InventoryRequest) -> None:
         """One request until accepted or finally refused (a 413 sends it in halves)."""
-        from streams.adapters.spapi import SpApiAuthError, SpApiError
+        from streams.adapters.spapi import NoBudgetShare, SpApiAuthError, SpApiError
 
         s = self.settings
         party = s.spapi_df_selling_party or s.spapi_selling_party  # the DF vendor code
@@ -263,6 +273,9 @@ class InventorySenderFlow:
                     selling_party=party,
                 )
                 break
+            except NoBudgetShare:
+                # a rebalance took this worker's partitions: their next owner sends the batch
+                raise Abandoned("rebalance: no share of Amazon's plan") from None
             except SpApiError as exc:
                 if exc.status == 413 and len(req.items) > 1:
                     M.INVENTORY_REQUESTS.labels("split").inc()
@@ -347,13 +360,13 @@ class InventorySenderFlow:
 
     # --- timer: transaction status ------------------------------------------------------
     async def tick(self) -> None:
-        if not self.pending_tx:
-            return
+        if not self.pending_tx or self.share.owned == 0:
+            return  # owning no partitions, this worker has no share of the DF status budget
         s = self.settings
         oldest = sorted(self.pending_tx.items(), key=lambda kv: kv[1][2])
         for txid, (warehouse, n, submitted, skus) in oldest[:MAX_TX_CHECKS_PER_TICK]:
             try:
-                status = await self.spapi().get_transaction(txid)
+                status = await self.spapi().get_df_transaction(txid)
             except Exception as exc:
                 log.warning("inventory transaction %s status unknown: %s", txid, type(exc).__name__)
                 continue
@@ -374,6 +387,18 @@ class InventorySenderFlow:
                 )
             else:
                 M.LAST_SUCCESS.labels("inventory_transaction").set(self.clock())
+
+    # --- rate budget --------------------------------------------------------------------
+    def assigned(self, owned: int, total: int) -> None:
+        """A rebalance gave this worker ``owned`` of the topic's ``total`` partitions."""
+        self.share = Share(owned, max(1, total, owned))
+        client = self.spapi()
+        set_share = getattr(client, "set_share", None)
+        if set_share is None:  # a test's fake client may have no budget
+            return
+        set_share(BUDGETED, self.share)
+        for op in BUDGETED:
+            M.SPAPI_BUDGET.labels(op).set(client.rate_limit(op)[0])
 
     # --- owned exceptions ---------------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str, status: str = "open") -> None:
@@ -412,6 +437,12 @@ class SenderStage(RawStage):
             clock=flow.clock,
         )
         self.flow = flow
+
+    def on_assignment(self, assigned: frozenset[TopicPartition]) -> None:
+        topic = self.flow.settings.topic_inventory_updates
+        known = self.consumer.partitions_for_topic(topic) if self.consumer else None
+        total = len(known) if known else self.flow.settings.partitions
+        self.flow.assigned(sum(tp.topic == topic for tp in assigned), total)
 
     async def process(self, batch: Batch) -> int:
         records = [r for recs in batch.values() for r in recs]  # per-partition order kept

@@ -17,7 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
@@ -32,6 +38,20 @@ Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 class Retry(Exception):
     """Raised by ``process``: read this batch again later (nothing of it is committed)."""
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the stage what it owns: nothing as soon as a rebalance starts (before another
+    worker can be given the partitions), the new assignment once it is known."""
+
+    def __init__(self, stage: RawStage) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.stage.on_assignment(frozenset())
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.stage.on_assignment(frozenset(assigned))
 
 
 class RawStage(Service):
@@ -78,6 +98,9 @@ class RawStage(Service):
     def after_batch(self, batch: Batch, n: int) -> None:
         """Called once a batch is handled and its offsets committed (metrics)."""
 
+    def on_assignment(self, assigned: frozenset[TopicPartition]) -> None:
+        """Called with this worker's partitions after every rebalance (empty while revoked)."""
+
     def owns(self, topic: str) -> bool:
         """Does this worker read a partition of ``topic`` now?"""
         c = self.consumer
@@ -102,7 +125,6 @@ class RawStage(Service):
             )
             await self.producer.start()
         self.consumer = AIOKafkaConsumer(
-            *self.topics,
             **kw,
             group_id=self.group_id,
             client_id=client_id,
@@ -114,6 +136,7 @@ class RawStage(Service):
             # a sender may wait out an outage between two reads: not a reason to leave
             max_poll_interval_ms=3_600_000,
         )
+        self.consumer.subscribe(list(self.topics), listener=_Listener(self))
         await self.consumer.start()
         log.info("%s: consuming %s as group %s", self.name, ", ".join(self.topics), self.group_id)
 

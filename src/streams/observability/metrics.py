@@ -293,6 +293,14 @@ SPAPI_RESPONSES = Counter(
     ["operation", "status"],
     registry=REGISTRY,
 )
+SPAPI_BUDGET = Gauge(
+    "streams_spapi_budget_requests_per_second",
+    "This worker's part of Amazon's usage plan for an operation the group splits by "
+    "partitions (requests/s; 0 while it owns none); summed over the group it stays within "
+    "the plan",
+    ["operation"],
+    registry=REGISTRY,
+)
 CT_RESPONSES = Counter(
     "streams_ct_responses_total",
     "commercetools responses seen by the worker's clients (commands, entry fetches, "

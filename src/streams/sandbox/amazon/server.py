@@ -31,6 +31,7 @@ import orjson
 from aiohttp import web
 
 from streams.adapters.amazon_models import example, validate
+from streams.sandbox.amazon import df_transactions
 from streams.sandbox.amazon.faults import Faults, FaultState, faults_from_json
 from streams.sandbox.amazon.generator import CatalogueItem, OrderGenerator, isoformat
 
@@ -53,6 +54,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "POST",
         "/vendor/directFulfillment/inventory/v1/warehouses/{warehouseId}/items",
     ),
+    **df_transactions.OPERATIONS,  # DF transaction status: its own module
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -676,7 +678,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     state = request.app[STATE]
     tid = request.match_info["transactionId"]
     tx = state.transactions.get(tid)
-    if tx is None:
+    if tx is None or df_transactions.is_df(tx.operation):  # DF ones: only on the DF API
         return _errors(
             request,
             404,
@@ -799,6 +801,7 @@ _HANDLERS: dict[str, Handler] = {
     "getTransaction": get_transaction,
     "SubmitShipmentConfirmations": submit_shipment_confirmations,
     "submitInventoryUpdate": submit_inventory_update,
+    **df_transactions.HANDLERS,
 }
 
 
