@@ -41,9 +41,9 @@ async def _seed_only(s: Settings, skus: int) -> None:
 
 
 def _summary(s: Settings, world: World, v: View, ready_s: float | None) -> dict[str, Any]:
-    started = v.traffic_started
+    started, ended = v.traffic_started, v.traffic_ended or time.monotonic()
     return summarize(
-        duration_s=0.0 if started is None else time.monotonic() - started,
+        duration_s=0.0 if started is None else ended - started,
         ready_s=ready_s,
         sent=world.sent,
         seen=v.seen(s),
@@ -105,6 +105,7 @@ async def _demo(
             finished = True
         finally:
             traffic_stop.set()
+            v.traffic_ended = time.monotonic()
             if finished:
                 # the last changes are published one debounce window later: read those too
                 await asyncio.sleep(s.debounce_window_s + 1.5)

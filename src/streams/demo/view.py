@@ -39,6 +39,7 @@ class View:
     exception_kinds: dict[str, str] = field(default_factory=dict)  # exception id -> kind
     traffic_since: float | None = None  # wall clock when the traffic began
     traffic_started: float | None = None  # the same, monotonic
+    traffic_ended: float | None = None  # monotonic
 
     def seen(self, s: Settings) -> dict[str, int]:
         """Records read, by role (the summary's names, not the topics')."""
