@@ -59,7 +59,8 @@ cleanup() {
   .venv/bin/streams sandbox commercetools down >/dev/null 2>&1 || true
   .venv/bin/streams kafka down || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM  # then the EXIT trap cleans up, once
 
 .venv/bin/streams kafka up || exit 1
 .venv/bin/streams sandbox commercetools up || exit 1

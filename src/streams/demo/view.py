@@ -197,7 +197,7 @@ def render(s: Settings, world: World, v: View) -> Group:
         )
 
     res = Table(title="reservations → commercetools", expand=True, title_justify="left")
-    for col in ("PO", "SKU", "channel", "eaches", "stock in ct now"):
+    for col in ("PO", "SKU", "channel", "eaches (-reserve +release)", "stock in ct now"):
         res.add_column(col)
     for c in v.commands:
         res.add_row(c["purchaseOrderNumber"], c["sku"],
