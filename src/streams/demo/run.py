@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +137,19 @@ def run_demo(
         what = f"{duration:g} s of traffic" if duration else "traffic until interrupted"
         print(f"demo: not a terminal, so no live view: {what}, then one summary", flush=True)
     out: list[dict[str, Any]] = []
-    with contextlib.suppress(KeyboardInterrupt):
+    code = 0
+    try:
         asyncio.run(_demo(s, duration, rate, skus, live, out))
+    except KeyboardInterrupt:
+        pass
+    except Exception:  # a bug in the demo itself: say so, and still show what it saw
+        traceback.print_exc()
+        print("demo: stopped by the error above", file=sys.stderr, flush=True)
+        code = 1
     if not out:
         return 1
     print(plain_text(out[0]), flush=True)
     if json_path is not None:
         json_path.write_bytes(orjson.dumps(out[0], option=orjson.OPT_INDENT_2) + b"\n")
         print(f"demo: summary written to {json_path}")
-    return 0
+    return code

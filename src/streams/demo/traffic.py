@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.adapters.commercetools import CommercetoolsError
 from streams.config import Settings
 
 if TYPE_CHECKING:
@@ -164,9 +165,14 @@ async def stock_changes(t: Traffic) -> None:
             continue
         old = fresh["quantityOnStock"]
         new = max(0, old + world.rng.choice((-5, -3, -2, -1, 1, 4, 12, 24)))
-        updated = await t.ct.update_inventory(
-            e.id, fresh["version"], [{"action": "changeQuantity", "quantity": new}]
-        )
+        try:
+            updated = await t.ct.update_inventory(
+                e.id, fresh["version"], [{"action": "changeQuantity", "quantity": new}]
+            )
+        except CommercetoolsError as exc:
+            if exc.status != 409:
+                raise
+            continue  # a reservation of the worker's came in between: another change next
         e.version, e.qty = updated["version"], updated["quantityOnStock"]
         msg = world.message(e, old)
         world.sent["changes"] += 1
