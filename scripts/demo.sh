@@ -72,5 +72,6 @@ pids+=($!)
 # a demo wants POs within seconds, not the production poll period
 STREAMS_PO_POLL_INTERVAL_S=${STREAMS_PO_POLL_INTERVAL_S:-5} .venv/bin/streams worker > "$DEMO_DIR/worker.log" 2>&1 &
 pids+=($!)
+export DEMO_WORKER_PID=$!  # the demo stops, saying so, when the worker exits
 echo "worker: logs in $DEMO_DIR/worker.log, metrics at http://127.0.0.1:$STREAMS_WEB_PORT/metrics"
 .venv/bin/streams demo "$@"

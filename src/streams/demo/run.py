@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 import traceback
@@ -24,9 +25,29 @@ from streams.config import Settings
 from streams.demo.summary import plain_text, summarize
 from streams.demo.traffic import GENERATORS, Traffic, World, seed
 from streams.demo.view import View, landed, render, scrape, watch
+from streams.procutil import alive
 
 # the worker's first availability record shows it consumes; traffic waits for it this long
 READY_TIMEOUT_S = 180.0
+
+
+class DemoError(Exception):
+    """The demo cannot go on (its worker is gone); said in one line, without a traceback."""
+
+
+def _worker_gone() -> str | None:
+    """Why the worker scripts/demo.sh started (``DEMO_WORKER_PID``) is gone, if it is."""
+    pid = int(os.environ.get("DEMO_WORKER_PID") or 0)
+    if not pid:
+        return None  # a worker of the user's own: nothing to watch
+    try:  # a dead child of the script stays a zombie until the script reaps it
+        gone = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        gone = not alive(pid)
+    if not gone:
+        return None
+    logs = os.environ.get("DEMO_DIR", ".run/demo") + "/worker.log"
+    return f"the worker (pid {pid}) exited; see {logs}"
 
 
 async def _seed_only(s: Settings, skus: int) -> None:
@@ -89,8 +110,11 @@ async def _demo(
             with view or contextlib.nullcontext():
                 while not traffic_stop.is_set():
                     await asyncio.sleep(0.5)
-                    v.metrics = await asyncio.to_thread(scrape, s)
+                    # a worker that stopped answering keeps its last figures in view
+                    v.metrics = await asyncio.to_thread(scrape, s) or v.metrics
                     now = time.monotonic()
+                    if (why := _worker_gone()) is not None:
+                        raise DemoError(why)
                     if v.traffic_started is None:
                         answered = v.counts.get(s.topic_inventory_updates, 0) > 0
                         if answered or now - waiting >= READY_TIMEOUT_S:
@@ -142,6 +166,9 @@ def run_demo(
         asyncio.run(_demo(s, duration, rate, skus, live, out))
     except KeyboardInterrupt:
         pass
+    except DemoError as exc:
+        print(f"demo: stopped: {exc}", file=sys.stderr, flush=True)
+        code = 1
     except Exception:  # a bug in the demo itself: say so, and still show what it saw
         traceback.print_exc()
         print("demo: stopped by the error above", file=sys.stderr, flush=True)
