@@ -19,7 +19,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 extras=""; [[ $DEV == 1 ]] && extras="[dev]"
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
-if [[ ! -f "$stamp" ]]; then
+# a dev install has everything a plain one has: `make demo` after `make test` installs nothing
+if [[ ! -f "$stamp" && ! -f "$stamp-dev" ]]; then
   echo "setup: installing the package and its pinned dependencies"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -77,7 +78,9 @@ def _worker(s: Settings, a: argparse.Namespace) -> int:
 def _demo(s: Settings, a: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(s, duration=a.duration, rate=a.rate, skus=a.skus, seed_only=a.seed_only)
+    return run_demo(
+        s, duration=a.duration, rate=a.rate, skus=a.skus, seed_only=a.seed_only, json_path=a.json
+    )
 
 
 def _sandbox(s: Settings, a: argparse.Namespace) -> int:
@@ -167,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--skus", type=int, default=40, help="catalogue size")
     sp.add_argument(
         "--seed-only", action="store_true", help="only write master data and stock, then exit"
+    )
+    sp.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="also write the summary as JSON"
     )
     sp.set_defaults(func=_demo)
 
