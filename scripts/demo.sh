@@ -71,11 +71,6 @@ pids+=($!)
 .venv/bin/streams topics create >/dev/null || exit 1
 # master data and stock exist before Amazon's first purchase orders are pulled
 .venv/bin/streams demo --seed-only || exit 1
-# a new cluster: an internal topic the worker creates at start can be missing from the
-# broker's metadata when its consumer subscribes, and is then ignored until the next metadata
-# refresh (Faust's default: 5 minutes; the SKU agent would sit idle all demo long). Faust
-# reads this from the environment; every 5 s brings such a topic in within seconds.
-export CONSUMER_METADATA_MAX_AGE_MS=${CONSUMER_METADATA_MAX_AGE_MS:-5000}
 # a demo wants POs within seconds, not the production poll period
 STREAMS_PO_POLL_INTERVAL_S=${STREAMS_PO_POLL_INTERVAL_S:-5} .venv/bin/streams worker > "$DEMO_DIR/worker.log" 2>&1 &
 pids+=($!)
