@@ -65,6 +65,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM  # then the EXIT trap cleans up, once
 
 .venv/bin/streams kafka up || exit 1
+# like commercetools, the emulator shows a storefront order on its inventory entries a few
+# seconds late (and sends no inventory message for it)
+export CT_MOCK_ORDER_STOCK_DELAY_MS=${CT_MOCK_ORDER_STOCK_DELAY_MS:-3000}
 .venv/bin/streams sandbox commercetools up || exit 1
 .venv/bin/streams sandbox amazon > "$DEMO_DIR/sandbox-amazon.log" 2>&1 &
 pids+=($!)

@@ -47,3 +47,17 @@ def test_catch_up_waits_for_the_longer_max_wait_only() -> None:
     assert d.pop_due(5.0, 10, catchup_max_wait=60.0) == []  # quiet, but replaying a backlog
     assert d.pop_due(59.0, 10, catchup_max_wait=60.0) == []
     assert d.pop_due(60.0, 10, catchup_max_wait=60.0) == ["A"]
+
+
+def test_a_storefront_sale_is_due_within_its_wait_however_busy_the_sku() -> None:
+    d = Debouncer(window=2.0, max_wait=10.0)
+    d.mark("A", 0.0)
+    for t in (1.0, 2.0, 3.0):  # changes every second: never quiet for the window
+        d.mark("A", t)
+    d.mark("A", 3.5, within=0.5)  # a sale
+    assert d.due_at("A") == 4.0
+    assert d.pop_due(3.9, 10) == []
+    assert d.pop_due(4.0, 10) == ["A"]
+    # a catch-up's longer wait does not delay a sale either
+    d.mark("B", 10.0, within=0.5)
+    assert d.pop_due(10.5, 10, catchup_max_wait=60.0) == ["B"]

@@ -240,7 +240,7 @@ class InventoryFlow:
         for key, sku_items in by_sku.items():
             raw = db.get(key)
             state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
-            changed = False
+            changed = sold = False
             for item in sku_items:
                 t = item["t"]
                 if t == "obs":
@@ -279,7 +279,9 @@ class InventoryFlow:
                 elif t == "applied":
                     changed = state.confirm(item["cmd"], item["v"]) or changed
                 else:
-                    changed = self._storefront(state, item, now) or changed
+                    placed = self._storefront(state, item, now)
+                    sold = sold or (placed and t == "hold")
+                    changed = placed or changed
             if state.orders:
                 expired = state.orders.expire(now, self.settings.ct_order_hold_ttl_s)
                 if expired:
@@ -293,7 +295,8 @@ class InventoryFlow:
                 if self._unpublished(state):
                     if state.changed_at is None:
                         state.changed_at = now
-                    self.debouncer.mark(state.sku, now)
+                    sale = self.settings.debounce_sale_wait_s if sold else None
+                    self.debouncer.mark(state.sku, now, sale)
                     self.partition_of[state.sku] = partition
                 else:
                     state.changed_at = state.order_at = None

@@ -70,6 +70,20 @@ def metric_sum(m: Mapping[str, float], prefix: str) -> int:
     return int(sum(v for k, v in m.items() if k.startswith(prefix)))
 
 
+def histogram_quantile(m: Mapping[str, float], name: str, q: float) -> float | None:
+    """The ``q`` quantile of a scraped histogram, as the upper bound of its bucket (what the
+    worker's buckets can say); None without observations."""
+    buckets = sorted(
+        (float(k.split('le="', 1)[1].split('"', 1)[0]), v)
+        for k, v in m.items()
+        if k.startswith(f"{name}_bucket{{") and 'le="' in k
+    )
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    want = q * buckets[-1][1]
+    return next(le for le, count in buckets if count >= want)
+
+
 def summarize(
     *,
     duration_s: float,
@@ -115,6 +129,23 @@ def summarize(
             ),
             "acknowledgement_records": seen.get("acknowledgements", 0),
             "reservations": seen.get("reservations", 0),
+        },
+        "storefront": {
+            "orders": sent.get("orders", 0),
+            "lines": sent.get("order_lines", 0),
+            "cancelled": sent.get("orders_cancelled", 0),
+            "refused_out_of_stock": sent.get("orders_out_of_stock", 0),
+            "holds": {
+                o: metric_sum(metrics, f'streams_order_holds_total{{outcome="{o}"')
+                for o in ("placed", "settled", "expired")
+            },
+            # the worker's own histogram: order delivered -> availability published
+            "to_amazon_p50_s": histogram_quantile(
+                metrics, "streams_storefront_to_amazon_seconds", 0.5
+            ),
+            "to_amazon_p99_s": histogram_quantile(
+                metrics, "streams_storefront_to_amazon_seconds", 0.99
+            ),
         },
         "asns": {"sent": seen.get("asns", 0), "dispatches": sent.get("dispatches", 0)},
         "exceptions": dict(sorted(exceptions.items())),
@@ -163,8 +194,25 @@ def plain_text(summary: Mapping[str, Any]) -> str:
         f"{_pct(a['change_to_published_s'])}",
         f"     beyond the debounce rule (window {a['debounce_window_s']:g}s, max wait "
         f"{a['debounce_max_wait_s']:g}s): {_pct(a['beyond_debounce_rule_s'])}",
+        storefront_line(summary.get("storefront")),
         f"  Amazon POs: {po['pulled']} pulled, {po['acknowledged']} acknowledged, "
         f"{po['reservations']} reservations ({s.get('pos', 0)} new POs sent by the demo)",
         f"  ASNs: {asn['sent']} sent of {asn['dispatches']} dispatches",
         f"  owned exceptions: {exc}; dead letters: {summary['dead_letters']}",
     ])  # fmt: skip
+
+
+def storefront_line(sf: Mapping[str, Any] | None) -> str:
+    if not sf:
+        return "  storefront: -"
+    h = sf["holds"]
+
+    def le(x: float | None) -> str:
+        return "-" if x is None else f"<= {x:g}s"
+
+    return (
+        f"  storefront: {sf['orders']} orders ({sf['lines']} lines, {sf['cancelled']} cancelled, "
+        f"{sf['refused_out_of_stock']} refused out of stock); holds {h['placed']} placed, "
+        f"{h['settled']} settled, {h['expired']} expired; Amazon heard p50 "
+        f"{le(sf['to_amazon_p50_s'])} / p99 {le(sf['to_amazon_p99_s'])}"
+    )

@@ -5,6 +5,10 @@
   (with the duplicates, late redeliveries and broken records real subscriptions produce);
 * Amazon: the SP-API sandbox serves purchase orders for the same catalogue, and more arrive
   while the demo runs;
+* the storefront: shoppers' carts become orders on the emulator (inventory mode
+  ReserveOnOrder), which deducts the stock seconds later with no inventory message and
+  delivers the order messages to ``ct.messages`` through a Kafka subscription; some orders
+  are cancelled, and the emulator gives their stock back;
 * the warehouse: dispatches for acknowledged POs on ``wms.dispatches``;
 * master data: one mapping per SKU on ``master.sku-mappings``.
 
@@ -250,6 +254,57 @@ async def dispatches(t: Traffic) -> None:
             break  # one dispatch per round keeps the view readable
 
 
+async def storefront_orders(t: Traffic, every: float = 1.0, cancel_every: int = 5) -> None:
+    """Shoppers buy on the storefront: an order of 1-3 units of one or two SKUs about every
+    second, from a warehouse that serves Amazon or from the store; every fifth is cancelled
+    a few seconds later. The emulator's subscription delivers the order messages."""
+    from streams.sandbox.ctmock import storefront as sf
+
+    s, world = t.s, t.world
+    secret = s.ct_client_secret.get_secret_value()
+    async with aiohttp.ClientSession() as http:
+        token = await sf.fetch_token(http, s.ct_auth_url, s.ct_client_id, secret)
+        base, project = s.ct_api_url, s.ct_project_key
+        await sf.create_kafka_subscription(
+            http, base, token, project, s.kafka_bootstrap, s.topic_ct_messages,
+            "demo-subscription", messages=({"resourceTypeId": "order", "types": []},),
+        )  # fmt: skip
+        skus = [c.sku for c in world.catalogue]
+        await sf.ensure_products(http, base, token, project, skus)
+        to_cancel: list[tuple[float, dict[str, Any]]] = []
+        n = 0
+        while not t.stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(t.stop.wait(), timeout=every)
+            now = time.monotonic()
+            for due, order in [c for c in to_cancel if c[0] <= now]:
+                to_cancel.remove((due, order))
+                with contextlib.suppress(sf.StorefrontError):
+                    await sf.cancel_order(http, base, token, project, order)
+                    world.sent["orders_cancelled"] = world.sent.get("orders_cancelled", 0) + 1
+            if t.stop.is_set():
+                break
+            channel = world.channels[world.rng.choice(CHANNELS)]
+            lines = {
+                sku: world.rng.randint(1, 3)
+                for sku in world.rng.sample(skus, 2)[: world.rng.randint(1, 2)]
+            }
+            try:
+                order = await sf.place_order(
+                    http, base, token, project, lines, "ReserveOnOrder", channel, ensure=False
+                )
+            except sf.StorefrontError as exc:
+                if "OutOfStock" not in exc.codes:
+                    raise
+                world.sent["orders_out_of_stock"] = world.sent.get("orders_out_of_stock", 0) + 1
+                continue
+            n += 1
+            world.sent["orders"] = world.sent.get("orders", 0) + 1
+            world.sent["order_lines"] = world.sent.get("order_lines", 0) + len(lines)
+            if n % cancel_every == 0:
+                to_cancel.append((now + 5.0, order))
+
+
 Generator = Callable[[Traffic], Coroutine[Any, Any, None]]
 # every source of traffic the demo runs, each as one task
-GENERATORS: list[Generator] = [stock_changes, purchase_orders, dispatches]
+GENERATORS: list[Generator] = [stock_changes, storefront_orders, purchase_orders, dispatches]

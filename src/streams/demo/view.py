@@ -20,7 +20,13 @@ from rich.table import Table
 
 from streams.adapters.kafka_admin import client_kwargs
 from streams.config import Settings
-from streams.demo.summary import Delta, delta_latencies, metric_sum, percentiles
+from streams.demo.summary import (
+    Delta,
+    delta_latencies,
+    histogram_quantile,
+    metric_sum,
+    percentiles,
+)
 from streams.demo.traffic import World
 
 
@@ -133,6 +139,13 @@ def latency_line(s: Settings, world: World, v: View) -> str:
     )
 
 
+HOLDS = 'streams_order_holds_total{outcome="'  # + outcome + '"'
+
+
+def _le(x: float | None) -> str:
+    return "-" if x is None else f"<= {x:g}s"
+
+
 def render(s: Settings, world: World, v: View) -> Group:
     m = v.metrics
     ct = s.topic_ct_messages
@@ -158,6 +171,17 @@ def render(s: Settings, world: World, v: View) -> Group:
         f"{acked} acknowledged, "
         f"{v.counts.get(s.topic_inventory_commands, 0)} reservations "
         f"({sent['pos']} new POs sent by the demo)",
+    )
+    head.add_row(
+        f"[b]storefront[/b] {sent.get('orders', 0)} orders ({sent.get('order_lines', 0)} lines), "
+        f"{sent.get('orders_cancelled', 0)} cancelled, "
+        f"{sent.get('orders_out_of_stock', 0)} refused out of stock",
+        "[b]holds[/b] "
+        + ", ".join(
+            f"{metric_sum(m, HOLDS + o + chr(34))} {o}" for o in ("placed", "settled", "expired")
+        )
+        + " · Amazon heard p99 "
+        + _le(histogram_quantile(m, "streams_storefront_to_amazon_seconds", 0.99)),
     )
     asns = ", ".join(
         f"{a.get('shipmentIdentifier')} ({a.get('shipmentConfirmationType')})" for a in v.asns

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 class _Dirty:
     first: float
     last: float
+    by: float | None = None  # due at the latest (a storefront sale: see mark's ``within``)
 
 
 class Debouncer:
@@ -29,18 +30,25 @@ class Debouncer:
     def __contains__(self, sku: object) -> bool:
         return sku in self._dirty
 
-    def mark(self, sku: str, now: float) -> None:
+    def mark(self, sku: str, now: float, within: float | None = None) -> None:
+        """A change of ``sku`` at ``now``; ``within``: publish it no later than this many
+        seconds from now however busy the SKU stays (a storefront sale must reach Amazon
+        before Amazon sells the unit again)."""
         d = self._dirty.get(sku)
         if d is None:
-            self._dirty[sku] = _Dirty(now, now)
+            d = self._dirty[sku] = _Dirty(now, now)
         else:
             d.last = now
+        if within is not None:
+            by = now + within
+            d.by = by if d.by is None else min(d.by, by)
 
     def due_at(self, sku: str) -> float | None:
         d = self._dirty.get(sku)
         if d is None:
             return None
-        return min(d.last + self.window, d.first + self.max_wait)
+        due = min(d.last + self.window, d.first + self.max_wait)
+        return due if d.by is None else min(due, d.by)
 
     def pop_due(self, now: float, limit: int, catchup_max_wait: float | None = None) -> list[str]:
         """Remove and return up to ``limit`` due SKUs, the longest-waiting first.
@@ -54,10 +62,11 @@ class Debouncer:
         w, mw = self.window, self.max_wait
         if catchup_max_wait is not None:
             w = mw = max(catchup_max_wait, mw)
+        # a catch-up keeps the storefront's deadline: a replayed sale is still a sale
         due = (
-            (min(d.last + w, d.first + mw), sku)
+            (min(d.last + w, d.first + mw, d.by if d.by is not None else mw + d.first), sku)
             for sku, d in self._dirty.items()
-            if d.last + w <= now or d.first + mw <= now
+            if d.last + w <= now or d.first + mw <= now or (d.by is not None and d.by <= now)
         )
         out = [sku for _, sku in heapq.nsmallest(limit, due)]
         for sku in out:
