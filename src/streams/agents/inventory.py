@@ -40,7 +40,7 @@ from streams.domain.ctmessages import (
     StockObservation,
 )
 from streams.domain.debounce import Debouncer
-from streams.domain.inventory import SkuState, inventory_update
+from streams.domain.inventory import SkuState, inventory_update, stored_clean
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.purchase_orders import PoLine
@@ -49,8 +49,6 @@ from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
 
-# the end of a stored SkuState with nothing left to publish and no re-read pending
-CLEAN_TAIL = b'"ca":null}'
 OFFSET_KEY = b"__faust\0offset__"  # where Faust keeps a partition's changelog offset
 SCAN_SLICE = 2000  # states decoded per debounce tick by the full scan
 DIRTY_SCAN_SLICE = 25_000  # states byte-tested per tick by the restart scan
@@ -422,11 +420,12 @@ class InventoryFlow:
 
     def _scan_dirty(self, limit: int) -> None:
         """After recovery or a rebalance: SKUs changed since Amazon was last told become due.
-        Only states whose changed_at is set are decoded (a byte test skips the rest), and the
-        walk goes in slices per tick, so a million clean SKUs never block the loop."""
+        Only dirty states are decoded (``stored_clean`` skips the rest by their first
+        bytes), and the walk goes in slices per tick, so a million clean SKUs never block the
+        loop."""
         now = self.clock()
         for partition, _, raw in self._walk(self._dirty_cursor, limit):
-            if raw.endswith(CLEAN_TAIL):
+            if stored_clean(raw):
                 continue
             state = SkuState.from_dict(loads(raw))
             if state.reread_at is not None:  # holds or a re-read a restart must not forget
