@@ -62,6 +62,7 @@ from streams.domain.sales_orders import (
     sales_order_number,
 )
 from streams.observability import metrics as M
+from streams.runtime.consumer import release_unacked
 
 if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
@@ -327,10 +328,7 @@ class SalesOrderFlow:
 
     def _let_go(self, events: list[EventT]) -> None:
         """Unacked and untracked: redelivered from the committed offset (as ct_commands)."""
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        if unacked is not None:
-            for ev in events:
-                unacked.discard(ev.message)
+        release_unacked(self.app, events)
 
     def _abort(self) -> bool:
         return bool(self.app.rebalancing or self.app.should_stop)
