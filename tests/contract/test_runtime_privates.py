@@ -51,7 +51,7 @@ def app(tmp_path: Path) -> Iterator[faust.App]:
 
 
 def store_of(app: faust.App) -> Any:
-    return app.tables["t"].data
+    return cast(Any, app.tables["t"]).data
 
 
 # --- the guard ---------------------------------------------------------------------------
