@@ -29,7 +29,6 @@ from faust.types import TP, EventT
 from streams.adapters.codecs import dumps, loads, utc_iso
 from streams.agents.ingest import BUNDLE, IngestService
 from streams.agents.rereads import Rereader
-from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.ctmessages import (
     StockObservation,
@@ -44,6 +43,7 @@ from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
 from streams.runtime.ports import PartitionStore
 from streams.runtime.store import DirectWriter, TableStore
+from streams.runtime.storeopts import table_options
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,6 @@ from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
-from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import (
     Owner,
@@ -63,6 +62,7 @@ from streams.domain.sales_orders import (
 )
 from streams.observability import metrics as M
 from streams.runtime.consumer import release_unacked
+from streams.runtime.storeopts import table_options
 
 if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
