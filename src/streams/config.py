@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # stock stage batching: events coalesced per SKU into one table write
     batch_max: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.05, gt=0)
-    # RocksDB, per table partition (each is its own database; see agents/storeopts.py):
+    # RocksDB, per table partition (each is its own database; see runtime/storeopts.py):
     # memory per database <= write buffer x max write buffers + block cache
     rocksdb_write_buffer_mb: int = Field(16, ge=1, le=1024)
     rocksdb_max_write_buffers: int = Field(2, ge=2, le=16)

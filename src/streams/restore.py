@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.runtime.store import OFFSET_KEY
 
 log = logging.getLogger(__name__)
 
-OFFSET_KEY = b"__faust\0offset__"  # faust.stores.rocksdb.Store.offset_key
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 GETMANY_MAX = 20_000
@@ -82,26 +82,10 @@ def read_offset(db: Any) -> int | None:
 def targets_of(app: Any) -> list[TableTarget]:
     """Every RocksDB-backed table the app declares, from Faust's own store objects (so the
     path and options are exactly the ones Faust will open)."""
-    from faust.stores.rocksdb import Store as RocksStore
+    from streams.runtime.store import rocksdict_targets
 
-    out: list[TableTarget] = []
-    for name, table in sorted(app.tables.items()):
-        store = table.data
-        if not isinstance(store, RocksStore):
-            continue
-        if not store.use_rocksdict:  # pragma: no cover - the product only uses rocksdict
-            log.info("bulk restore: table %s is not on rocksdict, left to Faust", name)
-            continue
-        opts = store.rocksdb_options
-        out.append(
-            TableTarget(
-                table=name,
-                topic=table.changelog_topic.get_topic_name(),
-                path_of=store.partition_path,
-                open_db=opts.open,
-            )
-        )
-    return out
+    return [TableTarget(name, topic, path_of, open_db)
+            for name, topic, path_of, open_db in rocksdict_targets(app)]  # fmt: skip
 
 
 async def restore_tables(
@@ -116,6 +100,7 @@ async def restore_tables(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.adapters.kafka_admin import client_kwargs
+    from streams.runtime.kafka import all_metadata
 
     say = progress or (lambda msg: log.info("%s", msg))
     report = RestoreReport()
@@ -132,7 +117,7 @@ async def restore_tables(
     )
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
+        cluster = await all_metadata(consumer)
         for target in targets:
             parts = cluster.partitions_for_topic(target.topic)
             if not parts:

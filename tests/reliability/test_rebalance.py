@@ -8,7 +8,7 @@ sandbox, every reservation is applied once in commercetools.
 ``STREAMS_REBALANCE_SEED`` (default 6161) picks the workload and the kill moment. Bug 8 of
 docs/reliability.md (a record committed past without being processed: a PO never taken in,
 an acknowledgement never submitted) was reported as xfail here until its fix
-(``streams.rebalance.ContiguousCommitConsumer``); it is a failure again.
+(``streams.runtime.consumer.ContiguousCommitConsumer``); it is a failure again.
 """
 
 from __future__ import annotations

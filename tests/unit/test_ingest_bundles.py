@@ -49,22 +49,6 @@ def test_nothing_added_nothing_sent() -> None:
     assert Bundler(partitions=3, max_items=10).bundles() == []
 
 
-def test_a_clean_state_ends_with_the_tail_the_restart_scan_skips() -> None:
-    """agents/inventory.py skips stored states ending in CLEAN_TAIL without decoding them:
-    that must be exactly the states whose changed_at is None."""
-    from streams.agents.inventory import CLEAN_TAIL
-    from streams.domain.inventory import SkuState
-    from streams.domain.mapping import SkuMapping
-
-    state = SkuState("SKU-1")
-    state.mapping = SkuMapping.model_validate({"sku": "SKU-1", "asin": "B000000001"})
-    assert orjson.dumps(state.to_dict()).endswith(CLEAN_TAIL)
-    state.changed_at = 1_700_000_000.5
-    assert not orjson.dumps(state.to_dict()).endswith(CLEAN_TAIL)
-    state.changed_at, state.last_published = None, 7
-    assert orjson.dumps(state.to_dict()).endswith(CLEAN_TAIL)
-
-
 def test_local_kafka_cluster_ids_never_look_like_an_option() -> None:
     from streams.localkafka import _cluster_id
 

@@ -1,9 +1,9 @@
-"""``streams.rebalance.ContiguousCommitConsumer`` (bug 8 of docs/reliability.md): a partition is
-committed only up to its first record fetched and not processed; offsets between fetched
-records (compaction, retention, transaction markers) are a legitimate jump; an ack counts only
-if the record was processed (not skipped by a stream, not from an earlier generation); every
-seek restarts the tracking, and a fetch in flight across a seek is sought back. Hand-written
-fakes, no Kafka."""
+"""``streams.runtime.consumer.ContiguousCommitConsumer`` (bug 8 of docs/reliability.md): a
+partition is committed only up to its first record fetched and not processed; offsets
+between fetched records (compaction, retention, transaction markers) are a legitimate jump;
+an ack counts only if the record was processed (not skipped by a stream, not from an earlier
+generation); every seek restarts the tracking, and a fetch in flight across a seek is sought
+back. Hand-written fakes, no Kafka."""
 
 from __future__ import annotations
 
@@ -15,13 +15,8 @@ from typing import Any
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
-from streams.rebalance import (
-    ContiguousCommitConsumer,
-    ReadOffsets,
-    TakenSensor,
-    Tracked,
-    TrackedMessage,
-)
+from streams.runtime.commit import ReadOffsets, Tracked
+from streams.runtime.consumer import ContiguousCommitConsumer, TakenSensor, TrackedMessage
 
 T = TP("amazon.purchase-orders", 0)
 

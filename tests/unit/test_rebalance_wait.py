@@ -1,4 +1,4 @@
-"""``streams.rebalance.BoundedWaitConsumer.wait_empty``: waits like Faust's while events are
+"""``streams.runtime.consumer.BoundedWaitConsumer.wait_empty``: waits like Faust's while events are
 in flight, but gives up on stragglers after ``wait_empty_s`` (a message one stream skipped
 without acking would otherwise hold the rebalance forever)."""
 
@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.rebalance import BoundedWaitConsumer
+from streams.runtime.consumer import BoundedWaitConsumer
 
 
 @dataclass

@@ -62,6 +62,7 @@ from streams.domain.inventory_commands import (
     refusal,
 )
 from streams.observability import metrics as M
+from streams.runtime.consumer import release_unacked
 from streams.topics import WEEK_MS
 
 log = logging.getLogger(__name__)
@@ -481,13 +482,9 @@ class CtCommandFlow:
         to a stream is acked or garbage-collected; the stream itself keeps its last event
         alive, so waiting would never end. Untracked but unacked, the offset is not
         committed past them: Faust seeks to the committed offset after the rebalance (or the
-        next start does), and the commands are read again. Faust internals, hence guarded.
+        next start does), and the commands are read again.
         """
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        if unacked is None:
-            return
-        for ev in events:
-            unacked.discard(ev.message)
+        release_unacked(self.app, events)
 
     async def _confirm(self, r: Result) -> Awaitable[Any]:
         c = r.command

@@ -31,7 +31,6 @@ from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
 from streams.agents.entry_index import entry_sku
-from streams.agents.faustutil import PartitionEvent, bind_event, partition_for
 from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
 from streams.domain.ctmessages import (
@@ -46,6 +45,8 @@ from streams.domain.ctorders import NeedsOrder, OrderEffect, resolve
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader, OrderReader
 from streams.observability import metrics as M
+from streams.runtime.events import PartitionEvent, bind_event
+from streams.runtime.kafka import partition_for
 
 log = logging.getLogger(__name__)
 

@@ -27,31 +27,26 @@ import faust
 from faust.types import TP, EventT
 
 from streams.adapters.codecs import dumps, loads, utc_iso
-from streams.agents.faustutil import (
-    DirectWriter,
-    partition_for,
-    read_partition,
-)
 from streams.agents.ingest import BUNDLE, IngestService
 from streams.agents.rereads import Rereader
-from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.ctmessages import (
     StockObservation,
 )
 from streams.domain.debounce import Debouncer
-from streams.domain.inventory import SkuState, inventory_update
+from streams.domain.inventory import SkuState, inventory_update, stored_clean
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.purchase_orders import PoLine
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
+from streams.runtime.kafka import partition_for
+from streams.runtime.ports import PartitionStore
+from streams.runtime.store import DirectWriter, TableStore
+from streams.runtime.storeopts import table_options
 
 log = logging.getLogger(__name__)
 
-# the end of a stored SkuState with nothing left to publish and no re-read pending
-CLEAN_TAIL = b'"ca":null}'
-OFFSET_KEY = b"__faust\0offset__"  # where Faust keeps a partition's changelog offset
 SCAN_SLICE = 2000  # states decoded per debounce tick by the full scan
 DIRTY_SCAN_SLICE = 25_000  # states byte-tested per tick by the restart scan
 
@@ -103,6 +98,7 @@ class InventoryFlow:
             value_type=bytes,
             options=table_options(s),
         )
+        self.store: PartitionStore = TableStore(app, self.skus)  # read/written by partition
         # master data by Amazon identifier, for purchase orders keyed by PO number
         self.products = app.GlobalTable(
             "products",
@@ -197,7 +193,7 @@ class InventoryFlow:
             for partition, partition_items in by_partition.items():
                 self._entry_writes = []
                 writes, sends = self._apply_partition(partition, partition_items)
-                futures.extend(await self.direct.put_many(self.skus, partition, writes))
+                futures.extend(await self.store.put_many(partition, writes))
                 if self._entry_writes:
                     entry_writes = self._entry_writes
                     futures.extend(
@@ -233,12 +229,12 @@ class InventoryFlow:
         by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
         for key, item in items:
             by_sku[key].append(item)
-        db = read_partition(self.skus, partition)
+        store = self.store
         now = self.clock()
         outcomes: dict[str, int] = defaultdict(int)
         unmapped = 0
         for key, sku_items in by_sku.items():
-            raw = db.get(key)
+            raw = store.get(partition, key)
             state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
             changed = sold = False
             for item in sku_items:
@@ -425,11 +421,12 @@ class InventoryFlow:
 
     def _scan_dirty(self, limit: int) -> None:
         """After recovery or a rebalance: SKUs changed since Amazon was last told become due.
-        Only states whose changed_at is set are decoded (a byte test skips the rest), and the
-        walk goes in slices per tick, so a million clean SKUs never block the loop."""
+        Only dirty states are decoded (``stored_clean`` skips the rest by their first
+        bytes), and the walk goes in slices per tick, so a million clean SKUs never block the
+        loop."""
         now = self.clock()
         for partition, _, raw in self._walk(self._dirty_cursor, limit):
-            if raw.endswith(CLEAN_TAIL):
+            if stored_clean(raw):
                 continue
             state = SkuState.from_dict(loads(raw))
             if state.reread_at is not None:  # holds or a re-read a restart must not forget
@@ -461,8 +458,8 @@ class InventoryFlow:
                 cursor.pop()
                 continue
             last = start
-            for key, raw in read_partition(self.skus, partition).items(from_key=start):
-                if key == start or key == OFFSET_KEY:
+            for key, raw in self.store.items(partition, from_key=start):
+                if key == start:
                     continue
                 last = key
                 out.append((partition, key, raw))
@@ -494,11 +491,10 @@ class InventoryFlow:
         for partition, pkeys in by_partition.items():
             if not self._owned(partition):
                 continue  # moved to another worker in a rebalance: its owner publishes it
-            db = read_partition(self.skus, partition)
             writes: list[tuple[bytes, bytes | None]] = []
             deltas: list[tuple[bytes, bytes]] = []
             for key in pkeys:
-                raw = db.get(key)
+                raw = self.store.get(partition, key)
                 if raw is None:
                     continue
                 state = SkuState.from_dict(loads(raw))
@@ -516,7 +512,7 @@ class InventoryFlow:
                 state.last_published, state.published_at, state.changed_at = amount, now, None
                 state.order_at = None
                 writes.append((key, dumps(state.to_dict())))
-            futures.extend(await self.direct.put_many(self.skus, partition, writes))
+            futures.extend(await self.store.put_many(partition, writes))
             for key, value in deltas:
                 futures.append(await self.direct.send(self.out_topic_name, key, value))
             sent += len(deltas)

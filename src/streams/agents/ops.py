@@ -27,11 +27,10 @@ import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.faustutil import raw_topic
-from streams.agents.inventory import CLEAN_TAIL
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import KINDS, RUNBOOKS
-from streams.domain.inventory import SkuState
+from streams.domain.inventory import SkuState, stored_clean
 from streams.domain.sweep import missed_want
 from streams.domain.watchers import (
     AGE_BANDS,
@@ -269,7 +268,7 @@ class OpsFlow:
         local: set[str] = set()
         drifts = []
         async for key, raw in _scan(skus):
-            if raw.endswith(CLEAN_TAIL):
+            if stored_clean(raw):
                 # published since its last change: what Amazon was told is its availability
                 # (a policy change is caught by the inventory flow's full scan); no decode,
                 # which at a million SKUs is most of this watcher's cost

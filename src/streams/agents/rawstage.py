@@ -30,6 +30,7 @@ from mode import Service
 from streams.adapters.kafka_admin import client_kwargs
 from streams.config import Settings
 from streams.observability import metrics as M
+from streams.runtime.kafka import position
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +201,8 @@ class RawStage(Service):
             high = consumer.highwater(tp)
             if high is None:
                 continue
-            try:  # the next offset getmany hands out (aiokafka keeps it; no network call)
-                state = consumer._subscription.subscription.assignment.state_value(tp)
-                pos = state.position if state.has_valid_position else None
+            try:  # the next offset getmany hands out (no network call)
+                pos = position(consumer, tp)
             except Exception:  # mid-rebalance: keep the last value
                 continue
             if pos is None:

@@ -41,7 +41,6 @@ from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
-from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import (
     Owner,
@@ -62,6 +61,8 @@ from streams.domain.sales_orders import (
     sales_order_number,
 )
 from streams.observability import metrics as M
+from streams.runtime.consumer import release_unacked
+from streams.runtime.storeopts import table_options
 
 if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
@@ -327,10 +328,7 @@ class SalesOrderFlow:
 
     def _let_go(self, events: list[EventT]) -> None:
         """Unacked and untracked: redelivered from the committed offset (as ct_commands)."""
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        if unacked is not None:
-            for ev in events:
-                unacked.discard(ev.message)
+        release_unacked(self.app, events)
 
     def _abort(self) -> bool:
         return bool(self.app.rebalancing or self.app.should_stop)

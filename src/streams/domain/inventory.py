@@ -30,6 +30,25 @@ from streams.domain.warehouse_policy import (
 RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
 Outcome = Literal["applied", "duplicate", "stale"]
 
+# A stored state begins with its dirty marker (``to_dict`` puts it first; orjson keeps the
+# order and writes no spaces), so the scans that skip states with nothing left to do (the
+# restart scan, the drift watcher) test a prefix instead of decoding a million states.
+CLEAN_PREFIX = b'{"dirty":0,'
+DIRTY_PREFIX = b'{"dirty":1,'
+# states stored before the marker: clean exactly when they end with a null changed_at (that
+# format put open holds and a pending re-read after it)
+LEGACY_CLEAN_TAIL = b'"ca":null}'
+
+
+def stored_clean(raw: bytes) -> bool:
+    """Whether a stored (compact JSON) SkuState has nothing to publish, no open storefront
+    hold and no re-read pending, without decoding it. False means: decode and look."""
+    if raw.startswith(CLEAN_PREFIX):
+        return True
+    if raw.startswith(DIRTY_PREFIX):
+        return False
+    return raw.endswith(LEGACY_CLEAN_TAIL)
+
 
 @dataclass(slots=True)
 class EntryStock:
@@ -360,8 +379,15 @@ class SkuState:
         return m is not None and bool(m.asin or m.vendorProductIdentifier)
 
     # --- wire ---------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        """Something a restart must not forget: a change not yet published to Amazon, an
+        open storefront hold, or a re-read of the entries due."""
+        return self.changed_at is not None or bool(self.orders.open) or self.reread_at is not None
+
     def to_dict(self) -> dict[str, Any]:
         d = {
+            "dirty": int(self.dirty),  # first: see stored_clean
             "sku": self.sku,
             "ch": {c: e.to_dict() for c, e in self.channels.items()},
             "del": self.deleted,
@@ -377,8 +403,7 @@ class SkuState:
             "oa": self.order_at,
             "ca": self.changed_at,
         }
-        # open holds and a pending re-read go last, so a state with nothing left to do
-        # still ends in '"ca":null}' (the restart scan's byte test, agents/inventory.py)
+        # written only when there are some: most states have neither
         if self.orders.open or self.reread_at is not None:
             d["oh"] = {k: h.to_list() for k, h in self.orders.open.items()}
             d["rr"] = self.reread_at

@@ -1,0 +1,56 @@
+"""``PartitionStore``: a table's local partitions, read and written by partition number.
+
+Flows that read-modify-write state in batches know the partition they work on; they need no
+current event, no per-key routing and no Faust types. A dict-backed ``MemoryPartitionStore``
+stands in for it in unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+
+class PartitionStore(Protocol):
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The stored value of ``key`` in ``partition``, or None."""
+        ...
+
+    def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Records of ``partition`` in key order from ``from_key`` (inclusive); never the
+        store's own bookkeeping keys."""
+        ...
+
+    async def put_many(
+        self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
+    ) -> list[Any]:
+        """Write (None: delete) ``items`` in ``partition`` atomically, and make them durable
+        (the changelog); returns what to await for durability."""
+        ...
+
+
+class MemoryPartitionStore:
+    """A ``PartitionStore`` in dicts (for tests): writes are durable at once."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[int, dict[bytes, bytes]] = {}
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.partitions.get(partition, {}).get(key)
+
+    def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        db = self.partitions.get(partition, {})
+        for key in sorted(db):
+            if from_key is None or key >= from_key:
+                yield key, db[key]
+
+    async def put_many(
+        self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
+    ) -> list[Any]:
+        db = self.partitions.setdefault(partition, {})
+        for key, value in items:
+            if value is None:
+                db.pop(key, None)
+            else:
+                db[key] = value
+        return []
