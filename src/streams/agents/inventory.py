@@ -36,6 +36,7 @@ from streams.agents.ingest import BUNDLE, IngestService
 from streams.agents.rereads import Rereader
 from streams.agents.storeopts import table_options
 from streams.config import Settings
+from streams.domain.availability import Defaults, offered
 from streams.domain.ctmessages import (
     StockObservation,
 )
@@ -46,6 +47,7 @@ from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.purchase_orders import PoLine
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
+from streams.observability.lag import LagMonitor
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,14 @@ class InventoryFlow:
         settings: Settings,
         reader: InventoryEntryReader | None,
         clock: Callable[[], float] = time.time,
+        lag: LagMonitor | None = None,
     ) -> None:
         s = self.settings = settings
         self.app = app
         self.reader = reader
         self.clock = clock
+        self.lag = lag  # how far behind the SKU topic is (a catch-up waits longer)
+        self.defaults = Defaults.of(s)
         self.debouncer = Debouncer(s.debounce_window_s, s.debounce_max_wait_s)
         self.direct = DirectWriter(app)
         ct = s.topic_ct_messages
@@ -364,12 +369,7 @@ class InventoryFlow:
         return out
 
     def _published_view(self, state: SkuState) -> int | None:
-        if not state.publishable():
-            return None
-        s = self.settings
-        return state.availability(
-            s.default_amazon_channels, s.default_safety_buffer, self.channel_policy()
-        )
+        return offered(state, self.defaults, self.channel_policy())
 
     def _unpublished(self, state: SkuState) -> bool:
         want = self._published_view(state)
@@ -409,9 +409,8 @@ class InventoryFlow:
     def _catchup_wait(self) -> float | None:
         """The longer wait while this worker replays a backlog (see Debouncer.pop_due)."""
         behind = self.ingest.behind(self.settings.topic_ct_messages)
-        monitor = getattr(self.app, "lag_monitor", None)
-        if monitor is not None:
-            behind += monitor.behind(self.sku_topic_name)
+        if self.lag is not None:
+            behind += self.lag.behind(self.sku_topic_name)
         if behind > self.settings.catchup_lag_records:
             return self.settings.catchup_max_wait_s
         return None

@@ -21,18 +21,21 @@ import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, cast
+from typing import Any
 
 import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.faustutil import raw_topic
+from streams.agents.ingest import IngestService
 from streams.agents.inventory import CLEAN_TAIL
 from streams.agents.storeopts import table_options
 from streams.config import Settings
+from streams.domain.availability import Defaults, offered
 from streams.domain.exceptions import KINDS, RUNBOOKS
 from streams.domain.inventory import SkuState
 from streams.domain.sweep import missed_want
+from streams.domain.warehouse_policy import ChannelPolicy
 from streams.domain.watchers import (
     AGE_BANDS,
     DriftTracker,
@@ -68,11 +71,32 @@ _YIELD_EVERY = 200  # table scans give the event loop back this often
 
 class OpsFlow:
     def __init__(
-        self, app: faust.App, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        app: faust.App,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        skus: Any | None = None,
+        products: Any | None = None,
+        ingest: IngestService | None = None,
+        policy: Callable[[], ChannelPolicy | None] = lambda: None,
+        pos: Any | None = None,
+        shipments: Any | None = None,
     ) -> None:
+        """Other flows' state is read only, and handed in by ``create_app`` (None: that flow
+        does not run here): ``skus``, ``products`` and ``ingest`` of the inventory flow,
+        ``policy`` its warehouse policy now, ``pos`` of the purchase-order flow and
+        ``shipments`` of the ASN flow."""
         s = self.settings = settings
         self.app = app
         self.clock = clock
+        self.skus = skus
+        self.products = products
+        self.ingest = ingest
+        self.policy = policy
+        self.pos = pos
+        self.shipments = shipments
+        self.defaults = Defaults.of(s)
         self.worker = f"{socket.gethostname()}:{s.web_port}"
         self.topic = raw_topic(app, s.topic_exceptions)
         # exception id -> merged record (JSON); written by the ops-exceptions agent only
@@ -94,38 +118,10 @@ class OpsFlow:
         app.agent(self.topic, name="ops-exceptions")(self.exceptions_agent)
         app.timer(s.ops_watch_interval_s, name="ops-watchers")(self.watch)
 
-        from streams.observability.web import register
-
-        register(app, s, self)
-
-    # --- other flows' state (read only) ---------------------------------------------------
-    @property
-    def pos(self) -> Any | None:
-        flow = getattr(self.app, "purchase_orders", None)
-        return None if flow is None else flow.pos
-
-    @property
-    def skus(self) -> Any | None:
-        flow = getattr(self.app, "inventory", None)
-        return None if flow is None else flow.skus
-
-    @property
-    def shipments(self) -> Any | None:
-        flow = getattr(self.app, "asn", None)
-        return getattr(flow, "shipments", None)
-
     def offered(self, state: SkuState) -> int | None:
-        """What the inventory flow would tell Amazon for this SKU now (None: not offered).
-
-        Asked of the inventory flow itself, so that every rule it applies (channels, buffers,
-        a warehouse policy) counts here too."""
-        view = getattr(getattr(self.app, "inventory", None), "_published_view", None)
-        if callable(view):
-            return cast(int | None, view(state))
-        if not state.publishable():
-            return None
-        s = self.settings
-        return state.availability(s.default_amazon_channels, s.default_safety_buffer)
+        """What the inventory flow tells Amazon for this SKU now (None: not offered): the
+        same rule under the same warehouse policy."""
+        return offered(state, self.defaults, self.policy())
 
     def all_exceptions(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -360,7 +356,7 @@ class OpsFlow:
 
     def _known_product(self, asin: str | None, vpi: str | None) -> bool:
         """Does a SKU mapping name this Amazon product now (the global ``products`` index)?"""
-        products = getattr(getattr(self.app, "inventory", None), "products", None)
+        products = self.products
         if products is None:
             return False
         return any(
@@ -375,7 +371,7 @@ class OpsFlow:
         s = self.settings
         if flow == "po_poll":
             return bool(self.app.is_leader())  # the poller runs on the leader only
-        ingest = getattr(getattr(self.app, "inventory", None), "ingest", None)
+        ingest = self.ingest
         if flow == "ingest" and ingest is not None:  # its own consumer group (agents/ingest.py)
             return bool(ingest.owns(s.topic_ct_messages))
         inputs = {

@@ -20,7 +20,7 @@ import hmac
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 import faust.web
@@ -29,8 +29,10 @@ from faust.types import TP
 
 from streams.adapters.codecs import dumps, loads
 from streams.config import Settings
+from streams.domain.availability import Defaults, buffer_of, eligible_channels, offered
 from streams.domain.exceptions import KINDS
 from streams.domain.inventory import SkuState
+from streams.domain.warehouse_policy import ChannelPolicy
 from streams.domain.watchers import (
     OWNERS_ORDER,
     SEVERITY_RANK,
@@ -41,9 +43,7 @@ from streams.domain.watchers import (
     sort_exceptions,
 )
 from streams.observability import metrics as M
-
-if TYPE_CHECKING:
-    from streams.agents.ops import OpsFlow
+from streams.observability.status import StatusSource
 
 OPEN_PATHS = frozenset({"/metrics", "/health"})
 STATUSES = ("open", "resolved", "all")
@@ -91,7 +91,8 @@ def install_guard(app: faust.App, settings: Settings) -> None:
 # --- views -------------------------------------------------------------------------------
 
 
-def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
+def register(app: faust.App, settings: Settings, ops: StatusSource) -> None:
+    """The status page and the JSON API, answered from ``ops``."""
     install_guard(app, settings)
 
     def reply(view: Any, body: Any, status: int = 200) -> Any:
@@ -155,7 +156,7 @@ def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
         if raw is None:
             return reply(view, *missing(ops, table, sku.encode(), f"SKU {sku!r}"))
         state = SkuState.from_dict(loads(raw))
-        body = sku_view(state, settings, ops.offered(state))
+        body = sku_view(state, ops.defaults, ops.policy())
         body["worker"] = ops.worker
         body["exceptions"] = [
             {**r, "runbookUrl": ops.runbook_url(r)}
@@ -187,7 +188,7 @@ def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
         return reply(view, body)
 
 
-def missing(ops: OpsFlow, table: Any, key: bytes, what: str) -> tuple[dict[str, Any], int]:
+def missing(ops: StatusSource, table: Any, key: bytes, what: str) -> tuple[dict[str, Any], int]:
     """404: unknown here, or held by another worker (then named when the assignor knows)."""
     app = ops.app
     topic = table.changelog_topic.get_topic_name()
@@ -236,13 +237,16 @@ def _iso_or_none(ts: Any) -> str | None:
     return iso(float(ts)) if isinstance(ts, int | float) else None
 
 
-def sku_view(state: SkuState, s: Settings, offered: int | None = None) -> dict[str, Any]:
-    """``offered``: what the inventory flow would tell Amazon now (None: not offered)."""
+def sku_view(state: SkuState, defaults: Defaults, policy: ChannelPolicy | None) -> dict[str, Any]:
+    """The SKU as the inventory flow sees it: every figure by the rule it publishes by
+    (:func:`streams.domain.availability.offered`, under the same warehouse policy)."""
     m = state.mapping
-    channels = s.default_amazon_channels
-    buffer = m.safetyBuffer if m is not None and m.safetyBuffer else s.default_safety_buffer
-    publishable = state.publishable() and offered is not None
-    availability = offered if offered is not None else state.availability(channels, buffer)
+    channels = defaults.channels
+    eligible = eligible_channels(state, defaults, policy)
+    buffer = buffer_of(state, defaults, policy)
+    offer = offered(state, defaults, policy)
+    publishable = offer is not None
+    availability = state.availability(channels, defaults.buffer, policy)
     allocations = []
     for key, entry in sorted(state.lines.items()):
         d = entry.get("decision") or {}
@@ -272,12 +276,12 @@ def sku_view(state: SkuState, s: Settings, offered: int | None = None) -> dict[s
                 "version": e.version,
                 "available": e.available,
                 "onStock": e.on_stock,
-                "amazonEligible": m is None or m.eligible(ch, None, channels),
+                "amazonEligible": ch in eligible,
                 "updatedAt": e.at,
             }
             for ch, e in sorted(state.channels.items())
         ],
-        "masterTotal": state.master_total(channels),
+        "masterTotal": state.master_total(channels, policy),
         "safetyBuffer": buffer,
         "openAllocations": state.allocated,
         "availability": availability,
@@ -407,7 +411,7 @@ def _metric_rows(metric: Any) -> list[tuple[dict[str, str], float]]:
     ]
 
 
-def render_status(ops: OpsFlow, table: Mapping[str, Mapping[str, Any]], now: float) -> str:
+def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now: float) -> str:
     s = ops.settings
     e = escape
     open_ = sort_exceptions(r for r in table.values() if r.get("status") == "open")
