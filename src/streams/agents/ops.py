@@ -19,8 +19,8 @@ import asyncio
 import logging
 import socket
 import time
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import faust
@@ -32,7 +32,7 @@ from streams.agents.inventory import CLEAN_TAIL
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.availability import Defaults, offered
-from streams.domain.exceptions import KINDS, RUNBOOKS
+from streams.domain.exceptions import RUNBOOKS, complete
 from streams.domain.inventory import SkuState
 from streams.domain.sweep import missed_want
 from streams.domain.warehouse_policy import ChannelPolicy
@@ -60,6 +60,7 @@ from streams.domain.watchers import (
     unmapped_wants,
 )
 from streams.observability import metrics as M
+from streams.observability.status import gauge_open, samples
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class OpsFlow:
                 M.RECORDS.labels(topic, "applied").inc()
                 continue
             try:
-                incoming = _incoming(key, event.value)
+                incoming = complete(key.decode("utf-8", "replace"), loads(event.value))
                 raw = self.exceptions.get(key)
                 merged = merge(loads(raw) if raw else None, incoming)
             except (ValueError, TypeError) as exc:  # a bad record must not stop the partition
@@ -194,7 +195,7 @@ class OpsFlow:
             log.exception("ops watchers: cannot send to %s", self.settings.topic_exceptions)
             self.outbox.sent.clear()
         self.outbox.prune(now)
-        _gauge_open(table)
+        gauge_open(table)
 
     async def _send(self, rec: dict[str, Any]) -> None:
         await self.topic.send(key=str(rec["id"]).encode(), value=dumps(rec))
@@ -306,7 +307,7 @@ class OpsFlow:
     async def _watch_flows(
         self, now: float, open_: list[dict[str, Any]], table: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        last = {labels["flow"]: value for labels, value in _samples(M.LAST_SUCCESS)}
+        last = {labels["flow"]: value for labels, value in samples(M.LAST_SUCCESS)}
         wants = stale_wants(last, self.thresholds, self._owns_flow, now, self.worker)
         judged = [r for r in open_ if scope_judged(r, "sync-stale", self.worker)]
         return reconcile(
@@ -317,7 +318,7 @@ class OpsFlow:
         self, now: float, open_: list[dict[str, Any]], table: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         totals: dict[str, float] = defaultdict(float)
-        for labels, value in _samples(M.DLQ):
+        for labels, value in samples(M.DLQ):
             totals[labels["topic"]] += value
         growth = self.dlq_growth.observe(totals, now)
         window = self.settings.dlq_growth_window_s
@@ -337,7 +338,7 @@ class OpsFlow:
     ) -> list[dict[str, Any]]:
         """Changes only the changed-since sweep found: the subscription is losing messages."""
         s = self.settings
-        missed = sum(v for labels, v in _samples(M.SWEEP_FINDINGS) if labels["kind"] == "missed")
+        missed = sum(v for labels, v in samples(M.SWEEP_FINDINGS) if labels["kind"] == "missed")
         growth = self.sweep_missed.observe({"missed": missed}, now).get("missed", 0.0)
         want = missed_want(
             growth, s.ct_sweep_missed_window_s, s.ct_sweep_missed_threshold, self.worker
@@ -387,46 +388,9 @@ class OpsFlow:
         return any(tp.topic == topic for tp in self.app.consumer.assignment())
 
 
-def _incoming(key: bytes, value: bytes) -> dict[str, Any]:
-    """A reported exception, completed from its kind where a producer left fields out."""
-    rec = loads(value)
-    if not isinstance(rec, dict) or not rec.get("kind"):
-        raise ValueError("not an exception record (no kind)")
-    kind = str(rec["kind"])
-    owner, severity = KINDS.get(kind, ("operations", "warning"))
-    rec["id"] = key.decode("utf-8", "replace")
-    rec.setdefault("owner", owner)
-    rec.setdefault("severity", severity)
-    rec.setdefault("status", "open")
-    rec.setdefault("refs", {})
-    rec.setdefault("rootCause", "")
-    rec.setdefault("runbook", f"{RUNBOOKS}/{kind}.md")
-    if rec["status"] not in ("open", "resolved"):
-        raise ValueError(f"unknown status {rec['status']!r}")
-    return rec
-
-
 async def _scan(table: Any) -> AsyncIterator[tuple[bytes, bytes]]:
     """The table's local active partitions, yielding the loop now and then."""
     for i, (key, raw) in enumerate(table.items()):
         if i % _YIELD_EVERY == _YIELD_EVERY - 1:
             await asyncio.sleep(0)
         yield key, raw
-
-
-def _samples(metric: Any) -> Iterator[tuple[dict[str, str], float]]:
-    for family in metric.collect():
-        for sample in family.samples:
-            if not sample.name.endswith("_created"):
-                yield sample.labels, sample.value
-
-
-def _gauge_open(table: Mapping[str, Mapping[str, Any]]) -> None:
-    counts: Counter[tuple[str, str, str]] = Counter(
-        (str(r.get("kind")), str(r.get("owner")), str(r.get("severity")))
-        for r in table.values()
-        if r.get("status") == "open"
-    )
-    M.EXCEPTIONS_OPEN.clear()
-    for (kind, owner, severity), n in counts.items():
-        M.EXCEPTIONS_OPEN.labels(kind, owner, severity).set(n)

@@ -3,7 +3,8 @@ import the flows that serve it (``agents.ops`` implements it; ``app.py`` registe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import faust
@@ -11,6 +12,7 @@ import faust
 from streams.config import Settings
 from streams.domain.availability import Defaults
 from streams.domain.warehouse_policy import ChannelPolicy
+from streams.observability import metrics as M
 
 
 class StatusSource(Protocol):
@@ -54,3 +56,23 @@ class StatusSource(Protocol):
     def runbook_url(self, rec: Mapping[str, Any]) -> str: ...
 
     async def resolve_by_hand(self, rec: Mapping[str, Any], note: str) -> None: ...
+
+
+def samples(metric: Any) -> Iterator[tuple[dict[str, str], float]]:
+    """``(labels, value)`` of each sample of a metric this worker keeps (no ``_created``)."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                yield sample.labels, sample.value
+
+
+def gauge_open(table: Mapping[str, Mapping[str, Any]]) -> None:
+    """``streams_exceptions_open`` from the table: open exceptions by kind, owner, severity."""
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (str(r.get("kind")), str(r.get("owner")), str(r.get("severity")))
+        for r in table.values()
+        if r.get("status") == "open"
+    )
+    M.EXCEPTIONS_OPEN.clear()
+    for (kind, owner, severity), n in counts.items():
+        M.EXCEPTIONS_OPEN.labels(kind, owner, severity).set(n)

@@ -11,7 +11,7 @@ from typing import Any
 from streams.domain.exceptions import KINDS
 from streams.domain.watchers import SEVERITY_RANK, iso, parse_thresholds, refs_text, sort_exceptions
 from streams.observability import metrics as M
-from streams.observability.status import StatusSource
+from streams.observability.status import StatusSource, samples
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
@@ -20,15 +20,6 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 th{background:#f3f3f3} .critical{color:#b00020;font-weight:bold} .warning{color:#a15c00}
 .ok{color:#1b7a1b} .stale{color:#b00020;font-weight:bold} small{color:#666}
 """
-
-
-def _metric_rows(metric: Any) -> list[tuple[dict[str, str], float]]:
-    return [
-        (sample.labels, sample.value)
-        for family in metric.collect()
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    ]
 
 
 def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now: float) -> str:
@@ -87,7 +78,7 @@ def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now
         "<table><tr><th>flow</th><th>last success</th><th>ago</th><th>threshold</th>"
         "<th>state</th></tr>"
     )
-    for labels, value in sorted(_metric_rows(M.LAST_SUCCESS), key=lambda x: x[0]["flow"]):
+    for labels, value in sorted(samples(M.LAST_SUCCESS), key=lambda x: x[0]["flow"]):
         flow = labels["flow"]
         limit = thresholds.get(flow)
         ago = now - value
@@ -101,7 +92,7 @@ def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now
 
     lag: dict[str, float] = defaultdict(float)
     partitions: dict[str, int] = defaultdict(int)
-    for labels, value in _metric_rows(M.LAG):
+    for labels, value in samples(M.LAG):
         lag[labels["topic"]] += value
         partitions[labels["topic"]] += 1
     parts.append(
@@ -114,11 +105,11 @@ def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now
             f"<tr><td>{e(topic)}</td><td>{partitions[topic]}</td><td>{lag[topic]:.0f}</td></tr>"
         )
     parts.append("</table><h2>Queues</h2><table><tr><th>queue</th><th>length</th></tr>")
-    for labels, value in sorted(_metric_rows(M.PENDING), key=lambda x: x[0]["queue"]):
+    for labels, value in sorted(samples(M.PENDING), key=lambda x: x[0]["queue"]):
         parts.append(f"<tr><td>{e(labels['queue'])}</td><td>{value:.0f}</td></tr>")
     parts.append("</table><h2>Dead letters since start</h2><table><tr><th>source topic</th>")
     parts.append("<th>reason</th><th>records</th></tr>")
-    for labels, value in sorted(_metric_rows(M.DLQ), key=lambda x: tuple(x[0].values())):
+    for labels, value in sorted(samples(M.DLQ), key=lambda x: tuple(x[0].values())):
         parts.append(
             f"<tr><td>{e(labels['topic'])}</td><td>{e(labels['reason'])}</td>"
             f"<td>{value:.0f}</td></tr>"
