@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import faust
 from aiohttp import web as aioweb
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.config import Settings
 
@@ -45,5 +46,8 @@ def bearer_guard(token: str) -> Callable[..., Awaitable[aioweb.StreamResponse]]:
 def install_guard(app: faust.App, settings: Settings) -> None:
     token = settings.web_token.get_secret_value() if settings.web_token else ""
     if token:
+        web = app.web
+        if not isinstance(web, AiohttpWeb):  # the guard is aiohttp middleware
+            raise RuntimeError(f"STREAMS_WEB_TOKEN needs Faust's aiohttp web driver, not {web!r}")
         # before the server starts: aiohttp freezes its middleware list on startup
-        app.web.web_app.middlewares.append(bearer_guard(token))  # type: ignore[attr-defined]
+        web.web_app.middlewares.append(bearer_guard(token))
