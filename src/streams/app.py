@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+# every flow's module is imported here, unguarded: one that fails to import fails the start
+from streams.agents.asn import AsnFlow
+from streams.agents.channel_policy import ChannelPolicyFlow
+from streams.agents.ct_commands import CtCommandFlow
+from streams.agents.ct_sweep import SweepFlow
+from streams.agents.inventory import InventoryFlow
+from streams.agents.inventory_sender import InventorySenderFlow
+from streams.agents.ops import OpsFlow
+from streams.agents.po_poller import PoPoller
+from streams.agents.purchase_orders import PurchaseOrderFlow
+from streams.agents.sales_orders import SalesOrderFlow
+from streams.agents.spapi_budget import RetailBudget
 from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
+from streams.observability import web
+from streams.observability.lag import LagMonitor
 from streams.observability.metrics import REGISTRY
 from streams.rebalance import StreamsApp
 
@@ -73,6 +88,31 @@ def _shared_spapi(s: Settings) -> Callable[[], Any]:
     return get
 
 
+@dataclass(frozen=True)
+class Flows:
+    """The flows a worker runs (None: not configured to run here). Each flow registers its
+    own agents and timers; what one needs of another is handed to it here, nowhere else."""
+
+    inventory: InventoryFlow
+    lag_monitor: LagMonitor
+    ct_sweep: SweepFlow | None = None
+    purchase_orders: PurchaseOrderFlow | None = None
+    asn: AsnFlow | None = None
+    sales_orders: SalesOrderFlow | None = None
+    po_poller: PoPoller | None = None
+    inventory_sender: InventorySenderFlow | None = None
+    ct_commands: CtCommandFlow | None = None
+    channel_policy: ChannelPolicyFlow | None = None
+    ops: OpsFlow | None = None
+    retail_budget: RetailBudget | None = None
+
+
+class WorkerApp(StreamsApp):
+    """The worker's Faust app, with the flows it runs."""
+
+    flows: Flows
+
+
 def create_app(
     settings: Settings,
     *,
@@ -80,12 +120,15 @@ def create_app(
     clock: Callable[[], float] = time.time,
     flows: tuple[str, ...] = ALL_FLOWS,
     spapi_factory: Callable[[], Any] | None = None,
-) -> faust.App:
-    """The worker. ``flows`` names what runs; each flow registers its own agents."""
+) -> WorkerApp:
+    """The worker. ``flows`` names what runs (the inventory flow always does)."""
     s = settings
+    unknown = set(flows) - set(ALL_FLOWS)
+    if unknown:
+        raise ValueError(f"unknown flows {sorted(unknown)}; known: {', '.join(ALL_FLOWS)}")
     spapi_factory = spapi_factory or _shared_spapi(s)
     brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
-    app = StreamsApp(
+    app = WorkerApp(
         s.app_id,
         broker=brokers,
         broker_credentials=broker_credentials(s),
@@ -115,98 +158,86 @@ def create_app(
     # a rebalance waits for in-flight events this long at most (see streams.rebalance)
     app.wait_empty_s = max(10.0, 2 * s.broker_session_timeout_s)
 
-    from streams.agents.inventory import InventoryFlow
+    lag_monitor = LagMonitor(app, s)
+    inventory = InventoryFlow(app, s, inventory_reader, clock, lag=lag_monitor)
 
-    inventory = InventoryFlow(app, s, inventory_reader, clock)
-    app.inventory = inventory  # type: ignore[attr-defined]
-
+    sweep = None
     if "ct_sweep" in flows:  # what no commercetools message announced, every 15 s
-        from streams.agents.ct_sweep import SweepFlow
-
         sweep = SweepFlow(app, s, inventory.inventory_query, inventory.send_read, clock)
-        app.ct_sweep = sweep  # type: ignore[attr-defined]
 
+    po_flow = asn = sales = None
     if "purchase_orders" in flows:
-        from streams.agents.purchase_orders import PurchaseOrderFlow
-
         po_flow = PurchaseOrderFlow(
             app, s, inventory.sku_topic, inventory.products, clock, spapi_factory
         )
         inventory.decisions_topic = po_flow.events_topic
-        app.purchase_orders = po_flow  # type: ignore[attr-defined]
         if "asn" in flows:
-            try:
-                from streams.agents.asn import AsnFlow
-            except ImportError:  # pragma: no cover - the flow arrives with the ASN issue
-                pass
-            else:
-                app.asn = AsnFlow(app, s, po_flow, clock, spapi_factory)  # type: ignore[attr-defined]
-                po_flow.shipments = app.asn.shipments  # type: ignore[attr-defined]
+            asn = AsnFlow(app, s, po_flow, clock, spapi_factory)
+            po_flow.shipments = asn.shipments
         if "sales_orders" in flows and s.sales_orders_enabled:
-            try:
-                from streams.agents.sales_orders import SalesOrderFlow
-            except ImportError:  # pragma: no cover - the flow arrives with the finance issue
-                pass
-            else:
-                app.sales_orders = SalesOrderFlow(app, s, po_flow, clock)  # type: ignore[attr-defined]
-    if "purchase_orders" in flows:  # acks and ASNs keep to the worker's share of the plan
-        from streams.agents.spapi_budget import RetailBudget
+            sales = SalesOrderFlow(app, s, po_flow, clock)
+    poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
+    # acks and ASNs keep to the worker's share of the plan
+    retail_budget = RetailBudget(app, s, spapi_factory) if "purchase_orders" in flows else None
 
-        app.retail_budget = RetailBudget(app, s, spapi_factory)  # type: ignore[attr-defined]
-    if "po_poller" in flows:
-        from streams.agents.po_poller import PoPoller
-
-        app.po_poller = PoPoller(app, s, clock, spapi_factory)  # type: ignore[attr-defined]
-
+    sender = None
     if "inventory_sender" in flows and s.inventory_sender_enabled:
-        from streams.agents.inventory_sender import InventorySenderFlow
-
         sender = InventorySenderFlow(app, s, clock, spapi_factory)
-        app.inventory_sender = sender  # type: ignore[attr-defined]
 
+    commands = None
     if "ct_commands" in flows:
-        try:
-            from streams.agents.ct_commands import CtCommandFlow
-        except ImportError:  # pragma: no cover - the flow arrives with the commercetools issue
-            pass
-        else:
-            app.ct_commands = CtCommandFlow(app, s, inventory.sku_topic)  # type: ignore[attr-defined]
+        commands = CtCommandFlow(app, s, inventory.sku_topic)
 
+    policy = None
     if "channel_policy" in flows and s.channel_policy_enabled:
-        try:  # the warehouse policy from commercetools channels, for the SKU agent
-            from streams.agents.channel_policy import ChannelPolicyFlow
-        except ImportError:  # pragma: no cover - the flow arrives with the policy issue
-            pass
-        else:
-            app.channel_policy = ChannelPolicyFlow(app, s, inventory, clock)  # type: ignore[attr-defined]
+        # the warehouse policy from commercetools channels, for the SKU agent
+        policy = ChannelPolicyFlow(app, s, inventory, clock)
 
     if "ct_commands" in flows:
         _periodic_reconcile(app, s, inventory)
 
-    from streams.observability.lag import LagMonitor
+    ops = None
+    if "ops" in flows:  # owned exceptions table, watchers, status page and JSON API
+        ops = OpsFlow(
+            app,
+            s,
+            clock,
+            skus=inventory.skus,
+            products=inventory.products,
+            ingest=inventory.ingest,
+            policy=lambda: inventory.channel_policy(),  # set by the channel-policy flow
+            pos=po_flow.pos if po_flow is not None else None,
+            shipments=asn.shipments if asn is not None else None,
+        )
+        web.register(app, s, ops)
 
-    app.lag_monitor = LagMonitor(app, s)  # type: ignore[attr-defined]
-
-    if "ops" in flows:
-        try:  # owned exceptions table, watchers, status page and JSON API
-            from streams.agents.ops import OpsFlow
-        except ImportError:  # pragma: no cover - arrives with the operations issue
-            pass
-        else:
-            app.ops = OpsFlow(app, s, clock)  # type: ignore[attr-defined]
+    app.flows = Flows(
+        inventory=inventory,
+        lag_monitor=lag_monitor,
+        ct_sweep=sweep,
+        purchase_orders=po_flow,
+        asn=asn,
+        sales_orders=sales,
+        po_poller=poller,
+        inventory_sender=sender,
+        ct_commands=commands,
+        channel_policy=policy,
+        ops=ops,
+        retail_budget=retail_budget,
+    )
 
     @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    async def metrics(view: Any, request: Any) -> Any:
+        return view.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "rebalancing": bool(app.rebalancing)})
+    async def health(view: Any, request: Any) -> Any:
+        return view.json({"status": "ok", "rebalancing": bool(app.rebalancing)})
 
     return app
 
 
-def _periodic_reconcile(app: faust.App, s: Settings, inventory: Any) -> None:
+def _periodic_reconcile(app: faust.App, s: Settings, inventory: InventoryFlow) -> None:
     """Subscriptions can stop delivering and lose notifications: every interval a slice of
     commercetools' inventory is compared with this worker's state and differences are
     re-delivered through the normal ingest (as ResourceUpdated notifications)."""

@@ -11,9 +11,11 @@ from streams.config import Settings
 def run_worker(settings: Settings) -> int:
     from faust.worker import Worker
 
+    from streams.adapters.commercetools import CommercetoolsClient
     from streams.adapters.kafka_admin import check_topics
     from streams.app import create_app
     from streams.observability.logging import setup_logging
+    from streams.observability.metrics import CtResponses
 
     # log level and format as before, plus redaction of secrets and personal data
     setup_logging(settings)
@@ -23,14 +25,8 @@ def run_worker(settings: Settings) -> int:
             print(f"topic {p.topic}: {p.problem}", file=sys.stderr)
         print("refusing to start: fix the topics above (streams topics create)", file=sys.stderr)
         return 2
-    reader = None
-    try:  # the commercetools client resolves notifications without payload
-        from streams.adapters.commercetools import CommercetoolsClient
-        from streams.observability.metrics import CtResponses
-
-        reader = CommercetoolsClient(settings, hooks=CtResponses())
-    except ImportError:  # pragma: no cover - until the adapter exists
-        reader = None
+    # the commercetools client resolves notifications without payload
+    reader = CommercetoolsClient(settings, hooks=CtResponses())
     app = create_app(settings, inventory_reader=reader)
     if settings.bulk_restore:  # the changelogs into RocksDB, far faster than Faust's recovery
         from streams.restore import bulk_restore

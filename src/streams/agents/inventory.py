@@ -30,6 +30,7 @@ from streams.adapters.codecs import dumps, loads, utc_iso
 from streams.agents.ingest import BUNDLE, IngestService
 from streams.agents.rereads import Rereader
 from streams.config import Settings
+from streams.domain.availability import Defaults, offered
 from streams.domain.ctmessages import (
     StockObservation,
 )
@@ -40,6 +41,7 @@ from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.purchase_orders import PoLine
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
+from streams.observability.lag import LagMonitor
 from streams.runtime.kafka import partition_for
 from streams.runtime.ports import PartitionStore
 from streams.runtime.store import DirectWriter, TableStore
@@ -60,11 +62,14 @@ class InventoryFlow:
         settings: Settings,
         reader: InventoryEntryReader | None,
         clock: Callable[[], float] = time.time,
+        lag: LagMonitor | None = None,
     ) -> None:
         s = self.settings = settings
         self.app = app
         self.reader = reader
         self.clock = clock
+        self.lag = lag  # how far behind the SKU topic is (a catch-up waits longer)
+        self.defaults = Defaults.of(s)
         self.debouncer = Debouncer(s.debounce_window_s, s.debounce_max_wait_s)
         self.direct = DirectWriter(app)
         ct = s.topic_ct_messages
@@ -363,12 +368,7 @@ class InventoryFlow:
         return out
 
     def _published_view(self, state: SkuState) -> int | None:
-        if not state.publishable():
-            return None
-        s = self.settings
-        return state.availability(
-            s.default_amazon_channels, s.default_safety_buffer, self.channel_policy()
-        )
+        return offered(state, self.defaults, self.channel_policy())
 
     def _unpublished(self, state: SkuState) -> bool:
         want = self._published_view(state)
@@ -408,9 +408,8 @@ class InventoryFlow:
     def _catchup_wait(self) -> float | None:
         """The longer wait while this worker replays a backlog (see Debouncer.pop_due)."""
         behind = self.ingest.behind(self.settings.topic_ct_messages)
-        monitor = getattr(self.app, "lag_monitor", None)
-        if monitor is not None:
-            behind += monitor.behind(self.sku_topic_name)
+        if self.lag is not None:
+            behind += self.lag.behind(self.sku_topic_name)
         if behind > self.settings.catchup_lag_records:
             return self.settings.catchup_max_wait_s
         return None

@@ -19,19 +19,21 @@ import asyncio
 import logging
 import socket
 import time
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any, cast
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.faustutil import raw_topic
-from streams.agents.storeopts import table_options
+from streams.agents.ingest import IngestService
 from streams.config import Settings
-from streams.domain.exceptions import KINDS, RUNBOOKS
+from streams.domain.availability import Defaults, offered
+from streams.domain.exceptions import RUNBOOKS, complete
 from streams.domain.inventory import SkuState, stored_clean
 from streams.domain.sweep import missed_want
+from streams.domain.warehouse_policy import ChannelPolicy
 from streams.domain.watchers import (
     AGE_BANDS,
     DriftTracker,
@@ -56,6 +58,8 @@ from streams.domain.watchers import (
     unmapped_wants,
 )
 from streams.observability import metrics as M
+from streams.observability.status import gauge_open, samples
+from streams.runtime.storeopts import table_options
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,32 @@ _YIELD_EVERY = 200  # table scans give the event loop back this often
 
 class OpsFlow:
     def __init__(
-        self, app: faust.App, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        app: faust.App,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        skus: Any | None = None,
+        products: Any | None = None,
+        ingest: IngestService | None = None,
+        policy: Callable[[], ChannelPolicy | None] = lambda: None,
+        pos: Any | None = None,
+        shipments: Any | None = None,
     ) -> None:
+        """Other flows' state is read only, and handed in by ``create_app`` (None: that flow
+        does not run here): ``skus``, ``products`` and ``ingest`` of the inventory flow,
+        ``policy`` its warehouse policy now, ``pos`` of the purchase-order flow and
+        ``shipments`` of the ASN flow."""
         s = self.settings = settings
         self.app = app
         self.clock = clock
+        self.skus = skus
+        self.products = products
+        self.ingest = ingest
+        self.policy = policy
+        self.pos = pos
+        self.shipments = shipments
+        self.defaults = Defaults.of(s)
         self.worker = f"{socket.gethostname()}:{s.web_port}"
         self.topic = raw_topic(app, s.topic_exceptions)
         # exception id -> merged record (JSON); written by the ops-exceptions agent only
@@ -93,38 +118,10 @@ class OpsFlow:
         app.agent(self.topic, name="ops-exceptions")(self.exceptions_agent)
         app.timer(s.ops_watch_interval_s, name="ops-watchers")(self.watch)
 
-        from streams.observability.web import register
-
-        register(app, s, self)
-
-    # --- other flows' state (read only) ---------------------------------------------------
-    @property
-    def pos(self) -> Any | None:
-        flow = getattr(self.app, "purchase_orders", None)
-        return None if flow is None else flow.pos
-
-    @property
-    def skus(self) -> Any | None:
-        flow = getattr(self.app, "inventory", None)
-        return None if flow is None else flow.skus
-
-    @property
-    def shipments(self) -> Any | None:
-        flow = getattr(self.app, "asn", None)
-        return getattr(flow, "shipments", None)
-
     def offered(self, state: SkuState) -> int | None:
-        """What the inventory flow would tell Amazon for this SKU now (None: not offered).
-
-        Asked of the inventory flow itself, so that every rule it applies (channels, buffers,
-        a warehouse policy) counts here too."""
-        view = getattr(getattr(self.app, "inventory", None), "_published_view", None)
-        if callable(view):
-            return cast(int | None, view(state))
-        if not state.publishable():
-            return None
-        s = self.settings
-        return state.availability(s.default_amazon_channels, s.default_safety_buffer)
+        """What the inventory flow tells Amazon for this SKU now (None: not offered): the
+        same rule under the same warehouse policy."""
+        return offered(state, self.defaults, self.policy())
 
     def all_exceptions(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -153,7 +150,7 @@ class OpsFlow:
                 M.RECORDS.labels(topic, "applied").inc()
                 continue
             try:
-                incoming = _incoming(key, event.value)
+                incoming = complete(key.decode("utf-8", "replace"), loads(event.value))
                 raw = self.exceptions.get(key)
                 merged = merge(loads(raw) if raw else None, incoming)
             except (ValueError, TypeError) as exc:  # a bad record must not stop the partition
@@ -197,7 +194,7 @@ class OpsFlow:
             log.exception("ops watchers: cannot send to %s", self.settings.topic_exceptions)
             self.outbox.sent.clear()
         self.outbox.prune(now)
-        _gauge_open(table)
+        gauge_open(table)
 
     async def _send(self, rec: dict[str, Any]) -> None:
         await self.topic.send(key=str(rec["id"]).encode(), value=dumps(rec))
@@ -309,7 +306,7 @@ class OpsFlow:
     async def _watch_flows(
         self, now: float, open_: list[dict[str, Any]], table: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        last = {labels["flow"]: value for labels, value in _samples(M.LAST_SUCCESS)}
+        last = {labels["flow"]: value for labels, value in samples(M.LAST_SUCCESS)}
         wants = stale_wants(last, self.thresholds, self._owns_flow, now, self.worker)
         judged = [r for r in open_ if scope_judged(r, "sync-stale", self.worker)]
         return reconcile(
@@ -320,7 +317,7 @@ class OpsFlow:
         self, now: float, open_: list[dict[str, Any]], table: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         totals: dict[str, float] = defaultdict(float)
-        for labels, value in _samples(M.DLQ):
+        for labels, value in samples(M.DLQ):
             totals[labels["topic"]] += value
         growth = self.dlq_growth.observe(totals, now)
         window = self.settings.dlq_growth_window_s
@@ -340,7 +337,7 @@ class OpsFlow:
     ) -> list[dict[str, Any]]:
         """Changes only the changed-since sweep found: the subscription is losing messages."""
         s = self.settings
-        missed = sum(v for labels, v in _samples(M.SWEEP_FINDINGS) if labels["kind"] == "missed")
+        missed = sum(v for labels, v in samples(M.SWEEP_FINDINGS) if labels["kind"] == "missed")
         growth = self.sweep_missed.observe({"missed": missed}, now).get("missed", 0.0)
         want = missed_want(
             growth, s.ct_sweep_missed_window_s, s.ct_sweep_missed_threshold, self.worker
@@ -359,7 +356,7 @@ class OpsFlow:
 
     def _known_product(self, asin: str | None, vpi: str | None) -> bool:
         """Does a SKU mapping name this Amazon product now (the global ``products`` index)?"""
-        products = getattr(getattr(self.app, "inventory", None), "products", None)
+        products = self.products
         if products is None:
             return False
         return any(
@@ -374,7 +371,7 @@ class OpsFlow:
         s = self.settings
         if flow == "po_poll":
             return bool(self.app.is_leader())  # the poller runs on the leader only
-        ingest = getattr(getattr(self.app, "inventory", None), "ingest", None)
+        ingest = self.ingest
         if flow == "ingest" and ingest is not None:  # its own consumer group (agents/ingest.py)
             return bool(ingest.owns(s.topic_ct_messages))
         inputs = {
@@ -390,46 +387,9 @@ class OpsFlow:
         return any(tp.topic == topic for tp in self.app.consumer.assignment())
 
 
-def _incoming(key: bytes, value: bytes) -> dict[str, Any]:
-    """A reported exception, completed from its kind where a producer left fields out."""
-    rec = loads(value)
-    if not isinstance(rec, dict) or not rec.get("kind"):
-        raise ValueError("not an exception record (no kind)")
-    kind = str(rec["kind"])
-    owner, severity = KINDS.get(kind, ("operations", "warning"))
-    rec["id"] = key.decode("utf-8", "replace")
-    rec.setdefault("owner", owner)
-    rec.setdefault("severity", severity)
-    rec.setdefault("status", "open")
-    rec.setdefault("refs", {})
-    rec.setdefault("rootCause", "")
-    rec.setdefault("runbook", f"{RUNBOOKS}/{kind}.md")
-    if rec["status"] not in ("open", "resolved"):
-        raise ValueError(f"unknown status {rec['status']!r}")
-    return rec
-
-
 async def _scan(table: Any) -> AsyncIterator[tuple[bytes, bytes]]:
     """The table's local active partitions, yielding the loop now and then."""
     for i, (key, raw) in enumerate(table.items()):
         if i % _YIELD_EVERY == _YIELD_EVERY - 1:
             await asyncio.sleep(0)
         yield key, raw
-
-
-def _samples(metric: Any) -> Iterator[tuple[dict[str, str], float]]:
-    for family in metric.collect():
-        for sample in family.samples:
-            if not sample.name.endswith("_created"):
-                yield sample.labels, sample.value
-
-
-def _gauge_open(table: Mapping[str, Mapping[str, Any]]) -> None:
-    counts: Counter[tuple[str, str, str]] = Counter(
-        (str(r.get("kind")), str(r.get("owner")), str(r.get("severity")))
-        for r in table.values()
-        if r.get("status") == "open"
-    )
-    M.EXCEPTIONS_OPEN.clear()
-    for (kind, owner, severity), n in counts.items():
-        M.EXCEPTIONS_OPEN.labels(kind, owner, severity).set(n)

@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -33,8 +33,13 @@ from aiokafka import AIOKafkaProducer
 from streams.adapters.commercetools import CommercetoolsError
 from streams.config import Settings
 
-if TYPE_CHECKING:
-    from streams.demo.view import View
+
+class SeesAcks(Protocol):
+    """What the generators read of the view: the acknowledgements it has seen."""
+
+    @property
+    def acks(self) -> Iterable[dict[str, Any]]: ...
+
 
 CHANNELS = ("wh-east", "wh-west", "store-nyc")  # the store does not serve Amazon
 AMAZON_CHANNELS = ("wh-east", "wh-west")
@@ -139,7 +144,7 @@ class Traffic:
     s: Settings
     ct: Any
     world: World
-    view: View
+    view: SeesAcks
     producer: AIOKafkaProducer
     stop: asyncio.Event
     rate: float = 20.0  # stock changes per second

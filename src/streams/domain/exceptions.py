@@ -109,3 +109,22 @@ def resolve(previous: OpsException, now_iso: str) -> OpsException:
 
 def to_record(e: OpsException) -> dict[str, Any]:
     return e.model_dump(mode="json")
+
+
+def complete(exc_id: str, rec: Any) -> dict[str, Any]:
+    """A reported exception record (``ops.exceptions``), completed from its kind where the
+    producer left fields out; ValueError when it is no exception record."""
+    if not isinstance(rec, dict) or not rec.get("kind"):
+        raise ValueError("not an exception record (no kind)")
+    kind = str(rec["kind"])
+    owner, severity = KINDS.get(kind, ("operations", "warning"))
+    rec["id"] = exc_id
+    rec.setdefault("owner", owner)
+    rec.setdefault("severity", severity)
+    rec.setdefault("status", "open")
+    rec.setdefault("refs", {})
+    rec.setdefault("rootCause", "")
+    rec.setdefault("runbook", f"{RUNBOOKS}/{kind}.md")
+    if rec["status"] not in ("open", "resolved"):
+        raise ValueError(f"unknown status {rec['status']!r}")
+    return rec

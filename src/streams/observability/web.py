@@ -16,82 +16,37 @@ assignor knows it, the owner: this worker cannot see that state.
 
 from __future__ import annotations
 
-import hmac
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
-from html import escape
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import faust
 import faust.web
-from aiohttp import web as aioweb
 from faust.types import TP
 
 from streams.adapters.codecs import dumps, loads
 from streams.config import Settings
-from streams.domain.exceptions import KINDS
+from streams.domain.availability import Defaults, buffer_of, eligible_channels, offered
 from streams.domain.inventory import SkuState
+from streams.domain.warehouse_policy import ChannelPolicy
 from streams.domain.watchers import (
     OWNERS_ORDER,
-    SEVERITY_RANK,
     ack_status,
     iso,
-    parse_thresholds,
-    refs_text,
     sort_exceptions,
 )
-from streams.observability import metrics as M
+from streams.observability.auth import install_guard
+from streams.observability.status import StatusSource
+from streams.observability.status_page import render_status
 
-if TYPE_CHECKING:
-    from streams.agents.ops import OpsFlow
-
-OPEN_PATHS = frozenset({"/metrics", "/health"})
 STATUSES = ("open", "resolved", "all")
 JSON = "application/json"
-
-
-# --- security ----------------------------------------------------------------------------
-
-
-def bearer_guard(token: str) -> Callable[..., Awaitable[aioweb.StreamResponse]]:
-    """aiohttp middleware: everything but /metrics and /health needs the bearer token."""
-    expected = token.encode()
-
-    @aioweb.middleware
-    async def guard(
-        request: aioweb.Request,
-        handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
-    ) -> aioweb.StreamResponse:
-        if request.path not in OPEN_PATHS:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            # compare_digest: the time taken says nothing about how much of the token matched
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected
-            ):
-                return aioweb.json_response(
-                    {
-                        "error": "unauthorized: this worker requires 'Authorization: Bearer "
-                        "<token>' (the value of STREAMS_WEB_TOKEN)"
-                    },
-                    status=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="streams"'},
-                )
-        return await handler(request)
-
-    return guard
-
-
-def install_guard(app: faust.App, settings: Settings) -> None:
-    token = settings.web_token.get_secret_value() if settings.web_token else ""
-    if token:
-        # before the server starts: aiohttp freezes its middleware list on startup
-        app.web.web_app.middlewares.append(bearer_guard(token))  # type: ignore[attr-defined]
 
 
 # --- views -------------------------------------------------------------------------------
 
 
-def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
+def register(app: faust.App, settings: Settings, ops: StatusSource) -> None:
+    """The status page and the JSON API, answered from ``ops``."""
     install_guard(app, settings)
 
     def reply(view: Any, body: Any, status: int = 200) -> Any:
@@ -155,7 +110,7 @@ def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
         if raw is None:
             return reply(view, *missing(ops, table, sku.encode(), f"SKU {sku!r}"))
         state = SkuState.from_dict(loads(raw))
-        body = sku_view(state, settings, ops.offered(state))
+        body = sku_view(state, ops.defaults, ops.policy())
         body["worker"] = ops.worker
         body["exceptions"] = [
             {**r, "runbookUrl": ops.runbook_url(r)}
@@ -187,7 +142,7 @@ def register(app: faust.App, settings: Settings, ops: OpsFlow) -> None:
         return reply(view, body)
 
 
-def missing(ops: OpsFlow, table: Any, key: bytes, what: str) -> tuple[dict[str, Any], int]:
+def missing(ops: StatusSource, table: Any, key: bytes, what: str) -> tuple[dict[str, Any], int]:
     """404: unknown here, or held by another worker (then named when the assignor knows)."""
     app = ops.app
     topic = table.changelog_topic.get_topic_name()
@@ -236,13 +191,16 @@ def _iso_or_none(ts: Any) -> str | None:
     return iso(float(ts)) if isinstance(ts, int | float) else None
 
 
-def sku_view(state: SkuState, s: Settings, offered: int | None = None) -> dict[str, Any]:
-    """``offered``: what the inventory flow would tell Amazon now (None: not offered)."""
+def sku_view(state: SkuState, defaults: Defaults, policy: ChannelPolicy | None) -> dict[str, Any]:
+    """The SKU as the inventory flow sees it: every figure by the rule it publishes by
+    (:func:`streams.domain.availability.offered`, under the same warehouse policy)."""
     m = state.mapping
-    channels = s.default_amazon_channels
-    buffer = m.safetyBuffer if m is not None and m.safetyBuffer else s.default_safety_buffer
-    publishable = state.publishable() and offered is not None
-    availability = offered if offered is not None else state.availability(channels, buffer)
+    channels = defaults.channels
+    eligible = eligible_channels(state, defaults, policy)
+    buffer = buffer_of(state, defaults, policy)
+    offer = offered(state, defaults, policy)
+    publishable = offer is not None
+    availability = state.availability(channels, defaults.buffer, policy)
     allocations = []
     for key, entry in sorted(state.lines.items()):
         d = entry.get("decision") or {}
@@ -272,12 +230,12 @@ def sku_view(state: SkuState, s: Settings, offered: int | None = None) -> dict[s
                 "version": e.version,
                 "available": e.available,
                 "onStock": e.on_stock,
-                "amazonEligible": m is None or m.eligible(ch, None, channels),
+                "amazonEligible": ch in eligible,
                 "updatedAt": e.at,
             }
             for ch, e in sorted(state.channels.items())
         ],
-        "masterTotal": state.master_total(channels),
+        "masterTotal": state.master_total(channels, policy),
         "safetyBuffer": buffer,
         "openAllocations": state.allocated,
         "availability": availability,
@@ -385,136 +343,3 @@ def shipments_view(book: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _seq(s: str) -> tuple[int, str]:
     return (int(s), s) if s.isascii() and s.isdigit() else (1 << 30, s)
-
-
-# --- the status page ---------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-th{background:#f3f3f3} .critical{color:#b00020;font-weight:bold} .warning{color:#a15c00}
-.ok{color:#1b7a1b} .stale{color:#b00020;font-weight:bold} small{color:#666}
-"""
-
-
-def _metric_rows(metric: Any) -> list[tuple[dict[str, str], float]]:
-    return [
-        (sample.labels, sample.value)
-        for family in metric.collect()
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    ]
-
-
-def render_status(ops: OpsFlow, table: Mapping[str, Mapping[str, Any]], now: float) -> str:
-    s = ops.settings
-    e = escape
-    open_ = sort_exceptions(r for r in table.values() if r.get("status") == "open")
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>streams status - {e(ops.worker)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Stream processor status</h1><p>Worker <b>{e(ops.worker)}</b>, application "
-        f"<b>{e(s.app_id)}</b>, at {e(iso(now))}. Rebalancing: "
-        f"{'yes' if ops.app.rebalancing else 'no'}. "
-        "<a href='/metrics'>/metrics</a> (Prometheus) &middot; <a href='/health'>/health</a>"
-        " &middot; <a href='/api/exceptions'>/api/exceptions</a> (JSON; also "
-        "<code>/api/sku/&lt;sku&gt;</code>, <code>/api/po/&lt;number&gt;</code>)</p>",
-        "<p><small>An <b>exception</b> is a problem a team must act on. <b>critical</b>: act "
-        "now; <b>warning</b>: act today. Each one says why it happened and links its runbook; "
-        "most resolve themselves once their cause is fixed. Owners: operations (POs, master "
-        "data), finance (prices, reconciliation), ecommerce (what Amazon shows), fulfilment "
-        "(shipments, ASNs), platform (workers, Kafka, integrations).</small></p>",
-        f"<h2>Open exceptions ({len(open_)})</h2>",
-    ]
-    if not open_:
-        parts.append("<p class='ok'>None.</p>")
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for r in open_:
-        groups[str(r.get("owner"))].append(r)
-    for owner, recs in groups.items():
-        by_sev: dict[str, int] = defaultdict(int)
-        for r in recs:
-            by_sev[str(r.get("severity"))] += 1
-        counts = ", ".join(
-            f"{n} {sev}" for sev, n in sorted(by_sev.items(), key=lambda kv: SEVERITY_RANK[kv[0]])
-        )
-        parts.append(f"<h3>{e(owner)} ({counts})</h3><table><tr><th>severity</th><th>kind</th>")
-        parts.append(
-            "<th>about</th><th>root cause</th><th>first seen</th><th>last seen</th>"
-            "<th>count</th><th>runbook</th></tr>"
-        )
-        for r in recs:
-            sev = str(r.get("severity"))
-            parts.append(
-                f"<tr><td class='{e(sev)}'>{e(sev)}</td><td>{e(str(r.get('kind')))}</td>"
-                f"<td>{e(refs_text(r.get('refs')) or str(r.get('scope') or ''))}</td>"
-                f"<td>{e(str(r.get('rootCause')))}</td><td>{e(str(r.get('firstSeen')))}</td>"
-                f"<td>{e(str(r.get('lastSeen')))}</td><td>{e(str(r.get('count')))}</td>"
-                f"<td><a href='{e(ops.runbook_url(r))}'>{e(str(r.get('kind')))}.md</a></td></tr>"
-            )
-        parts.append("</table>")
-
-    thresholds = parse_thresholds(s.sync_stale_s)
-    parts.append(
-        "<h2>Flows</h2><p><small>Last success of each flow on <em>this</em> worker "
-        "(streams_last_success_timestamp_seconds). A flow is judged stale past its "
-        "threshold (STREAMS_SYNC_STALE_S) only while this worker does its work.</small></p>"
-        "<table><tr><th>flow</th><th>last success</th><th>ago</th><th>threshold</th>"
-        "<th>state</th></tr>"
-    )
-    for labels, value in sorted(_metric_rows(M.LAST_SUCCESS), key=lambda x: x[0]["flow"]):
-        flow = labels["flow"]
-        limit = thresholds.get(flow)
-        ago = now - value
-        state = "not judged" if limit is None else ("stale" if ago > limit else "ok")
-        parts.append(
-            f"<tr><td>{e(flow)}</td><td>{e(iso(value))}</td><td>{ago:.0f} s</td>"
-            f"<td>{'-' if limit is None else f'{limit:.0f} s'}</td>"
-            f"<td class='{'stale' if state == 'stale' else 'ok'}'>{state}</td></tr>"
-        )
-    parts.append("</table>")
-
-    lag: dict[str, float] = defaultdict(float)
-    partitions: dict[str, int] = defaultdict(int)
-    for labels, value in _metric_rows(M.LAG):
-        lag[labels["topic"]] += value
-        partitions[labels["topic"]] += 1
-    parts.append(
-        "<h2>Consumer lag</h2><p><small>Records not processed yet on the partitions this "
-        "worker owns (refreshed every 5 s).</small></p><table><tr><th>topic</th>"
-        "<th>partitions here</th><th>lag</th></tr>"
-    )
-    for topic in sorted(lag):
-        parts.append(
-            f"<tr><td>{e(topic)}</td><td>{partitions[topic]}</td><td>{lag[topic]:.0f}</td></tr>"
-        )
-    parts.append("</table><h2>Queues</h2><table><tr><th>queue</th><th>length</th></tr>")
-    for labels, value in sorted(_metric_rows(M.PENDING), key=lambda x: x[0]["queue"]):
-        parts.append(f"<tr><td>{e(labels['queue'])}</td><td>{value:.0f}</td></tr>")
-    parts.append("</table><h2>Dead letters since start</h2><table><tr><th>source topic</th>")
-    parts.append("<th>reason</th><th>records</th></tr>")
-    for labels, value in sorted(_metric_rows(M.DLQ), key=lambda x: tuple(x[0].values())):
-        parts.append(
-            f"<tr><td>{e(labels['topic'])}</td><td>{e(labels['reason'])}</td>"
-            f"<td>{value:.0f}</td></tr>"
-        )
-    parts.append("</table>")
-    resolved = [r for r in table.values() if r.get("status") == "resolved"]
-    resolved.sort(key=lambda r: str(r.get("resolvedAt") or r.get("lastSeen")), reverse=True)
-    parts.append(
-        f"<h2>Recently resolved ({len(resolved)} kept)</h2><table><tr><th>kind</th>"
-        "<th>owner</th><th>about</th><th>resolved</th><th>why</th></tr>"
-    )
-    for r in resolved[:20]:
-        parts.append(
-            f"<tr><td>{e(str(r.get('kind')))}</td><td>{e(str(r.get('owner')))}</td>"
-            f"<td>{e(refs_text(r.get('refs')) or str(r.get('scope') or ''))}</td>"
-            f"<td>{e(str(r.get('resolvedAt') or r.get('lastSeen')))}</td>"
-            f"<td>{e(str(r.get('resolution') or ''))}</td></tr>"
-        )
-    parts.append(
-        f"</table><p><small>Exception kinds: {e(', '.join(sorted(KINDS)))}; each has a "
-        "runbook page docs/runbooks/&lt;kind&gt;.md.</small></p></body></html>"
-    )
-    return "".join(parts)
