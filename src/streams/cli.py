@@ -76,7 +76,7 @@ def _worker(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _demo(s: Settings, a: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.demo.run import run_demo
 
     return run_demo(
         s, duration=a.duration, rate=a.rate, skus=a.skus, seed_only=a.seed_only, json_path=a.json
