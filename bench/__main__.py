@@ -6,8 +6,9 @@ Runs, one after the other, each printing its own table and writing its JSON to
 ``bench/results/``: the inventory path against its ceiling and the naive agent, with the
 latency at 2k and 5k events/s; purchase orders to acknowledgement; state at scale (1M SKUs:
 cold start, restart, RSS); the Amazon budget (a full-catalogue change through the SP-API
-sandbox). Without ``--bootstrap`` a local Apache Kafka is started from the project's jars on
-free ports and stopped by pid at the end. ``--quick`` uses smaller sizes (minutes instead
+sandbox); storefront orders to Amazon (commercetools emulator, re-reads and sweep). Without
+``--bootstrap`` a local Apache Kafka is started from the project's jars on free ports and
+stopped by pid at the end. ``--quick`` uses smaller sizes (minutes instead
 of most of an hour). The exit code is the number of benchmarks that failed.
 """
 
@@ -32,6 +33,7 @@ FULL: dict[str, list[list[str]]] = {
     "purchase_orders": [[]],
     "state_scale": [["--skus", "1000000"]],
     "amazon_budget": [["--skus", "50000"]],
+    "storefront": [["--skus", "50000"]],
 }  # fmt: skip
 QUICK: dict[str, list[list[str]]] = {
     "inventory": [["--messages", "20000", "--skus", "5000", "--rate", "1000", "--duration", "10"]],
@@ -39,6 +41,7 @@ QUICK: dict[str, list[list[str]]] = {
                          "--poller-pos", "5"]],
     "state_scale": [["--skus", "50000"]],
     "amazon_budget": [["--skus", "5000"]],
+    "storefront": [["--skus", "2000", "--duration", "20", "--sweep-duration", "30"]],
 }  # fmt: skip
 
 
