@@ -241,6 +241,15 @@ class Run:
 
         await self.until(all_published, "every SKU published")
         out["worker_start_to_all_published_s"] = round(time.time() - t_start, 1)
+
+        # the sweep's first window (STREAMS_CT_SWEEP_INITIAL_LOOKBACK_S) holds the whole new
+        # catalogue; its bundles would queue ahead of the first orders' holds
+        async def swept() -> bool:
+            return counters(s.web_port)["sweep_entries"] >= a.skus
+
+        await self.until(swept, "the sweep's first window")
+        out["worker_start_to_first_sweep_done_s"] = round(time.time() - t_start, 1)
+        out["first_sweep_requests"] = self.proxy.counts["sweep"]
         return out
 
     async def orders(self, ordered: dict[str, float], events: set[float]) -> dict[str, Any]:

@@ -126,6 +126,8 @@ def table(res: dict[str, Any]) -> str:
          f"{c['entries']} / {c['create_s']} / {c['creates_per_s']} ({c['concurrency']} at a time)"),
         ("catalogue: worker start -> every SKU published (s)",
          c["worker_start_to_all_published_s"]),
+        ("catalogue: worker start -> sweep's first window read (s) / its requests",
+         f"{c['worker_start_to_first_sweep_done_s']} / {c['first_sweep_requests']}"),
         ("emulator RSS after the catalogue / at the end (MiB)",
          f"{c['emulator_rss_mib']} / {res['emulator_rss_mib_at_end']}"),
         ("orders: load", f"{cfg['rate']:g}/s x {cfg['lines']} lines x {cfg['duration']:g} s = "
