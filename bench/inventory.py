@@ -43,6 +43,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -384,6 +385,38 @@ def histogram_quantile(m: dict[Any, float], name: str, q: float) -> float | None
 # --------------------------------------------------------------------------------------
 # subprocesses
 # --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[tuple[str, int | None]]:
+    """(bootstrap, broker pid when local): ``bootstrap``, or a local Apache Kafka started from
+    the jars on free ports and stopped by pid at the end."""
+    kafka = None
+    if not bootstrap:
+        from streams import localkafka
+
+        home = RUN_ROOT / f"kafka-{uuid.uuid4().hex[:6]}"
+        kafka = localkafka.LocalKafka(home, free_port(), free_port(), heap="1g")
+        print(f"[bench] starting a local Kafka on {kafka.bootstrap}", flush=True)
+        localkafka.up(kafka)
+        bootstrap = kafka.bootstrap
+    local = "127.0.0.1" in bootstrap or "localhost" in bootstrap
+    try:
+        yield bootstrap, pid_listening(int(bootstrap.rsplit(":", 1)[1])) if local else None
+    finally:
+        if kafka is not None:
+            from streams import localkafka
+
+            localkafka.down(kafka)
+            shutil.rmtree(kafka.home, ignore_errors=True)
+
+
+def save_result(name: str, res: dict[str, Any]) -> Path:
+    """``bench/results/<name>-<UTC date-time>.json``; the path relative to the repository."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return out.relative_to(REPO)
+
+
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """SIGTERM the process group we created for ``proc``, SIGKILL after ``timeout``."""
     if proc.poll() is not None:

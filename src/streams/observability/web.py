@@ -2,7 +2,8 @@
 
     GET /status               HTML for people: open exceptions by owner and severity, flows
     GET /api/exceptions       ?owner=&status=open|resolved|all&kind=
-    GET /api/sku/{sku}        stock per channel, allocations, holds, commands, last published
+    GET /api/sku/{sku}        stock per channel, allocations, holds (PO lines and storefront
+                              orders), commands, last published
     GET /api/po/{number}      lines, decisions, acknowledgement, transaction, shipments
     POST /api/exceptions/{id}/resolve   a person resolves an exception ({"note": "..."})
 
@@ -245,6 +246,18 @@ def sku_view(state: SkuState, defaults: Defaults, policy: ChannelPolicy | None) 
         "unpublishedSince": _iso_or_none(state.changed_at),
         "allocations": allocations,
         "holds": state.holds,
+        # storefront orders commercetools does not show yet (domain/order_holds.py)
+        "orderHolds": [
+            {
+                "key": key,
+                "quantity": h.quantity,
+                "channel": h.channel,
+                "placedAt": _iso_or_none(h.placed),
+                "baseVersion": h.base,
+            }
+            for key, h in sorted(state.orders.open.items())
+        ],
+        "rereadAt": _iso_or_none(state.reread_at),
         "pendingCommands": [
             {"commandId": cid, "eaches": p[0], "channel": p[1], "appliedVersion": p[2]}
             for cid, p in sorted(state.pending.items())
