@@ -150,8 +150,20 @@ def test_read_bundles_close_each_sku_with_a_read_item() -> None:
     ]  # fmt: skip
     full = read_bundles(entries, 50.0, "reread", ["A", "B", "C"])
     assert [i["t"] for i in full["A"]] == ["obs", "read"]
-    assert full["A"][-1] == {"t": "read", "sku": "A", "ra": 50.0, "src": "reread", "chs": None}
-    assert full["C"] == [{"t": "read", "sku": "C", "ra": 50.0, "src": "reread", "chs": None}]
+    read = {"t": "read", "ra": 50.0, "src": "reread", "chs": None}
+    assert full["A"][-1] == {**read, "sku": "A", "none": False}
+    assert full["C"] == [{**read, "sku": "C", "none": True}]
     partial = read_bundles(entries, 50.0, "sweep")
     assert list(partial) == ["A"] and partial["A"][-1]["chs"] == ["wh-1"]
     assert partial["A"][0]["src"] == "sweep"
+
+
+def test_a_read_that_finds_no_entry_ends_no_hold_of_a_sku_with_entries() -> None:
+    s = state(10)
+    s.place_hold("o1:l1", "wh-1", 4, 100.0, 110.0)
+    ended = s.on_read(111.0, DELAY, None, empty=True)  # e.g. a query that matched nothing
+    assert (ended.settled, ended.expired) == (0, 0) and s.availability() == 6
+    assert s.reread_at == 111.0 + DELAY  # asked again later, not in a loop
+    bare = SkuState("SKU-2")  # no entry known: the order could not have taken stock
+    bare.place_hold("o2:l1", "wh-1", 1, 100.0, 110.0)
+    assert bare.on_read(111.0, DELAY, None, empty=True).expired == 1

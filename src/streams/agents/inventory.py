@@ -328,7 +328,8 @@ class InventoryFlow:
             return state.reread_at != before
         if t == "read":
             before = state.reread_at
-            ended = state.on_read(item["ra"], self.settings.ct_order_settle_delay_s, item["chs"])
+            delay = self.settings.ct_order_settle_delay_s
+            ended = state.on_read(item["ra"], delay, item["chs"], bool(item.get("none")))
             if ended.settled:
                 self._hold_outcome["settled"].inc(ended.settled)
             if ended.expired:

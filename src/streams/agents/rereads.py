@@ -61,6 +61,7 @@ def read_bundles(
                 "ra": read_at,
                 "src": src,
                 "chs": None if sku in full else channels.get(sku, []),
+                "none": sku not in channels,  # the read found no entry of the SKU
             }
         )
     return out

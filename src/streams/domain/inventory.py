@@ -321,22 +321,29 @@ class SkuState:
     def request_reread(self, at: float) -> None:
         self.reread_at = at if self.reread_at is None else min(self.reread_at, at)
 
-    def on_read(self, read_at: float, delay: float, channels: list[str] | None = None) -> Ended:
+    def on_read(
+        self, read_at: float, delay: float, channels: list[str] | None = None, empty: bool = False
+    ) -> Ended:
         """The SKU's entries (``channels``; None: all of them) were read from commercetools,
         the read starting at ``read_at``, and what it showed is applied: holds that read
-        must reflect end, and a full read satisfies the re-read it was made for."""
+        must reflect end, and a full read satisfies the re-read it was made for.
+
+        ``empty``: a full read found no entry. While this state knows entries that no delete
+        removed, that says nothing of them (a query that failed to match, not a deletion:
+        deletes come as messages): no hold ends on it."""
+        blind = empty and bool(self.channels)
         ended = self.orders.on_read(
             read_at,
             delay,
             lambda ch: self.channels[ch].version if ch in self.channels else None,
-            channels,
+            [] if blind else channels,
         )
         if channels is None and self.reread_at is not None and self.reread_at <= read_at:
             self.reread_at = None
         if self.orders:
             due = self.orders.next_due(delay)
-            if due is not None:
-                self.request_reread(due)
+            if due is not None:  # after a blind read, not at once again: a delay later
+                self.request_reread(max(due, read_at + delay) if blind else due)
         return ended
 
     # --- availability -------------------------------------------------------------------

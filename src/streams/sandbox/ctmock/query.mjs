@@ -3,7 +3,19 @@
 // sort to the repository's query(). The hand-over is a module variable set right before the
 // original handler runs and read by query(): the handlers call query() synchronously before
 // their first await, so no other request can run in between.
+import qs from "qs";
+
 let handedSort;
+// The mock parses query strings with qs' default arrayLimit (20): a variable given more
+// often (`var.skus` for `sku in :skus` with 100 SKUs) stops being a list and matches nothing.
+// commercetools takes such lists, so GET handlers see the query parsed without that limit.
+const QS = { arrayLimit: 10_000, parameterLimit: 10_000 };
+
+function reparse(request) {
+  const url = request.raw?.url ?? "";
+  const at = url.indexOf("?");
+  if (at >= 0) request.query = qs.parse(url.slice(at + 1), QS);
+}
 
 export function installSort(app, repos) {
   app.addHook("onRoute", (route) => {
@@ -11,6 +23,7 @@ export function installSort(app, repos) {
     if (!methods.includes("GET")) return;
     const handler = route.handler;
     route.handler = function sortAware(request, reply) {
+      reparse(request);
       const sort = request.query?.sort;
       if (sort === undefined) return handler.call(this, request, reply);
       handedSort = [sort].flat().map(String);
