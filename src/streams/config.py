@@ -223,15 +223,15 @@ class Settings(BaseSettings):
     ct_reread_batch: int = Field(100, ge=1, le=500)
     ct_reread_tick_s: float = Field(0.5, gt=0)
     # the changed-since sweep: inventory entries modified since the last sweep (minus the
-    # overlap), read by the leader this often; changes younger than the grace are left to
-    # their notification (the next sweep still sees them)
+    # overlap), read by the leader this often; changes younger than the grace are applied
+    # but not judged "missed" (their notification may be on its way) and read again next time
     ct_sweep_enabled: bool = True
     ct_sweep_interval_s: float = Field(15.0, gt=0)
     ct_sweep_overlap_s: float = Field(20.0, ge=0)
     ct_sweep_grace_s: float = Field(5.0, ge=0)
     # how far back the first sweep of a new deployment looks, and the widest time window one
     # query covers (a long outage is caught up window by window)
-    ct_sweep_initial_lookback_s: float = Field(600.0, ge=0)
+    ct_sweep_initial_lookback_s: float = Field(120.0, ge=0)
     ct_sweep_max_window_s: float = Field(300.0, gt=0)
     # changes found only by the sweep (lost or silent notifications) within the window that
     # raise the ct-notifications-missed exception

@@ -167,3 +167,14 @@ def test_a_read_that_finds_no_entry_ends_no_hold_of_a_sku_with_entries() -> None
     bare = SkuState("SKU-2")  # no entry known: the order could not have taken stock
     bare.place_hold("o2:l1", "wh-1", 1, 100.0, 110.0)
     assert bare.on_read(111.0, DELAY, None, empty=True).expired == 1
+
+
+def test_sweep_reads_mark_changes_younger_than_the_grace() -> None:
+    def entry(i: int, at: str) -> dict[str, object]:
+        return {"id": f"e-{i}", "version": 2, "sku": f"S{i}", "availableQuantity": 1,
+                "quantityOnStock": 1, "lastModifiedAt": at}  # fmt: skip
+
+    t = 1_765_000_000.0  # 2025-12-06T05:46:40Z
+    old, young = entry(1, "2025-12-06T05:46:30.000Z"), entry(2, "2025-12-06T05:46:45.000Z")
+    got = read_bundles([old, young], t + 10, "sweep", young_after=t)
+    assert "y" not in got["S1"][0] and got["S2"][0]["y"] is True

@@ -68,11 +68,15 @@ class SweepFlow:
         s = self.settings
         now = self.clock()
         read = 0
+        # read up to now (a change that keeps being stamped anew is never left behind), but
+        # judge only what is older than the grace, and move the cursor no further than that:
+        # the next sweep reads the young ones again, once their notification had its chance
+        settled_before = now - s.ct_sweep_grace_s
         for start, end in windows(
             state.get("cursor"),
             now,
             overlap=s.ct_sweep_overlap_s,
-            grace=s.ct_sweep_grace_s,
+            grace=0.0,
             max_window=s.ct_sweep_max_window_s,
             initial_lookback=s.ct_sweep_initial_lookback_s,
         ):
@@ -80,9 +84,9 @@ class SweepFlow:
             entries = [
                 e async for e in query.inventory_modified_between(utc_iso(start), utc_iso(end))
             ]
-            futures = await send_bundles(self.send, read_bundles(entries, read_at, "sweep"))
-            await asyncio.gather(*futures)
-            state["cursor"] = end
+            bundles = read_bundles(entries, read_at, "sweep", young_after=settled_before)
+            await asyncio.gather(*await send_bundles(self.send, bundles))
+            state["cursor"] = min(end, settled_before)
             await self.store.save(state)
             M.SWEEP_ENTRIES.inc(len(entries))
             read += len(entries)

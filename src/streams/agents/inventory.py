@@ -253,7 +253,7 @@ class InventoryFlow:
                     outcome = state.apply(obs)
                     if "src" not in item:  # a ct.messages record (not the re-reader's or sweep's)
                         outcomes[outcome] += 1
-                    if outcome == "applied" and item.get("src") == "sweep":
+                    if outcome == "applied" and item.get("src") == "sweep" and not item.get("y"):
                         self._finding["expected" if expected else "missed"].inc()
                     if outcome == "applied" and (
                         obs.kind == "delete" or prev is None or prev.entry_id != obs.entry_id

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from streams.adapters.codecs import dumps
@@ -36,6 +37,7 @@ def read_bundles(
     read_at: float,
     src: str,
     skus: Iterable[str] | None = None,
+    young_after: float | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """SKU -> the items that carry a read to the SKU agent: one observation per entry, then
     a ``read`` item. ``skus``: every entry of these SKUs was read (a full read: holds on
@@ -50,6 +52,8 @@ def read_bundles(
             continue
         wire = obs.to_wire()
         wire["ts"], wire["src"] = read_at, src
+        if young_after is not None and _stamped_after(entry, young_after):
+            wire["y"] = True  # changed too recently to say its notification was lost
         out.setdefault(obs.sku, []).append(wire)
         channels.setdefault(obs.sku, []).append(obs.channel)
     full = set(skus or ())
@@ -65,6 +69,16 @@ def read_bundles(
             }
         )
     return out
+
+
+def _stamped_after(entry: dict[str, Any], t: float) -> bool:
+    at = entry.get("lastModifiedAt")
+    if not isinstance(at, str):
+        return True  # unknown: do not judge it
+    try:
+        return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() > t
+    except ValueError:
+        return True
 
 
 async def send_bundles(send: Send, bundles: dict[str, list[dict[str, Any]]]) -> list[Any]:

@@ -3,9 +3,10 @@ means the commercetools subscription is losing notifications.
 
 The sweep reads inventory entries whose ``lastModifiedAt`` lies in a closed window
 [cursor - overlap, now - grace]: the overlap re-reads what commercetools may have stamped
-late (order-driven changes show up to ~10 s after the order), the grace leaves a change's
-own notification time to arrive first, so that what the sweep applies before any message
-did is a change no message announced.
+late (order-driven changes show up to ~10 s after the order). The agent passes grace 0 (it
+reads up to now) and keeps the cursor ``STREAMS_CT_SWEEP_GRACE_S`` behind, judging only the
+older changes: a change's own notification has that long to arrive first, so that what the
+sweep applies before any message did is a change no message announced.
 """
 
 from __future__ import annotations
