@@ -11,7 +11,7 @@
     timer: transaction status; dispatches waiting for an acknowledgement ─┴─> <app>-asn-events
 
 The rules (what is a redelivery, which ids are used, when an exception opens or resolves)
-are in :mod:`streams.agents.asn_state` and :mod:`streams.domain.asn`; this module moves
+are in :mod:`streams.domain.asn_state` and :mod:`streams.domain.asn`; this module moves
 bytes between Kafka, the tables and Amazon.
 """
 
@@ -31,7 +31,12 @@ from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
-from streams.agents.asn_state import (
+from streams.agents.clients import LazyClient, spapi_client
+from streams.agents.faustutil import dead_letter, raw_topic
+from streams.agents.storeopts import table_options
+from streams.config import Settings
+from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
+from streams.domain.asn_state import (
     VERSION_HEADER,
     Effects,
     Rules,
@@ -41,11 +46,6 @@ from streams.agents.asn_state import (
     asn_purchase_order,
     po_state_from_record,
 )
-from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import dead_letter, raw_topic
-from streams.agents.storeopts import table_options
-from streams.config import Settings
-from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
 from streams.domain.dispatch import Dispatch
 from streams.domain.mapping import SkuMapping
 from streams.observability import metrics as M
@@ -400,7 +400,7 @@ class AsnFlow:
 
 
 class _UsedIndex:
-    """:class:`streams.agents.asn_state.UsedIndex` over the ``asn_used`` global table."""
+    """:class:`streams.domain.asn_state.UsedIndex` over the ``asn_used`` global table."""
 
     def __init__(self, table: Any, now: float) -> None:
         self.table = table
