@@ -21,6 +21,7 @@ ModelCheck = Callable[[Any], list[str]]
 
 SHIPMENT_ID_REUSE_WINDOW = timedelta(days=365)  # "not used over the last 365 days"
 
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
