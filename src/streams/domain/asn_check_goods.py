@@ -140,7 +140,7 @@ def containers(f: Findings) -> None:
         ref_path = f"pallets/{i}/cartonReferenceDetails"
         for j, ref in enumerate(pallet.refs):
             where = f"{ref_path}/cartonReferenceNumbers/{j}"
-            if ref not in carton_seqs:
+            if not isinstance(ref, str) or ref not in carton_seqs:  # a list would not hash
                 f.add(
                     Code.UNKNOWN_CARTON_REFERENCE,
                     where,
