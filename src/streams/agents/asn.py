@@ -36,16 +36,15 @@ from streams.agents.faustutil import dead_letter, raw_topic
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
-from streams.domain.asn_state import (
+from streams.domain.asn_effects import (
     VERSION_HEADER,
     Effects,
     Rules,
-    ShipmentBook,
     Used,
     asn_digest,
     asn_purchase_order,
-    po_state_from_record,
 )
+from streams.domain.asn_state import ShipmentBook, po_state_from_record
 from streams.domain.dispatch import Dispatch
 from streams.domain.mapping import SkuMapping
 from streams.observability import metrics as M
