@@ -32,7 +32,8 @@ from pydantic import ValidationError
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import dead_letter, raw_topic
+from streams.agents.faustutil import raw_topic
+from streams.agents.reports import DeadLetters, internal_error
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
@@ -80,6 +81,7 @@ class AsnFlow:
         self.out_topic = raw_topic(app, s.topic_shipment_confirmations)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.dlq = raw_topic(app, s.dlq_topic(s.topic_dispatches))
+        self.dead_letters = DeadLetters(self.dlq, lambda: self.clock(), source=s.topic_dispatches)
         # PO number -> ShipmentBook JSON; written by the ASN agent only
         self.shipments = _table(app, "shipments", s)
         # shipment id -> {ASN digest: outcome}; written by the sender only (its own key space)
@@ -153,18 +155,14 @@ class AsnFlow:
                     f"key {event.key!r} is not the PO number {dispatch.purchaseOrderNumber}"
                 )
         except ValueError as exc:
-            await self._dead_letter(event, str(exc))
+            await self.dead_letters.send(event, str(exc))
             return
         except Exception as exc:  # never lose a record to a bug: dead-letter it
             log.exception("dispatch intake: unexpected error")
-            await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
+            await self.dead_letters.send(event, internal_error(exc))
             return
         record = {"t": "dispatch", "d": value, "at": self.clock()}
         await self.events_topic.send(key=key, value=dumps(record))
-
-    async def _dead_letter(self, event: EventT, error: str) -> Any:
-        M.RECORDS.labels(self.settings.topic_dispatches, "dlq").inc()
-        return await dead_letter(self.dlq, event, error, self.clock())
 
     # --- the ASN agent: the only writer of ``shipments`` and ``asn_used`` ---------------
     async def asn_events(self, stream: Any) -> None:

@@ -38,17 +38,17 @@ from urllib.parse import quote
 import faust
 from faust.types import EventT
 
-from streams.adapters.codecs import dumps, utc_iso
+from streams.adapters.codecs import dumps
 from streams.adapters.commercetools import (
     AuthError,
     CommercetoolsClient,
     CommercetoolsError,
     UpdateOutcomeUnknown,
 )
-from streams.agents.faustutil import dead_letter
+from streams.agents.reports import DeadLetters, ExceptionReporter
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
-from streams.domain.exceptions import Refs, raise_exception, to_record
+from streams.domain.exceptions import Refs
 from streams.domain.inventory_commands import (
     LEDGER_FIELD,
     InventoryCommand,
@@ -371,7 +371,9 @@ class CtCommandFlow:
         self.exceptions = app.topic(
             s.topic_exceptions, value_serializer="raw", key_serializer="raw"
         )
-        self._dlq_declared = False
+        # declared on first use: created when missing (topic_allow_declare)
+        self.dead_letters = DeadLetters(self.dlq, time.time, declare=True)
+        self.reports = ExceptionReporter(self.exceptions, time.time)
         self._client: LedgerClient | None = None
         self._applier: CommandApplier | None = None
         app.agent(self.topic, name="ct_commands")(self.agent)
@@ -428,7 +430,7 @@ class CtCommandFlow:
             try:
                 cmd = parse_command(ev.value, ev.key)
             except BadRecord as exc:
-                pending.append(await self._dead_letter(ev, str(exc)))
+                pending.append(await self.dead_letters.send(ev, str(exc)))
                 finished.append(ev)
                 M.CT_COMMANDS.labels("unknown", "dlq").inc()
                 M.RECORDS.labels(topic, "dlq").inc()
@@ -505,24 +507,12 @@ class CtCommandFlow:
     async def _failed(self, ev: EventT, r: Result) -> list[Awaitable[Any]]:
         c = r.command
         reason = r.reason or "failed"
-        now = time.time()
-        exc = raise_exception(
-            EXCEPTION_KIND,
-            Refs(
-                sku=c.sku,
-                purchaseOrderNumber=c.purchaseOrderNumber,
-                itemSequenceNumber=c.itemSequenceNumber,
-            ),
-            f"{c.action} of {c.quantity} for {c.sku} (command {c.commandId}): {reason}",
-            utc_iso(now),
+        refs = Refs(
+            sku=c.sku,
+            purchaseOrderNumber=c.purchaseOrderNumber,
+            itemSequenceNumber=c.itemSequenceNumber,
         )
-        M.EXCEPTIONS.labels(exc.kind, exc.owner, exc.status).inc()
-        sent = await self.exceptions.send(key=exc.id.encode(), value=dumps(to_record(exc)))
-        return [sent, await self._dead_letter(ev, reason)]
-
-    async def _dead_letter(self, ev: EventT, error: str) -> Awaitable[Any]:
-        if not self._dlq_declared:
-            await self.dlq.maybe_declare()  # creates it when missing (topic_allow_declare)
-            self._dlq_declared = True
-        fut: Awaitable[Any] = await dead_letter(self.dlq, ev, error, time.time())
-        return fut
+        cause = f"{c.action} of {c.quantity} for {c.sku} (command {c.commandId}): {reason}"
+        _, key, value = self.reports.record(EXCEPTION_KIND, refs, cause)
+        sent = await self.exceptions.send(key=key, value=value)
+        return [sent, await self.dead_letters.send(ev, reason)]

@@ -36,11 +36,12 @@ from urllib.parse import quote
 import faust
 from faust.types import EventT
 
-from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.adapters.codecs import dumps, loads
 from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
+from streams.agents.reports import ExceptionReporter
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.exceptions import (
@@ -48,8 +49,6 @@ from streams.domain.exceptions import (
     Refs,
     Severity,
     exception_id,
-    raise_exception,
-    to_record,
 )
 from streams.domain.sales_orders import (
     Plan,
@@ -254,6 +253,9 @@ class SalesOrderFlow:
             app, f"{s.app_id}-sales-orders", partitions=s.partitions, internal=True
         )
         self.exceptions = raw_topic(app, s.topic_exceptions)
+        self.reports = ExceptionReporter(
+            self.exceptions, lambda: self.clock(), kinds=_KINDS, log=log
+        )
         # PO number -> {"closed", "order" (id), "state", "at"}; written by this flow's agent only
         self.table = app.Table(
             "sales_orders",
@@ -391,26 +393,14 @@ class SalesOrderFlow:
 
     # --- owned exceptions (finance) ---------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str) -> None:
-        owner, severity = _KINDS[kind]
-        exc = raise_exception(
-            kind, refs, cause, utc_iso(self.clock()), owner=owner, severity=severity
-        )
+        exc = await self.reports.send(kind, refs, cause)
         self._raised.add(exc.id)
-        await self.exceptions.send(key=exc.id.encode(), value=dumps(to_record(exc)))
-        M.EXCEPTIONS.labels(kind, exc.owner, exc.status).inc()
-        log.warning("%s: %s", kind, cause)
 
     async def _resolve(self, refs: Refs) -> None:
         """The order is right now: close what this worker raised about it."""
-        for kind, (owner, severity) in _KINDS.items():
+        for kind in _KINDS:
             if exception_id(kind, refs) not in self._raised:
                 continue
-            now = utc_iso(self.clock())
-            exc = raise_exception(
-                kind, refs, "the order matches the PO now", now, owner=owner, severity=severity
-            )
+            cause = "the order matches the PO now"
+            exc = await self.reports.send(kind, refs, cause, status="resolved")
             self._raised.discard(exc.id)
-            rec = to_record(exc)
-            rec["status"] = "resolved"
-            await self.exceptions.send(key=exc.id.encode(), value=dumps(rec))
-            M.EXCEPTIONS.labels(kind, exc.owner, "resolved").inc()
