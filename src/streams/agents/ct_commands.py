@@ -45,6 +45,7 @@ from streams.adapters.commercetools import (
     CommercetoolsError,
     UpdateOutcomeUnknown,
 )
+from streams.agents.clients import LazyClient
 from streams.agents.reports import DeadLetters, ExceptionReporter
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
@@ -374,7 +375,7 @@ class CtCommandFlow:
         # declared on first use: created when missing (topic_allow_declare)
         self.dead_letters = DeadLetters(self.dlq, time.time, declare=True)
         self.reports = ExceptionReporter(self.exceptions, time.time)
-        self._client: LedgerClient | None = None
+        self.ledger = LazyClient(None, lambda: LedgerClient(settings, hooks=M.CtResponses()))
         self._applier: CommandApplier | None = None
         app.agent(self.topic, name="ct_commands")(self.agent)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
@@ -383,9 +384,8 @@ class CtCommandFlow:
     def applier(self) -> CommandApplier:
         if self._applier is None:  # lazily: an event loop exists by the first batch
             s = self.settings
-            self._client = LedgerClient(s, hooks=M.CtResponses())
             self._applier = CommandApplier(
-                self._client,
+                self.ledger(),
                 type_key=s.ct_ledger_type_key,
                 host_types=s.ct_ledger_host_types,
                 keep=s.ct_ledger_size,
@@ -396,9 +396,8 @@ class CtCommandFlow:
         return self._applier
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = self._applier = None
+        await self.ledger.close()
+        self._applier = None
 
     async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
         s = self.settings

@@ -39,6 +39,7 @@ from faust.types import EventT
 from streams.adapters.codecs import dumps, loads
 from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
+from streams.agents.clients import LazyClient
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
 from streams.agents.reports import ExceptionReporter
@@ -264,7 +265,7 @@ class SalesOrderFlow:
             value_type=bytes,
             options=table_options(s),
         )
-        self._client: SalesOrderClient | None = None
+        self.ct = LazyClient(None, lambda: SalesOrderClient(settings, hooks=M.CtResponses()))
         self._writer: OrderWriter | None = None
         self._raised: set[str] = set()  # exception ids open from this worker
         app.agent(self.feed_topic, name="sales-orders-feed")(self.feed)
@@ -275,9 +276,8 @@ class SalesOrderFlow:
     def writer(self) -> OrderWriter:
         if self._writer is None:  # lazily: an event loop exists by the first event
             s = self.settings
-            self._client = SalesOrderClient(s, hooks=M.CtResponses())
             self._writer = OrderWriter(
-                self._client,
+                self.ct(),
                 order_type_key=s.ct_sales_order_type_key,
                 line_type_key=s.ct_sales_order_line_type_key,
                 replace_allowed=s.sales_order_replace_on_change,
@@ -289,9 +289,8 @@ class SalesOrderFlow:
         return self._writer
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = self._writer = None
+        await self.ct.close()
+        self._writer = None
 
     # --- feed: acknowledgements and PO closures -> <app>-sales-orders -----------------------
     async def feed(self, stream: Any) -> None:
