@@ -17,7 +17,6 @@ bytes between Kafka, the tables and Amazon.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
+from streams.agents.asn_sender import AsnSender
 from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import raw_topic
 from streams.agents.reports import DeadLetters, internal_error
@@ -42,8 +42,6 @@ from streams.domain.asn_effects import (
     Effects,
     Rules,
     Used,
-    asn_digest,
-    asn_purchase_order,
 )
 from streams.domain.asn_state import ShipmentBook, po_state_from_record
 from streams.domain.dispatch import Dispatch
@@ -54,9 +52,6 @@ if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
 
 log = logging.getLogger(__name__)
-
-# 4xx answers that say nothing about the ASN: retried like an outage, never an exception
-_NOT_ABOUT_THE_ASN = frozenset({401, 403, 408, 429})
 
 
 class AsnFlow:
@@ -100,7 +95,10 @@ class AsnFlow:
         self.needs_scan = True
         app.agent(self.dispatch_topic, name="asn-intake")(self.intake)
         app.agent(self.events_topic, name="asn-events")(self.asn_events)
-        app.agent(self.out_topic, name="asn-sender")(self.sender)
+        self.sender = AsnSender(
+            self.sent, self.events_topic, self.spapi, self.model_check, lambda: self.clock()
+        )
+        app.agent(self.out_topic, name="asn-sender")(self.sender.run)
         app.timer(s.tx_poll_interval_s, name="asn-status")(self.tick)
         app.on_rebalance_complete.connect(self._rescan)  # type: ignore[arg-type]
 
@@ -265,92 +263,6 @@ class AsnFlow:
                 if raw is not None and loads(raw)["sid"] == used.sid:
                     del self.used[prefix + k.encode()]
 
-    # --- the sender: amazon.shipment-confirmations -> SP-API ---------------------------
-    async def sender(self, stream: Any) -> None:
-        async for event in stream.events():
-            raw_n = (event.headers or {}).get(VERSION_HEADER)
-            n = int(raw_n) if raw_n and raw_n.isdigit() else None
-            try:
-                asn = loads(event.value)
-            except (TypeError, ValueError):
-                asn = None
-            if not isinstance(asn, dict) or not event.key:
-                # only this flow writes the topic; anything else is logged, never sent
-                msg = event.message
-                log.error("%s[%d]@%d is not a keyed ShipmentConfirmation; not sent",
-                          msg.topic, msg.partition, msg.offset)  # fmt: skip
-                M.ASNS.labels("rejected").inc()
-                continue
-            await self._send(event.key, asn, n)
-
-    async def _send(self, key: bytes, asn: dict[str, Any], n: int | None) -> None:
-        from streams.adapters.spapi import SpApiAuthError, SpApiError
-
-        sid = key.decode()
-        po = asn_purchase_order(asn)
-        digest = asn_digest(asn)
-        version = (digest, n)
-        raw_sent = self.sent.get(key)
-        sent: dict[str, Any] = loads(raw_sent) if raw_sent else {}
-        done = sent.get(_sent_key(version))
-        if done is not None:
-            # this version was sent (a replay, or republished after a restart): nothing goes
-            # to Amazon; the outcome is reported again in case the first report was lost
-            M.ASNS.labels("duplicate").inc()
-            if po is not None:
-                await self.events_topic.send(key=po.encode(), value=dumps(done))
-            return
-        problems = self.model_check(asn)
-        if po is None:
-            problems.append("shippedItems: no item names its purchaseOrderNumber")
-        if problems:  # the ASN agent checks all of this first; this guards hand-made records
-            error = "not sent, invalid against Amazon's model: " + "; ".join(problems[:10])
-            await self._outcome(key, sent, po, {"t": "rejected", "error": error}, sid, version)
-            return
-        assert po is not None
-        delay = 1.0
-        while True:
-            try:
-                txid = await self.spapi().submit_shipment_confirmations([asn])
-                break
-            except SpApiError as exc:
-                auth = isinstance(exc, SpApiAuthError)
-                if 400 <= exc.status < 500 and exc.status not in _NOT_ABOUT_THE_ASN and not auth:
-                    text = f"HTTP {exc.status}: " + (
-                        "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
-                        or "no error details"
-                    )
-                    rejected = {"t": "rejected", "error": text}
-                    await self._outcome(key, sent, po, rejected, sid, version)
-                    return
-                log.warning("ASN %s not submitted yet (%s); retrying", sid, exc)
-            except Exception as exc:
-                log.warning("ASN %s not submitted yet (%s); retrying", sid, type(exc).__name__)
-            # an ASN must not be lost: hold this partition and retry, with a capped backoff
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-        now = self.clock()
-        submitted = {"t": "submitted", "txid": txid, "at": now}
-        await self._outcome(key, sent, po, submitted, sid, version)
-        M.LAST_SUCCESS.labels("asn_submit").set(now)
-
-    async def _outcome(
-        self,
-        key: bytes,
-        sent: dict[str, Any],
-        po: str | None,
-        outcome: dict[str, Any],
-        sid: str,
-        version: tuple[str, int | None],
-    ) -> None:
-        event = {**outcome, "sid": sid, "digest": version[0], "n": version[1]}
-        self.sent[key] = dumps({**sent, _sent_key(version): event})
-        if po is None:
-            log.error("ASN %s names no purchase order; not sent: %s", sid, outcome.get("error"))
-            M.ASNS.labels("rejected").inc()
-            return
-        await self.events_topic.send(key=po.encode(), value=dumps(event))
-
     # --- timer: transaction status, waiting dispatches (never writes tables) ------------
     async def tick(self) -> None:
         if self.app.rebalancing:
@@ -419,11 +331,6 @@ class _UsedIndex:
             return None
         claim = loads(raw)
         return str(claim["sid"]) if claim["at"] >= self.oldest else None
-
-
-def _sent_key(version: tuple[str, int | None]) -> str:
-    digest, n = version
-    return digest if n is None else f"{n}:{digest}"
 
 
 def _table(app: faust.App, name: str, s: Settings) -> Any:
