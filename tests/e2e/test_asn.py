@@ -19,8 +19,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.asn_state import Rules, ShipmentBook, po_state_from_record
 from streams.config import Settings
+from streams.domain.asn_effects import Rules
+from streams.domain.asn_state import ShipmentBook, po_state_from_record
 from streams.domain.dispatch import Dispatch
 from streams.domain.exceptions import Refs, exception_id
 from streams.domain.gs1 import with_check_digit

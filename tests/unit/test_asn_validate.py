@@ -168,6 +168,17 @@ def test_malformed_values_do_not_break_the_business_checks() -> None:
     assert check(cast(dict[str, Any], [])) != []
 
 
+def test_a_carton_reference_that_is_no_string_is_reported_not_raised() -> None:
+    # a list or object where a cartonSequenceNumber belongs used to raise TypeError (unhashable)
+    def refs(a: dict[str, Any]) -> None:
+        a["pallets"][0]["cartonReferenceDetails"]["cartonReferenceNumbers"] = [["001"], {"n": 2}]
+
+    got = found(asn_with(refs))
+    ref = "pallets/0/cartonReferenceDetails/cartonReferenceNumbers"
+    assert (Code.UNKNOWN_CARTON_REFERENCE, f"{ref}/0") in got
+    assert (Code.UNKNOWN_CARTON_REFERENCE, f"{ref}/1") in got
+
+
 # ---------------------------------------------------------------- SSCC
 
 

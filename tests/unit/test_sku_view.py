@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.config import Settings
+from streams.domain.availability import Defaults
 from streams.domain.inventory import EntryStock, SkuState
 from streams.observability.web import sku_view
 
@@ -11,7 +12,7 @@ def test_sku_view_lists_open_order_holds_and_the_next_reread() -> None:
     state = SkuState("SKU-1")
     state.channels["wh"] = EntryStock("e-1", version=4, available=10, on_stock=10)
     assert state.place_hold("o-1:l-1", "wh", 3, now=1000.0, reread_at=1010.0)
-    view = sku_view(state, Settings(), offered=7)
+    view = sku_view(state, Defaults.of(Settings()), None)
     assert view["orderHolds"] == [
         {
             "key": "o-1:l-1",
@@ -25,5 +26,5 @@ def test_sku_view_lists_open_order_holds_and_the_next_reread() -> None:
     assert view["availability"] == 7
 
     state.on_read(read_at=1011.0, delay=10.0)  # the read after the settle delay ends it
-    view = sku_view(state, Settings(), offered=10)
+    view = sku_view(state, Defaults.of(Settings()), None)
     assert view["orderHolds"] == [] and view["rereadAt"] is None

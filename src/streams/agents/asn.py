@@ -11,13 +11,12 @@
     timer: transaction status; dispatches waiting for an acknowledgement ─┴─> <app>-asn-events
 
 The rules (what is a redelivery, which ids are used, when an exception opens or resolves)
-are in :mod:`streams.agents.asn_state` and :mod:`streams.domain.asn`; this module moves
+are in :mod:`streams.domain.asn_state` and :mod:`streams.domain.asn`; this module moves
 bytes between Kafka, the tables and Amazon.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -31,21 +30,20 @@ from pydantic import ValidationError
 
 from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
-from streams.agents.asn_state import (
-    VERSION_HEADER,
-    Effects,
-    Rules,
-    ShipmentBook,
-    Used,
-    asn_digest,
-    asn_purchase_order,
-    po_state_from_record,
-)
+from streams.agents.asn_sender import AsnSender
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import dead_letter, raw_topic
+from streams.agents.faustutil import raw_topic
+from streams.agents.reports import DeadLetters, internal_error
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.asn import SHIPMENT_ID_REUSE_WINDOW, PoState, UsedShipment
+from streams.domain.asn_effects import (
+    VERSION_HEADER,
+    Effects,
+    Rules,
+    Used,
+)
+from streams.domain.asn_state import ShipmentBook, po_state_from_record
 from streams.domain.dispatch import Dispatch
 from streams.domain.mapping import SkuMapping
 from streams.observability import metrics as M
@@ -54,9 +52,6 @@ if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
 
 log = logging.getLogger(__name__)
-
-# 4xx answers that say nothing about the ASN: retried like an outage, never an exception
-_NOT_ABOUT_THE_ASN = frozenset({401, 403, 408, 429})
 
 
 class AsnFlow:
@@ -81,6 +76,7 @@ class AsnFlow:
         self.out_topic = raw_topic(app, s.topic_shipment_confirmations)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.dlq = raw_topic(app, s.dlq_topic(s.topic_dispatches))
+        self.dead_letters = DeadLetters(self.dlq, lambda: self.clock(), source=s.topic_dispatches)
         # PO number -> ShipmentBook JSON; written by the ASN agent only
         self.shipments = _table(app, "shipments", s)
         # shipment id -> {ASN digest: outcome}; written by the sender only (its own key space)
@@ -99,7 +95,10 @@ class AsnFlow:
         self.needs_scan = True
         app.agent(self.dispatch_topic, name="asn-intake")(self.intake)
         app.agent(self.events_topic, name="asn-events")(self.asn_events)
-        app.agent(self.out_topic, name="asn-sender")(self.sender)
+        self.sender = AsnSender(
+            self.sent, self.events_topic, self.spapi, self.model_check, lambda: self.clock()
+        )
+        app.agent(self.out_topic, name="asn-sender")(self.sender.run)
         app.timer(s.tx_poll_interval_s, name="asn-status")(self.tick)
         app.on_rebalance_complete.connect(self._rescan)  # type: ignore[arg-type]
 
@@ -154,18 +153,14 @@ class AsnFlow:
                     f"key {event.key!r} is not the PO number {dispatch.purchaseOrderNumber}"
                 )
         except ValueError as exc:
-            await self._dead_letter(event, str(exc))
+            await self.dead_letters.send(event, str(exc))
             return
         except Exception as exc:  # never lose a record to a bug: dead-letter it
             log.exception("dispatch intake: unexpected error")
-            await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
+            await self.dead_letters.send(event, internal_error(exc))
             return
         record = {"t": "dispatch", "d": value, "at": self.clock()}
         await self.events_topic.send(key=key, value=dumps(record))
-
-    async def _dead_letter(self, event: EventT, error: str) -> Any:
-        M.RECORDS.labels(self.settings.topic_dispatches, "dlq").inc()
-        return await dead_letter(self.dlq, event, error, self.clock())
 
     # --- the ASN agent: the only writer of ``shipments`` and ``asn_used`` ---------------
     async def asn_events(self, stream: Any) -> None:
@@ -268,92 +263,6 @@ class AsnFlow:
                 if raw is not None and loads(raw)["sid"] == used.sid:
                     del self.used[prefix + k.encode()]
 
-    # --- the sender: amazon.shipment-confirmations -> SP-API ---------------------------
-    async def sender(self, stream: Any) -> None:
-        async for event in stream.events():
-            raw_n = (event.headers or {}).get(VERSION_HEADER)
-            n = int(raw_n) if raw_n and raw_n.isdigit() else None
-            try:
-                asn = loads(event.value)
-            except (TypeError, ValueError):
-                asn = None
-            if not isinstance(asn, dict) or not event.key:
-                # only this flow writes the topic; anything else is logged, never sent
-                msg = event.message
-                log.error("%s[%d]@%d is not a keyed ShipmentConfirmation; not sent",
-                          msg.topic, msg.partition, msg.offset)  # fmt: skip
-                M.ASNS.labels("rejected").inc()
-                continue
-            await self._send(event.key, asn, n)
-
-    async def _send(self, key: bytes, asn: dict[str, Any], n: int | None) -> None:
-        from streams.adapters.spapi import SpApiAuthError, SpApiError
-
-        sid = key.decode()
-        po = asn_purchase_order(asn)
-        digest = asn_digest(asn)
-        version = (digest, n)
-        raw_sent = self.sent.get(key)
-        sent: dict[str, Any] = loads(raw_sent) if raw_sent else {}
-        done = sent.get(_sent_key(version))
-        if done is not None:
-            # this version was sent (a replay, or republished after a restart): nothing goes
-            # to Amazon; the outcome is reported again in case the first report was lost
-            M.ASNS.labels("duplicate").inc()
-            if po is not None:
-                await self.events_topic.send(key=po.encode(), value=dumps(done))
-            return
-        problems = self.model_check(asn)
-        if po is None:
-            problems.append("shippedItems: no item names its purchaseOrderNumber")
-        if problems:  # the ASN agent checks all of this first; this guards hand-made records
-            error = "not sent, invalid against Amazon's model: " + "; ".join(problems[:10])
-            await self._outcome(key, sent, po, {"t": "rejected", "error": error}, sid, version)
-            return
-        assert po is not None
-        delay = 1.0
-        while True:
-            try:
-                txid = await self.spapi().submit_shipment_confirmations([asn])
-                break
-            except SpApiError as exc:
-                auth = isinstance(exc, SpApiAuthError)
-                if 400 <= exc.status < 500 and exc.status not in _NOT_ABOUT_THE_ASN and not auth:
-                    text = f"HTTP {exc.status}: " + (
-                        "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
-                        or "no error details"
-                    )
-                    rejected = {"t": "rejected", "error": text}
-                    await self._outcome(key, sent, po, rejected, sid, version)
-                    return
-                log.warning("ASN %s not submitted yet (%s); retrying", sid, exc)
-            except Exception as exc:
-                log.warning("ASN %s not submitted yet (%s); retrying", sid, type(exc).__name__)
-            # an ASN must not be lost: hold this partition and retry, with a capped backoff
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-        now = self.clock()
-        submitted = {"t": "submitted", "txid": txid, "at": now}
-        await self._outcome(key, sent, po, submitted, sid, version)
-        M.LAST_SUCCESS.labels("asn_submit").set(now)
-
-    async def _outcome(
-        self,
-        key: bytes,
-        sent: dict[str, Any],
-        po: str | None,
-        outcome: dict[str, Any],
-        sid: str,
-        version: tuple[str, int | None],
-    ) -> None:
-        event = {**outcome, "sid": sid, "digest": version[0], "n": version[1]}
-        self.sent[key] = dumps({**sent, _sent_key(version): event})
-        if po is None:
-            log.error("ASN %s names no purchase order; not sent: %s", sid, outcome.get("error"))
-            M.ASNS.labels("rejected").inc()
-            return
-        await self.events_topic.send(key=po.encode(), value=dumps(event))
-
     # --- timer: transaction status, waiting dispatches (never writes tables) ------------
     async def tick(self) -> None:
         if self.app.rebalancing:
@@ -400,7 +309,7 @@ class AsnFlow:
 
 
 class _UsedIndex:
-    """:class:`streams.agents.asn_state.UsedIndex` over the ``asn_used`` global table."""
+    """:class:`streams.domain.asn_state.UsedIndex` over the ``asn_used`` global table."""
 
     def __init__(self, table: Any, now: float) -> None:
         self.table = table
@@ -422,11 +331,6 @@ class _UsedIndex:
             return None
         claim = loads(raw)
         return str(claim["sid"]) if claim["at"] >= self.oldest else None
-
-
-def _sent_key(version: tuple[str, int | None]) -> str:
-    digest, n = version
-    return digest if n is None else f"{n}:{digest}"
 
 
 def _table(app: faust.App, name: str, s: Settings) -> Any:

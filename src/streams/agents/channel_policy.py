@@ -28,6 +28,7 @@ import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.adapters.commercetools import CommercetoolsError
+from streams.agents.clients import LazyClient
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import raw_topic
 from streams.agents.storeopts import table_options
@@ -134,7 +135,8 @@ class ChannelPolicyFlow:
             value_type=bytes,
             options=table_options(s),
         )
-        self._client: PolicyClient | None = None
+        # lazily: an event loop exists by the first tick
+        self.client = LazyClient(None, lambda: PolicyClient(settings, hooks=M.CtResponses()))
         self._type_ready = False
         self.type_problems: set[str] = set()  # reported once each (see _check_types)
         self._raw: bytes | None = None
@@ -249,11 +251,6 @@ class ChannelPolicyFlow:
     def type_key(self) -> str:
         return self.settings.ct_channel_policy_type_key
 
-    def client(self) -> PolicyClient:
-        if self._client is None:  # lazily: an event loop exists by the first tick
-            self._client = PolicyClient(self.settings, hooks=M.CtResponses())
-        return self._client
-
     def _report(self, policy: ChannelPolicy) -> None:
         counts = {"eligible": 0, "ineligible": 0, "unset": 0}
         for rule in policy.rules.values():
@@ -263,6 +260,4 @@ class ChannelPolicyFlow:
             M.CHANNEL_POLICY_CHANNELS.labels(state).set(n)
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self.client.close()

@@ -38,17 +38,18 @@ from urllib.parse import quote
 import faust
 from faust.types import EventT
 
-from streams.adapters.codecs import dumps, utc_iso
+from streams.adapters.codecs import dumps
 from streams.adapters.commercetools import (
     AuthError,
     CommercetoolsClient,
     CommercetoolsError,
     UpdateOutcomeUnknown,
 )
-from streams.agents.faustutil import dead_letter
+from streams.agents.clients import LazyClient
+from streams.agents.reports import DeadLetters, ExceptionReporter
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
-from streams.domain.exceptions import Refs, raise_exception, to_record
+from streams.domain.exceptions import Refs
 from streams.domain.inventory_commands import (
     LEDGER_FIELD,
     InventoryCommand,
@@ -372,8 +373,10 @@ class CtCommandFlow:
         self.exceptions = app.topic(
             s.topic_exceptions, value_serializer="raw", key_serializer="raw"
         )
-        self._dlq_declared = False
-        self._client: LedgerClient | None = None
+        # declared on first use: created when missing (topic_allow_declare)
+        self.dead_letters = DeadLetters(self.dlq, time.time, declare=True)
+        self.reports = ExceptionReporter(self.exceptions, time.time)
+        self.ledger = LazyClient(None, lambda: LedgerClient(settings, hooks=M.CtResponses()))
         self._applier: CommandApplier | None = None
         app.agent(self.topic, name="ct_commands")(self.agent)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
@@ -382,9 +385,8 @@ class CtCommandFlow:
     def applier(self) -> CommandApplier:
         if self._applier is None:  # lazily: an event loop exists by the first batch
             s = self.settings
-            self._client = LedgerClient(s, hooks=M.CtResponses())
             self._applier = CommandApplier(
-                self._client,
+                self.ledger(),
                 type_key=s.ct_ledger_type_key,
                 host_types=s.ct_ledger_host_types,
                 keep=s.ct_ledger_size,
@@ -395,9 +397,8 @@ class CtCommandFlow:
         return self._applier
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = self._applier = None
+        await self.ledger.close()
+        self._applier = None
 
     async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
         s = self.settings
@@ -429,7 +430,7 @@ class CtCommandFlow:
             try:
                 cmd = parse_command(ev.value, ev.key)
             except BadRecord as exc:
-                pending.append(await self._dead_letter(ev, str(exc)))
+                pending.append(await self.dead_letters.send(ev, str(exc)))
                 finished.append(ev)
                 M.CT_COMMANDS.labels("unknown", "dlq").inc()
                 M.RECORDS.labels(topic, "dlq").inc()
@@ -502,24 +503,12 @@ class CtCommandFlow:
     async def _failed(self, ev: EventT, r: Result) -> list[Awaitable[Any]]:
         c = r.command
         reason = r.reason or "failed"
-        now = time.time()
-        exc = raise_exception(
-            EXCEPTION_KIND,
-            Refs(
-                sku=c.sku,
-                purchaseOrderNumber=c.purchaseOrderNumber,
-                itemSequenceNumber=c.itemSequenceNumber,
-            ),
-            f"{c.action} of {c.quantity} for {c.sku} (command {c.commandId}): {reason}",
-            utc_iso(now),
+        refs = Refs(
+            sku=c.sku,
+            purchaseOrderNumber=c.purchaseOrderNumber,
+            itemSequenceNumber=c.itemSequenceNumber,
         )
-        M.EXCEPTIONS.labels(exc.kind, exc.owner, exc.status).inc()
-        sent = await self.exceptions.send(key=exc.id.encode(), value=dumps(to_record(exc)))
-        return [sent, await self._dead_letter(ev, reason)]
-
-    async def _dead_letter(self, ev: EventT, error: str) -> Awaitable[Any]:
-        if not self._dlq_declared:
-            await self.dlq.maybe_declare()  # creates it when missing (topic_allow_declare)
-            self._dlq_declared = True
-        fut: Awaitable[Any] = await dead_letter(self.dlq, ev, error, time.time())
-        return fut
+        cause = f"{c.action} of {c.quantity} for {c.sku} (command {c.commandId}): {reason}"
+        _, key, value = self.reports.record(EXCEPTION_KIND, refs, cause)
+        sent = await self.exceptions.send(key=key, value=value)
+        return [sent, await self.dead_letters.send(ev, reason)]

@@ -36,11 +36,12 @@ import faust
 from faust.types import EventT
 from pydantic import ValidationError
 
-from streams.adapters.codecs import decode_record, dumps, loads, utc_iso
+from streams.adapters.codecs import decode_record, dumps, loads
 from streams.adapters.fast_schema import validate as amazon_validate
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.faustutil import DirectWriter, dead_letter, raw_topic, read_partition
+from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
 from streams.agents.ingest import Bundler
+from streams.agents.reports import DeadLetters, ExceptionReporter, internal_error
 from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain.acknowledgement import (
@@ -51,7 +52,7 @@ from streams.domain.acknowledgement import (
     validate_acknowledgement,
 )
 from streams.domain.allocation import LineDecision, allocate
-from streams.domain.exceptions import Refs, raise_exception, to_record
+from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
 from streams.domain.po_close import plan_close, received_eaches
 from streams.domain.purchase_orders import Order, PoLine, split_lines
@@ -102,6 +103,10 @@ class PurchaseOrderFlow:
         self.direct = DirectWriter(app)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
         self.dlq = raw_topic(app, s.dlq_topic(s.topic_purchase_orders))
+        self.dead_letters = DeadLetters(
+            self.dlq, lambda: self.clock(), source=s.topic_purchase_orders
+        )
+        self.reports = ExceptionReporter(self.exceptions_topic, lambda: self.clock())
         self.pos = app.Table(
             "pos",
             partitions=s.partitions,
@@ -154,17 +159,13 @@ class PurchaseOrderFlow:
 
     # --- owned exceptions ---------------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str, *, status: str = "open") -> None:
-        _, key, value, _ = self._exception_record(kind, refs, cause, status=status)
-        await self.exceptions_topic.send(key=key, value=value)
+        await self.reports.send(kind, refs, cause, status=status)
 
     def _exception_record(
         self, kind: str, refs: Refs, cause: str, *, status: str = "open"
     ) -> tuple[str, bytes, bytes, None]:
-        exc = raise_exception(kind, refs, cause, utc_iso(self.clock()))
-        rec = to_record(exc)
-        rec["status"] = status
-        M.EXCEPTIONS.labels(kind, exc.owner, status).inc()
-        return self.settings.topic_exceptions, exc.id.encode(), dumps(rec), None
+        _, key, value = self.reports.record(kind, refs, cause, status=status)
+        return self.settings.topic_exceptions, key, value, None
 
     # --- intake: amazon.purchase-orders -------------------------------------------------
     async def intake(self, stream: Any) -> None:
@@ -191,11 +192,11 @@ class PurchaseOrderFlow:
                     f"key {event.key!r} is not the PO number {order.purchaseOrderNumber}"
                 )
         except ValueError as exc:
-            await self._dead_letter(event, str(exc))
+            await self.dead_letters.send(event, str(exc))
             return
         except Exception as exc:  # never lose a record to a bug: dead-letter it
             log.exception("po-intake: unexpected error")
-            await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
+            await self.dead_letters.send(event, internal_error(exc))
             return
         await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
 
@@ -278,10 +279,6 @@ class PurchaseOrderFlow:
 
         raw = read_partition(self.shipments, partition).get(key)
         return shipped_eaches(loads(raw)) if raw else {}
-
-    async def _dead_letter(self, event: EventT, error: str) -> Any:
-        M.RECORDS.labels(self.settings.topic_purchase_orders, "dlq").inc()
-        return await dead_letter(self.dlq, event, error, self.clock())
 
     # --- decisions, acknowledgement state ------------------------------------------------
     async def po_events(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)

@@ -36,19 +36,19 @@ from urllib.parse import quote
 import faust
 from faust.types import EventT
 
-from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.adapters.codecs import dumps, loads
 from streams.adapters.commercetools import AuthError, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
+from streams.agents.clients import LazyClient
 from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
+from streams.agents.reports import ExceptionReporter
 from streams.config import Settings
 from streams.domain.exceptions import (
     Owner,
     Refs,
     Severity,
     exception_id,
-    raise_exception,
-    to_record,
 )
 from streams.domain.sales_orders import (
     Plan,
@@ -255,6 +255,9 @@ class SalesOrderFlow:
             app, f"{s.app_id}-sales-orders", partitions=s.partitions, internal=True
         )
         self.exceptions = raw_topic(app, s.topic_exceptions)
+        self.reports = ExceptionReporter(
+            self.exceptions, lambda: self.clock(), kinds=_KINDS, log=log
+        )
         # PO number -> {"closed", "order" (id), "state", "at"}; written by this flow's agent only
         self.table = app.Table(
             "sales_orders",
@@ -263,7 +266,7 @@ class SalesOrderFlow:
             value_type=bytes,
             options=table_options(s),
         )
-        self._client: SalesOrderClient | None = None
+        self.ct = LazyClient(None, lambda: SalesOrderClient(settings, hooks=M.CtResponses()))
         self._writer: OrderWriter | None = None
         self._raised: set[str] = set()  # exception ids open from this worker
         app.agent(self.feed_topic, name="sales-orders-feed")(self.feed)
@@ -274,9 +277,8 @@ class SalesOrderFlow:
     def writer(self) -> OrderWriter:
         if self._writer is None:  # lazily: an event loop exists by the first event
             s = self.settings
-            self._client = SalesOrderClient(s, hooks=M.CtResponses())
             self._writer = OrderWriter(
-                self._client,
+                self.ct(),
                 order_type_key=s.ct_sales_order_type_key,
                 line_type_key=s.ct_sales_order_line_type_key,
                 replace_allowed=s.sales_order_replace_on_change,
@@ -288,9 +290,8 @@ class SalesOrderFlow:
         return self._writer
 
     async def _on_shutdown(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = self._writer = None
+        await self.ct.close()
+        self._writer = None
 
     # --- feed: acknowledgements and PO closures -> <app>-sales-orders -----------------------
     async def feed(self, stream: Any) -> None:
@@ -389,26 +390,14 @@ class SalesOrderFlow:
 
     # --- owned exceptions (finance) ---------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str) -> None:
-        owner, severity = _KINDS[kind]
-        exc = raise_exception(
-            kind, refs, cause, utc_iso(self.clock()), owner=owner, severity=severity
-        )
+        exc = await self.reports.send(kind, refs, cause)
         self._raised.add(exc.id)
-        await self.exceptions.send(key=exc.id.encode(), value=dumps(to_record(exc)))
-        M.EXCEPTIONS.labels(kind, exc.owner, exc.status).inc()
-        log.warning("%s: %s", kind, cause)
 
     async def _resolve(self, refs: Refs) -> None:
         """The order is right now: close what this worker raised about it."""
-        for kind, (owner, severity) in _KINDS.items():
+        for kind in _KINDS:
             if exception_id(kind, refs) not in self._raised:
                 continue
-            now = utc_iso(self.clock())
-            exc = raise_exception(
-                kind, refs, "the order matches the PO now", now, owner=owner, severity=severity
-            )
+            cause = "the order matches the PO now"
+            exc = await self.reports.send(kind, refs, cause, status="resolved")
             self._raised.discard(exc.id)
-            rec = to_record(exc)
-            rec["status"] = "resolved"
-            await self.exceptions.send(key=exc.id.encode(), value=dumps(rec))
-            M.EXCEPTIONS.labels(kind, exc.owner, "resolved").inc()

@@ -20,59 +20,35 @@ what the 365-day and over-shipment rules count.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
-from streams.domain.asn import (
-    AckLine,
-    AsnContext,
-    ModelCheck,
-    Party,
-    PoState,
-    UsedShipment,
-    Violation,
-    build_shipment_confirmation,
-    seq_key,
-    validate_shipment_confirmation,
+from streams.domain.asn_build import build_shipment_confirmation
+from streams.domain.asn_check import validate_shipment_confirmation
+from streams.domain.asn_effects import (
+    ACTIVE,
+    INVALID,
+    TX_FAILED,
+    Effects,
+    Rules,
+    Used,
+    UsedIndex,
+    asn_digest,
+    check_context,
+    claim,
+    digest,
+    new_version,
+    raise_into,
+    resolve_into,
+    violation_record,
 )
+from streams.domain.asn_findings import AsnContext, Violation
+from streams.domain.asn_model import AckLine, Party, PoState
 from streams.domain.dispatch import Dispatch
-from streams.domain.exceptions import OpsException, Refs, raise_exception, resolve, to_record
-from streams.domain.gs1 import strip_sscc_ai
+from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
-
-ACTIVE = ("queued", "submitted", "accepted")  # Amazon holds it, or will
-# Kafka header on amazon.shipment-confirmations: the version's index within its shipment, so
-# the sender tells a replay of one version (same index) from a resend of the same content
-# after a failure (a new version)
-VERSION_HEADER = "streams.asn-version"
-INVALID = "asn-invalid"
-TX_FAILED = "asn-transaction-failed"
-
-
-def digest(value: Any) -> str:
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def asn_digest(asn: Mapping[str, Any]) -> str:
-    """Content hash without the confirmation date: the same shipment rebuilt later (a replayed
-    event) hashes the same, so the sender submits it once."""
-    return digest({k: v for k, v in asn.items() if k != "shipmentConfirmationDate"})
-
-
-def asn_purchase_order(asn: Mapping[str, Any]) -> str | None:
-    """The PO an ASN ships against (every item names it; the builder writes one PO)."""
-    for item in asn.get("shippedItems") or ():
-        po = ((item or {}).get("itemDetails") or {}).get("purchaseOrderNumber")
-        if isinstance(po, str) and po:
-            return po
-    return None
-
 
 # ---------------------------------------------------------------- the join input
 
@@ -139,53 +115,6 @@ def po_state_from_record(po: Mapping[str, Any] | None, selling_party: str) -> Po
         return f"PO {number} cannot be joined: {problems}"
 
 
-# ---------------------------------------------------------------- ports and effects
-
-
-class UsedIndex(Protocol):
-    """Shipment ids, BOLs and SSCCs confirmed by *any* PO (the worker's global table)."""
-
-    def shipment(self, sid: str) -> UsedShipment | None: ...
-    def bill_of_lading(self, bol: str) -> str | None: ...
-    def sscc(self, sscc: str) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the ASN rules need beyond the data: the clock, Amazon's model, settings."""
-
-    now: datetime
-    model_check: ModelCheck
-    carrier_details_required: bool = True
-    collect_freight: bool = False
-    sscc_with_ai: bool = False
-    future_tolerance: timedelta = timedelta(0)
-
-
-@dataclass(frozen=True)
-class Used:
-    """One shipment's claim on ids: registered in (or released from) the global index."""
-
-    sid: str
-    shipment: UsedShipment
-    bills_of_lading: tuple[str, ...]
-    ssccs: tuple[str, ...]
-
-
-@dataclass
-class Effects:
-    publish: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)  # sid, ASN, n
-    exceptions: list[dict[str, Any]] = field(default_factory=list)  # ops.exceptions records
-    outcomes: list[str] = field(default_factory=list)  # streams_asn_total
-    register: list[Used] = field(default_factory=list)
-    release: list[Used] = field(default_factory=list)
-    watch: list[tuple[str, str, float]] = field(default_factory=list)  # (txid, sid, at)
-    done: list[str] = field(default_factory=list)  # txids no longer pending
-    latency: list[float] = field(default_factory=list)  # dispatch -> submitted, seconds
-    tx_failures: int = 0
-    changed: bool = False
-
-
 # ---------------------------------------------------------------- the book
 
 
@@ -211,17 +140,8 @@ class ShipmentBook:
         if eff is None:
             return None
         active = [v for v in self.shipments[sid]["versions"] if v["status"] in ACTIVE]
-        return Used(
-            sid=sid,
-            shipment=UsedShipment(
-                purchaseOrderNumber=self.po,
-                sellingPartyId=eff["sellingPartyId"],
-                confirmedAt=datetime.fromisoformat(active[0]["confirmedAt"]),  # 365 days from it
-                dispatchId=eff["dispatchId"],
-            ),
-            bills_of_lading=tuple(sorted({v["bol"] for v in active if v.get("bol")})),
-            ssccs=tuple(sorted({s for v in active for s in v["ssccs"]})),
-        )
+        # 365 days from the first confirmation Amazon holds
+        return claim(self.po, sid, active, eff["sellingPartyId"], active[0], eff["dispatchId"])
 
     def pending(self) -> list[str]:
         return [sid for sid, sh in self.shipments.items() if sh.get("status") == "pending"]
@@ -393,59 +313,17 @@ class ShipmentBook:
         if self.effective(sid) is None:
             # nothing of this shipment reached Amazon: its id, BOLs and SSCCs are free again
             ended = self.shipments[sid]["versions"]
-            eff.release.append(
-                Used(
-                    sid=sid,
-                    shipment=UsedShipment(
-                        purchaseOrderNumber=self.po,
-                        sellingPartyId=v["sellingPartyId"],
-                        confirmedAt=datetime.fromisoformat(v["confirmedAt"]),
-                    ),
-                    bills_of_lading=tuple(sorted({x["bol"] for x in ended if x.get("bol")})),
-                    ssccs=tuple(sorted({s for x in ended for s in x["ssccs"]})),
-                )
-            )
+            eff.release.append(claim(self.po, sid, ended, v["sellingPartyId"], v))
 
     def _context(
         self, sid: str, asn: Mapping[str, Any], po: PoState, index: UsedIndex, rules: Rules
     ) -> AsnContext:
-        ids: dict[str, UsedShipment] = {}
-        bols: dict[str, str] = {}
-        ssccs: dict[str, str] = {}
-        shipped: dict[str, int] = {}
-        for other in self.shipments:
-            used = self.used(other)
-            if used is None:
-                continue
-            ids[other] = used.shipment
-            bols.update(dict.fromkeys(used.bills_of_lading, other))
-            ssccs.update(dict.fromkeys(used.ssccs, other))
-            if other != sid:  # a Replace replaces its own earlier quantities
-                eff = self.effective(other)
-                assert eff is not None
-                for seq, n in eff["shipped"].items():
-                    shipped[seq_key(seq)] = shipped.get(seq_key(seq), 0) + n
-        # other POs' shipments: only what this ASN could collide with
-        if sid not in ids and (g := index.shipment(sid)) is not None:
-            ids[sid] = g
-        bol = _bol(asn)
-        if bol and bol not in bols and (g_sid := index.bill_of_lading(bol)) is not None:
-            bols[bol] = g_sid
-        for sscc in _ssccs(asn):
-            if sscc not in ssccs and (g_sid := index.sscc(sscc)) is not None:
-                ssccs[sscc] = g_sid
-        return AsnContext(
-            now=rules.now,
-            po=po,
-            model_check=rules.model_check,
-            used_shipment_ids=ids,
-            used_bills_of_lading=bols,
-            used_ssccs=ssccs,
-            shipped_before=shipped,
-            carrier_details_required=rules.carrier_details_required,
-            collect_freight=rules.collect_freight,
-            future_tolerance=rules.future_tolerance,
-        )
+        claims = [
+            (other, used, (self.effective(other) or {}).get("shipped", {}))
+            for other in self.shipments
+            if (used := self.used(other)) is not None
+        ]
+        return check_context(sid, asn, po, claims, index, rules)
 
     def _evaluate(
         self,
@@ -473,7 +351,9 @@ class ShipmentBook:
         )
         violations = validate_shipment_confirmation(asn, self._context(sid, asn, po, index, rules))
         if violations:
-            sh.update({"status": "invalid", "violations": [_violation(v) for v in violations]})
+            sh.update(
+                {"status": "invalid", "violations": [violation_record(v) for v in violations]}
+            )
             eff.outcomes.append("invalid")
             cause = f"ASN for {where} not sent: {len(violations)} violation(s): " + "; ".join(
                 f"[{v.code}] {v.field}: {v.message}" for v in violations
@@ -489,20 +369,7 @@ class ShipmentBook:
             self._sync_status(sid)
             eff.outcomes.append("duplicate")  # Amazon already holds exactly this
             return
-        sh["versions"].append(
-            {
-                "type": asn["shipmentConfirmationType"],
-                "digest": h,
-                "dispatchId": dispatch.dispatchId,
-                "status": "queued",
-                "confirmedAt": asn["shipmentConfirmationDate"],
-                "sellingPartyId": asn["sellingParty"]["partyId"],
-                "shipped": _shipped_eaches(asn, po),
-                "ssccs": sorted(_ssccs(asn)),
-                "bol": _bol(asn),
-                "asn": asn,
-            }
-        )
+        sh["versions"].append(new_version(asn, h, dispatch.dispatchId, po))
         self._sync_status(sid)
         eff.publish.append((sid, asn, len(sh["versions"]) - 1))
         eff.outcomes.append("built")
@@ -521,61 +388,9 @@ class ShipmentBook:
         txid: str | None = None,
         violations: list[Violation] | None = None,
     ) -> None:
-        exceptions = self.shipments[sid]["exceptions"]
-        prev = exceptions.get(kind)
         refs = Refs(purchaseOrderNumber=self.po, shipmentId=sid)
-        exc = raise_exception(
-            kind, refs, cause, now_iso, OpsException.model_validate(prev) if prev else None
-        )
-        exceptions[kind] = to_record(exc)
-        rec = to_record(exc)
-        if txid:
-            rec["transactionId"] = txid  # not a ref: the exception id must outlive retries
-        if violations is not None:
-            rec["violations"] = [_violation(v) for v in violations]
-        eff.exceptions.append(rec)
-        eff.changed = True
+        exceptions = self.shipments[sid]["exceptions"]
+        raise_into(exceptions, kind, refs, cause, now_iso, eff, txid=txid, violations=violations)
 
     def _resolve(self, sid: str, kind: str, now_iso: str, eff: Effects) -> None:
-        prev = self.shipments[sid]["exceptions"].pop(kind, None)
-        if prev is not None:
-            eff.exceptions.append(to_record(resolve(OpsException.model_validate(prev), now_iso)))
-            eff.changed = True
-
-
-def _violation(v: Violation) -> dict[str, str]:
-    return {"code": str(v.code), "field": v.field, "message": v.message}
-
-
-def _bol(asn: Mapping[str, Any]) -> str | None:
-    bol = (asn.get("transportationDetails") or {}).get("billOfLadingNumber")
-    return bol.strip() if isinstance(bol, str) and bol.strip() else None
-
-
-def _ssccs(asn: Mapping[str, Any]) -> set[str]:
-    out: set[str] = set()
-    containers = [
-        *((c or {}).get("cartonIdentifiers") for c in asn.get("cartons") or ()),
-        *((p or {}).get("palletIdentifiers") for p in asn.get("pallets") or ()),
-    ]
-    for ids in containers:
-        for ident in ids or ():
-            number = (ident or {}).get("containerIdentificationNumber")
-            if (ident or {}).get("containerIdentificationType") == "SSCC" and isinstance(
-                number, str
-            ):
-                out.add(strip_sscc_ai(number))
-    return out
-
-
-def _shipped_eaches(asn: Mapping[str, Any], po: PoState) -> dict[str, int]:
-    """Eaches per PO line this ASN ships (what later shipments' over-shipment check counts)."""
-    out: dict[str, int] = {}
-    for item in asn.get("shippedItems") or ():
-        seq = item["itemSequenceNumber"]
-        qty = item["shippedQuantity"]
-        line = po.line(seq)
-        size = qty.get("unitSize") or (line.case_size if line else 1)
-        n = qty["amount"] * (size if qty["unitOfMeasure"] == "Cases" else 1)
-        out[seq_key(seq)] = out.get(seq_key(seq), 0) + n
-    return out
+        resolve_into(self.shipments[sid]["exceptions"], kind, now_iso, eff)
