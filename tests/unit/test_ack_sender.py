@@ -13,6 +13,8 @@ from streams.adapters.spapi import SpApiError
 from streams.agents.purchase_orders import PurchaseOrderFlow
 from streams.config import Settings
 from streams.domain.acknowledgement import encode_acknowledgement
+from streams.domain.po_messages import AckSubmitted
+from streams.domain.purchase_order import PurchaseOrderRecord
 
 
 class FakeTopic:
@@ -191,7 +193,8 @@ async def test_a_failed_transaction_is_reported_for_each_of_its_pos() -> None:
     await f._send_acks([event(po) for po in ("A", "B")])
     f.needs_scan = False
     for po in ("A", "B"):  # as po-events records the submission
-        f._apply(po.encode(), {"po": po}, {"t": "ack-submitted", "txid": "tx-1", "at": 999.0}, [])
+        rec = PurchaseOrderRecord(number=po)
+        f._apply(po.encode(), rec, AckSubmitted("tx-1", 999.0), [])
     assert f.pending_tx == {"tx-1": ({"A", "B"}, 999.0)}
     api.status["tx-1"] = {
         "transactionId": "tx-1",

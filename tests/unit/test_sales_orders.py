@@ -89,7 +89,8 @@ def pos_record(raw: dict[str, Any], stock: dict[str, int], *, acked: bool = True
         "order": raw,
         "lines": {ln.itemSequenceNumber: ln.model_dump(mode="json") for ln in lines},
         "decisions": decisions,
-        "ack": {"rev": rev if acked else "older"},
+        # submitted to Amazon for this revision (acked) or for an older one
+        "ack": {"rev": rev if acked else "older", "hash": "h", "txid": "tx-1"},
     }
 
 
@@ -164,6 +165,12 @@ def test_accepted_lines_become_custom_line_items_in_eaches() -> None:
 
 def test_nothing_is_built_before_the_acknowledgement_of_the_revision() -> None:
     assert build(pos_record(raw_order(ITEMS), STOCK, acked=False)) is None
+    built_only = pos_record(raw_order(ITEMS), STOCK)
+    del built_only["ack"]["txid"]  # built, not submitted: Amazon has nothing yet
+    assert build(built_only) is None
+    failed = pos_record(raw_order(ITEMS), STOCK)
+    failed["tx"] = {"id": "tx-1", "status": "Failure"}
+    assert build(failed) is None
     po = pos_record(raw_order(ITEMS), STOCK)
     del po["decisions"]["2"]
     assert build(po) is None

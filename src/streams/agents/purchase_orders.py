@@ -43,6 +43,7 @@ from streams.agents.faustutil import DirectWriter, dead_letter, raw_topic, read_
 from streams.agents.ingest import Bundler
 from streams.agents.storeopts import table_options
 from streams.config import Settings
+from streams.domain import ack_policy, po_messages
 from streams.domain.acknowledgement import (
     AcknowledgementNotReady,
     build_acknowledgement,
@@ -54,6 +55,22 @@ from streams.domain.allocation import LineDecision, allocate
 from streams.domain.exceptions import Refs, raise_exception, to_record
 from streams.domain.mapping import SkuMapping
 from streams.domain.po_close import plan_close, received_eaches
+from streams.domain.po_messages import (
+    AckFailed,
+    Acknowledged,
+    AckSubmitted,
+    Allocate,
+    Closed,
+    Decisions,
+    Notice,
+    OrderTaken,
+    PoEvent,
+    Received,
+    Release,
+    TxChecked,
+    sku_message,
+)
+from streams.domain.purchase_order import PurchaseOrderRecord
 from streams.domain.purchase_orders import Order, PoLine, split_lines
 from streams.observability import metrics as M
 
@@ -197,67 +214,60 @@ class PurchaseOrderFlow:
             log.exception("po-intake: unexpected error")
             await self._dead_letter(event, f"internal error: {type(exc).__name__}: {exc}"[:300])
             return
-        await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
+        await self.events_topic.send(key=key, value=_encode(OrderTaken(obj)))
 
     def _on_order(
-        self, key: bytes, po: dict[str, Any] | None, raw: Any, out: Out, partition: int = 0
-    ) -> tuple[dict[str, Any], bool, bool]:
-        """Take in one revision of a PO: (document, changed, a line was decided here).
+        self,
+        key: bytes,
+        po: PurchaseOrderRecord | None,
+        raw: Any,
+        out: Out,
+        partition: int = 0,
+    ) -> tuple[PurchaseOrderRecord, bool, bool]:
+        """Take in one revision of a PO: (record, changed, a line was decided here).
 
         Lines to allocate are queued on ``out``; a line with no known product is decided
         here at once (there is nothing to allocate anywhere)."""
         topic = self.settings.topic_purchase_orders
         order = Order.model_validate(raw)
         assert order.orderDetails is not None
-        po = po or {"decisions": {}, "receivedAt": self.clock()}
+        po = po or PurchaseOrderRecord(received_at=self.clock())
         lines = split_lines(order, self.resolve)
         revision = lines[0].revision.isoformat() if lines else ""
         state = order.purchaseOrderState
-        if po.get("rev") == revision and po.get("state") == state:
-            M.RECORDS.labels(topic, "duplicate").inc()
+        change = po.revision_change(revision, state)
+        if change in ("duplicate", "stale"):
+            M.RECORDS.labels(topic, change).inc()
             return po, False, False
-        if po.get("rev") is not None and revision < po["rev"]:
-            M.RECORDS.labels(topic, "stale").inc()
-            return po, False, False
-        if po.get("rev") == revision and state != "Closed":
+        if change == "state":
             # only Amazon's state moved (e.g. New -> Acknowledged): nothing to re-decide
-            po["state"] = state
+            po.state = state
             M.RECORDS.labels(topic, "applied").inc()
             return po, True, False
         dumped = [ln.model_dump(mode="json") for ln in lines]
-        po.update(
-            {
-                "po": order.purchaseOrderNumber,
-                "rev": revision,
-                "state": state,
-                "order": raw,
-                "lines": {ln.itemSequenceNumber: d for ln, d in zip(lines, dumped, strict=True)},
-                "poDate": order.orderDetails.purchaseOrderDate.timestamp(),
-            }
-        )
+        po.number = order.purchaseOrderNumber
+        po.rev = revision
+        po.state = state
+        po.order = raw
+        po.lines = {ln.itemSequenceNumber: d for ln, d in zip(lines, dumped, strict=True)}
+        po.po_date = order.orderDetails.purchaseOrderDate.timestamp()
         M.RECORDS.labels(topic, "applied").inc()
         decided = False
         close = None
         if state == "Closed":
             # received, partially received or cancelled: only what never shipped goes back
-            close = plan_close(
-                po["lines"], po.get("decisions") or {}, self._shipped(partition, key),
-                po.get("received"),
-            )  # fmt: skip
-            po["close"] = {"rev": revision, **close.to_json()}
+            close = plan_close(po.lines, po.decisions, self._shipped(partition, key), po.received)
+            po.close = {"rev": revision, **close.to_json()}
             M.PO_CLOSED.labels(close.outcome).inc()
-            # tells the sales-order flow once the document says how the PO ended
-            out.append((self.events_topic.get_topic_name(), key, b'{"t":"closed"}', None))
+            # tells the sales-order flow once the record says how the PO ended
+            out.append((self.events_topic.get_topic_name(), key, _encode(Closed()), None))
         # one record per SKU partition carries the PO's lines there, not one per line
         bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
         for line, payload in zip(lines, dumped, strict=True):
             if close is not None:
                 if line.sku:
                     keep = close.keep(line.itemSequenceNumber)
-                    bundler.add(
-                        line.sku,
-                        {"t": "release", "sku": line.sku, "line": payload, "keep": keep},
-                    )
+                    bundler.add(line.sku, sku_message(Release(line.sku, payload, keep)))
             elif line.sku is None:
                 d = allocate(
                     line, 0, None, now=self.now(),
@@ -265,7 +275,7 @@ class PurchaseOrderFlow:
                 )  # fmt: skip
                 decided = self._on_decision(po, d.model_dump(mode="json"), out) or decided
             else:
-                bundler.add(line.sku, {"t": "alloc", "sku": line.sku, "line": payload})
+                bundler.add(line.sku, sku_message(Allocate(line.sku, payload)))
         name = self.sku_topic.get_topic_name()
         out.extend((name, None, value, partition) for partition, value in bundler.bundles())
         return po, True, decided
@@ -313,16 +323,16 @@ class PurchaseOrderFlow:
         out: Out = []
         for (partition, key), group in groups.items():
             raw = read_partition(self.pos, partition).get(key)
-            po = loads(raw) if raw else None
+            po = PurchaseOrderRecord.from_json(loads(raw)) if raw else None
             changed = decided = False
             for ev in group:
-                item = loads(ev.value)
-                po, c, d = self._apply(key, po, item, out, partition)
+                msg = po_messages.from_json(loads(ev.value))
+                po, c, d = self._apply(key, po, msg, out, partition)
                 changed, decided = changed or c, decided or d
             if po is not None and decided:
                 self._maybe_acknowledge(key, po, out)
             if po is not None and changed:
-                writes.setdefault(partition, []).append((key, dumps(po)))
+                writes.setdefault(partition, []).append((key, dumps(po.to_json())))
         # documents first: the ack sender reads a PO's document when its acknowledgement comes
         for partition, items in writes.items():
             futures.extend(await self.direct.put_many(self.pos, partition, items))
@@ -333,65 +343,58 @@ class PurchaseOrderFlow:
     def _apply(
         self,
         key: bytes,
-        po: dict[str, Any] | None,
-        item: dict[str, Any],
+        po: PurchaseOrderRecord | None,
+        msg: PoEvent | Notice | None,
         out: Out,
         partition: int = 0,
-    ) -> tuple[dict[str, Any] | None, bool, bool]:
-        """Apply one po-events record: (document, changed, a line decision was taken in)."""
-        t = item["t"]
-        if t == "order":
-            return self._on_order(key, po, item["raw"], out, partition)
+    ) -> tuple[PurchaseOrderRecord | None, bool, bool]:
+        """Apply one po-events message: (record, changed, a line decision was taken in)."""
+        if isinstance(msg, OrderTaken):
+            return self._on_order(key, po, msg.raw, out, partition)
         if po is None:
             return None, False, False  # about a PO never taken in (e.g. state lost)
-        if t == "received":  # what Amazon received (the poller, ahead of a Closed PO)
-            po["received"] = received_eaches(po.get("lines") or {}, item["items"])
-            return po, True, False
-        if t == "decision":
-            d = self._on_decision(po, item["d"], out)
-            return po, d, d
-        if t == "decisions":  # several decisions of one PO in one record
-            d = False
-            for dec in item["ds"]:
-                d = self._on_decision(po, dec, out) or d
-            return po, d, d
-        if t == "ack-submitted":
-            txid, at = item["txid"], item["at"]
-            po["ack"] = {**po.get("ack", {}), "txid": txid, "submittedAt": at}
-            po["tx"] = {"id": txid, "status": "Processing", "checkedAt": at}
-            entry = self.pending_tx.get(txid)
-            if entry is None:
-                self.pending_tx[txid] = ({po["po"]}, at)
-            else:
-                entry[0].add(po["po"])
-            M.ACK_LATENCY.observe(max(0.0, at - po.get("receivedAt", at)))
-            return po, True, False
-        if t == "ack-failed":
-            po["ack"] = {**po.get("ack", {}), "error": item["error"]}
-            return po, True, False
-        if t == "tx":
-            po["tx"] = {**po.get("tx", {}), **item["tx"]}
-            if item["tx"]["status"] in ("Success", "Failure"):
-                self.pending_tx.pop(po["tx"].get("id", ""), None)
-            if item["tx"]["status"] == "Success":
-                po["state"] = "Acknowledged"
-            return po, True, False
-        return po, False, False
+        match msg:
+            case Received(items):  # what Amazon received (the poller, ahead of a Closed PO)
+                po.received = received_eaches(po.lines, items)
+                return po, True, False
+            case Decisions(ds):  # one or several decisions of one PO
+                d = False
+                for dec in ds:
+                    d = self._on_decision(po, dec, out) or d
+                return po, d, d
+            case AckSubmitted(txid, at, _, digest):
+                if not po.on_ack_submitted(txid, at, digest):
+                    return po, False, False  # the bytes of an acknowledgement since replaced
+                if po.number is not None:
+                    entry = self.pending_tx.get(txid)
+                    if entry is None:
+                        self.pending_tx[txid] = ({po.number}, at)
+                    else:
+                        entry[0].add(po.number)
+                received = po.received_at if po.received_at is not None else at
+                M.ACK_LATENCY.observe(max(0.0, at - received))
+                # tells the sales-order flow once the record shows it submitted
+                out.append((self.events_topic.get_topic_name(), key, _encode(Acknowledged()), None))
+                return po, True, False
+            case AckFailed(error):
+                po.on_ack_failed(error)
+                return po, True, False
+            case TxChecked(tx):
+                po.on_tx(tx)
+                if ack_policy.settled(str(tx.get("status"))):
+                    self.pending_tx.pop(po.tx.id or "", None)
+                return po, True, False
+        return po, False, False  # a notice for other flows, or a kind this version ignores
 
-    def _on_decision(self, po: dict[str, Any], d: dict[str, Any], out: Out) -> bool:
-        """Record one line decision (a ``LineDecision`` as JSON) in the document; True when
-        it is new. Models are built once, when every line is decided, not once per decision
-        (a 100-line PO would otherwise cost 100 x 100 validations)."""
-        if _revision(d.get("revision")) != po.get("rev"):
-            return False  # decided on an older revision of the PO; the new one is on its way
-        seq = d["itemSequenceNumber"]
-        decisions = po.setdefault("decisions", {})
-        if decisions.get(seq) == d:
-            return False  # redelivered decision
-        decisions[seq] = d
+    def _on_decision(self, po: PurchaseOrderRecord, d: dict[str, Any], out: Out) -> bool:
+        """Record one line decision (a ``LineDecision`` as JSON); True when it is new.
+        Models are built once, when every line is decided, not once per decision (a
+        100-line PO would otherwise cost 100 x 100 validations)."""
+        if not po.on_decision(d):
+            return False
         refs = Refs(
             purchaseOrderNumber=d.get("purchaseOrderNumber"),
-            itemSequenceNumber=seq,
+            itemSequenceNumber=d["itemSequenceNumber"],
             sku=d.get("sku"),
         )
         hold = d.get("hold")
@@ -399,32 +402,22 @@ class PurchaseOrderFlow:
             out.append(self._exception_record(f["kind"], refs, f["reason"]))
         return True
 
-    def _maybe_acknowledge(self, key: bytes, po: dict[str, Any], out: Out) -> None:
+    def _maybe_acknowledge(self, key: bytes, po: PurchaseOrderRecord, out: Out) -> None:
         """Build the acknowledgement once every line is decided (and none is on hold)."""
-        decisions = po.get("decisions") or {}
-        for n in po["lines"]:
-            dec = decisions.get(n)
-            if dec is None or dec.get("hold"):
-                return
-        ack_state = po.get("ack") or {}
-        if ack_state.get("rev") == po["rev"]:
-            return  # already built for this revision
-        lines = [PoLine.model_validate(v) for v in po["lines"].values()]
-        decided = {ln.key: LineDecision.model_validate(decisions[ln.itemSequenceNumber])
+        if not po.ready_to_acknowledge():
+            return
+        lines = [PoLine.model_validate(v) for v in po.lines.values()]
+        decided = {ln.key: LineDecision.model_validate(po.decisions[ln.itemSequenceNumber])
                    for ln in lines}  # fmt: skip
         try:
             ack = build_acknowledgement(
-                lines, decided, _selling_party(po, self.settings), self.now()
+                lines, decided, po.selling_party(self.settings.spapi_selling_party), self.now()
             )
         except AcknowledgementNotReady as exc:
-            log.info("PO %s not ready: %s", po["po"], exc)
+            log.info("PO %s not ready: %s", po.number, exc)
             return
         body = encode_acknowledgement(ack)
-        po["ack"] = {
-            "rev": po["rev"],
-            "hash": hashlib.sha256(body).hexdigest(),
-            "builtAt": self.clock(),
-        }
+        po.on_built(hashlib.sha256(body).hexdigest(), self.clock())
         out.append((self.settings.topic_po_acknowledgements, key, body, None))
         M.ACKS.labels("built").inc()
 
@@ -457,9 +450,8 @@ class PurchaseOrderFlow:
                 continue  # the same bytes twice (a redelivery): submitted once
             # the PO's partition of the ``pos`` store (the topics are co-partitioned)
             raw = read_partition(self.pos, ev.message.partition).get(key)
-            po = loads(raw) if raw else {}
-            ack_state = po.get("ack") or {}
-            if ack_state.get("hash") == digest and ack_state.get("txid"):
+            stored = PurchaseOrderRecord.from_json(loads(raw)).ack if raw else None
+            if stored is not None and stored.hash == digest and stored.txid:
                 M.ACKS.labels("duplicate").inc()
                 continue  # this exact acknowledgement was submitted already
             ack = loads(body)
@@ -495,10 +487,10 @@ class PurchaseOrderFlow:
                 txid = await self.spapi().submit_acknowledgement([a.body for a in acks])
                 break
             except SpApiError as exc:
-                # 401/403 and a refused login are about our credentials, not these
-                # acknowledgements: keep them and retry (an operator fixes the credentials)
-                auth = isinstance(exc, SpApiAuthError) or exc.status in (401, 403)
-                if auth and not auth_reported:
+                what = ack_policy.on_refusal(
+                    exc.status, len(acks), auth_error=isinstance(exc, SpApiAuthError)
+                )
+                if what == "credentials" and not auth_reported:
                     auth_reported = True
                     for a in acks:
                         await self._exception(
@@ -506,26 +498,23 @@ class PurchaseOrderFlow:
                             f"SP-API refused our credentials ({exc.status}); the "
                             "acknowledgement is kept and retried",
                         )  # fmt: skip
-                if not auth and exc.status and 400 <= exc.status < 500 and exc.status != 429:
-                    if len(acks) > 1:
-                        log.info(
-                            "submitAcknowledgement of %d acknowledgements refused (%s); "
-                            "sending them again in halves", len(acks), exc.status,
-                        )  # fmt: skip
-                        M.ACKS.labels("split").inc()
-                        half = len(acks) // 2
-                        await self._submit_request(acks[:half])
-                        await self._submit_request(acks[half:])
-                        return
+                if what == "split":
+                    log.info(
+                        "submitAcknowledgement of %d acknowledgements refused (%s); "
+                        "sending them again in halves", len(acks), exc.status,
+                    )  # fmt: skip
+                    M.ACKS.labels("split").inc()
+                    for part in ack_policy.halves(len(acks)):
+                        await self._submit_request(acks[part])
+                    return
+                if what == "reject":
                     a = acks[0]
                     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
                     await self._exception(
                         "ack-rejected", Refs(purchaseOrderNumber=a.number),
                         f"Amazon rejected the request: {text}",
                     )  # fmt: skip
-                    await self.events_topic.send(
-                        key=a.key, value=dumps({"t": "ack-failed", "error": text})
-                    )
+                    await self.events_topic.send(key=a.key, value=_encode(AckFailed(text)))
                     M.ACKS.labels("rejected").inc()
                     return
                 log.warning(
@@ -539,13 +528,11 @@ class PurchaseOrderFlow:
                 )  # fmt: skip
             # the acks must not be lost: keep their partitions waiting, with a capped backoff
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+            delay = ack_policy.next_delay(delay)
         now = self.clock()
         for a in acks:
-            await self.events_topic.send(
-                key=a.key,
-                value=dumps({"t": "ack-submitted", "txid": txid, "at": now, "n": len(acks)}),
-            )
+            submitted = AckSubmitted(txid, now, len(acks), a.digest)
+            await self.events_topic.send(key=a.key, value=_encode(submitted))
             self._submitted[a.key] = a.digest
             self._submitted.move_to_end(a.key)
         while len(self._submitted) > RECENT_ACKS:
@@ -562,21 +549,22 @@ class PurchaseOrderFlow:
         if self.needs_scan:
             self.needs_scan = False
             for _, raw in self.pos.items():
-                po = loads(raw)
-                tx = po.get("tx") or {}
-                if tx.get("status") == "Processing" and tx.get("id"):
-                    at = po.get("ack", {}).get("submittedAt", self.clock())
-                    self.pending_tx.setdefault(tx["id"], (set(), at))[0].add(po["po"])
+                po = PurchaseOrderRecord.from_json(loads(raw))
+                if po.tx.status == "Processing" and po.tx.id and po.number:
+                    at = po.ack.submitted_at
+                    at = self.clock() if at is None else at
+                    self.pending_tx.setdefault(po.tx.id, (set(), at))[0].add(po.number)
         for txid, (numbers, submitted) in list(self.pending_tx.items()):
             try:
                 status = await self.spapi().get_transaction(txid)
             except Exception as exc:
                 log.warning("transaction %s status unknown: %s", txid, type(exc).__name__)
                 continue
-            state = status.get("status", "Processing")
             now = self.clock()
-            if state == "Processing" and now - submitted >= self.settings.tx_processing_success_s:
-                state = "Success"  # Amazon: still Processing after 15 minutes counts as success
+            state = ack_policy.transaction_outcome(
+                status.get("status", "Processing"), submitted, now,
+                self.settings.tx_processing_success_s,
+            )  # fmt: skip
             if state == "Processing":
                 continue
             errors = status.get("errors") or []
@@ -599,26 +587,12 @@ class PurchaseOrderFlow:
             record = {"id": txid, "status": state, "errors": errors, "checkedAt": now}
             for po_number in pos:
                 await self.events_topic.send(
-                    key=po_number.encode(), value=dumps({"t": "tx", "tx": record})
+                    key=po_number.encode(), value=_encode(TxChecked(record))
                 )
 
 
-def _selling_party(po: dict[str, Any], s: Settings) -> str:
-    """The vendor code Amazon ordered from (a vendor group has several): the PO's own
-    ``sellingParty``; the setting only for a PO that names none."""
-    details = (po.get("order") or {}).get("orderDetails") or {}
-    party = (details.get("sellingParty") or {}).get("partyId")
-    return party if isinstance(party, str) and party else s.spapi_selling_party
-
-
-def _revision(value: object) -> str | None:
-    """A decision's revision (pydantic's JSON of a datetime) as the document's ``rev``."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
+def _encode(msg: PoEvent | Notice) -> bytes:
+    return dumps(po_messages.to_json(msg))
 
 
 def _short(exc: ValidationError) -> str:

@@ -1,7 +1,7 @@
 """Sales orders for finance: every acknowledged Amazon PO becomes one commercetools order.
 
-    amazon.po-acknowledgements ─┐ feed (fan-out subscriber: decodes nothing it does not need)
-    <app>-po-events (Closed) ───┴──> <app>-sales-orders (key: PO, same partitioner)
+    amazon.po-acknowledgements ───────┐ feed (fan-out subscriber: decodes nothing it
+    <app>-po-events (acked, closed) ──┴──> <app>-sales-orders      does not need; key: PO)
                                           │ sales-orders agent: reads ``pos[PO]`` (same key,
                                           │ partition count and partitioner), the only
                                           v writer of ``sales_orders[PO]``
@@ -9,7 +9,10 @@
                                           └─> ops.exceptions (finance: diverged, refused)
 
 The acknowledgement is the trigger, ``pos`` the content: it holds the PO and every line
-decision of the acknowledged revision before the acknowledgement is sent. The feed hop keeps
+decision of the acknowledged revision. An order is made only once the PO is acknowledged
+(:func:`streams.domain.purchase_order.is_acknowledged`: submitted for the current revision,
+not failed), so the PO flow's ``acked`` notice, sent after it saved the submission, is the
+trigger that finds it so; a built acknowledgement alone does not. The feed hop keeps
 commercetools away from the acknowledgement topic's own subscriber (the sender to Amazon):
 a commercetools outage backs up only ``<app>-sales-orders``, never the priority path.
 
@@ -43,6 +46,7 @@ from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
 from streams.agents.storeopts import table_options
 from streams.config import Settings
+from streams.domain import po_messages
 from streams.domain.exceptions import (
     Owner,
     Refs,
@@ -51,6 +55,7 @@ from streams.domain.exceptions import (
     raise_exception,
     to_record,
 )
+from streams.domain.po_messages import Acknowledged, Closed
 from streams.domain.sales_orders import (
     Plan,
     SalesOrder,
@@ -301,12 +306,16 @@ class SalesOrderFlow:
                 await self.topic.send(key=key, value=b'{"t":"ack"}')
                 continue
             raw: bytes | None = event.value
-            # po-events: only a closed PO concerns finance, told once the PO flow has
-            # written how it ended (received or cancelled); cheap test before decoding
-            if raw is None or b'"closed"' not in raw:
+            # po-events: finance is told once the PO flow has written that the
+            # acknowledgement was submitted (the order may be made) or how a closed PO
+            # ended (received or cancelled); cheap test before decoding
+            if raw is None or (b'"closed"' not in raw and b'"acked"' not in raw):
                 continue
-            if loads(raw).get("t") == "closed":
-                await self.topic.send(key=key, value=b'{"t":"closed"}')
+            match po_messages.from_json(loads(raw)):
+                case Closed():
+                    await self.topic.send(key=key, value=b'{"t":"closed"}')
+                case Acknowledged():
+                    await self.topic.send(key=key, value=b'{"t":"ack"}')
 
     # --- the agent: one PO at a time, acked once its outcome is final -----------------------
     async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)

@@ -34,6 +34,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from streams.domain.allocation import LineDecision
+from streams.domain.purchase_order import is_acknowledged
 from streams.domain.purchase_orders import Order, sequence_sort_key
 from streams.domain.warehouse_policy import field_definition, type_draft
 
@@ -201,11 +202,12 @@ def build_sales_order(
     order_type_key: str,
     line_type_key: str,
 ) -> SalesOrder | None:
-    """The order the ``pos`` record implies, or None while it is not settled: the
-    acknowledgement of the current revision is not built yet, or a line is undecided or on
-    hold. Raises :class:`SalesOrderError` when it can never become one."""
+    """The order the ``pos`` record implies, or None while it is not settled: the current
+    revision is not acknowledged (:func:`~streams.domain.purchase_order.is_acknowledged`),
+    or a line is undecided or on hold. Raises :class:`SalesOrderError` when it can never
+    become one."""
     rev = po.get("rev")
-    if not rev or (po.get("ack") or {}).get("rev") != rev:
+    if not rev or not is_acknowledged(po):
         return None
     decisions: Mapping[str, Any] = po.get("decisions") or {}
     number = str(po["po"])

@@ -31,6 +31,7 @@ from streams.domain.exceptions import (
     raise_exception,
     to_record,
 )
+from streams.domain.purchase_order import load as load_po
 
 # streams_po_unacknowledged{age}: the label values name the default bands
 AGE_BANDS = ("lt_6h", "6h_18h", "18h_24h", "over_24h")
@@ -257,16 +258,14 @@ def _tx(po: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ack_failed(po: Mapping[str, Any]) -> bool:
-    ack, tx = _ack(po), _tx(po)
-    return bool(ack.get("txid")) and tx.get("id") == ack["txid"] and tx.get("status") == "Failure"
+    return load_po(po).ack_failed()
 
 
 def acknowledged(po: Mapping[str, Any]) -> bool:
-    """Amazon has (or will have) an acknowledgement: one was submitted and its transaction
-    did not fail, or Amazon itself shows the PO Acknowledged or Closed."""
-    if po.get("state") in ("Acknowledged", "Closed"):
-        return True
-    return bool(_ack(po).get("txid")) and not ack_failed(po)
+    """No acknowledgement is owed: the current revision is acknowledged
+    (:func:`streams.domain.purchase_order.is_acknowledged`) or Amazon closed the PO."""
+    rec = load_po(po)
+    return rec.closed or rec.is_acknowledged()
 
 
 def ack_status(po: Mapping[str, Any]) -> str:
