@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
-from streams.domain.watchers import ack_failed, ack_status, hours, iso
+from streams.domain.purchase_order import load as load_po
+from streams.domain.watchers import ack_status, hours, iso
 
 # the commercetools order of a PO is numbered prefix + PO (the sales-order flow's setting
 # STREAMS_SALES_ORDER_NUMBER_PREFIX when it exists)
@@ -188,20 +189,20 @@ def reconcile_po(
                 )
     status = ack_status(po)
     po_date = po.get("poDate")
-    ack = po.get("ack") or {}
+    rec = load_po(po)
     if po_date is not None:
         deadline = float(po_date) + deadline_s
-        submitted = ack.get("submittedAt") if ack.get("txid") else None
-        if status in ("held", "pending", "built", "rejected", "failed") and now > deadline:
+        submitted = rec.ack.submitted_at if rec.ack.txid else None
+        if not (rec.closed or rec.is_acknowledged()) and now > deadline:
             problems.append(f"not acknowledged by the deadline {iso(deadline)}")
         elif submitted is not None and float(submitted) > deadline:
             problems.append(
                 f"acknowledged {hours(float(submitted) - float(po_date))} after the PO date "
                 f"(deadline {hours(deadline_s)})"
             )
-    if ack_failed(po):
+    if rec.ack_failed():
         problems.append("acknowledgement transaction failed")
-    elif ack.get("error"):
+    elif rec.ack.error:
         problems.append("acknowledgement rejected by Amazon")
     for sid, sh in sorted(((book or {}).get("shipments") or {}).items()):
         if sh.get("status") in ("invalid", "rejected", "failed", "pending"):
@@ -213,7 +214,7 @@ def reconcile_po(
         lines=len(lines),
         **{name: _num(v) for name, v in q.items()},
         ack_status=status,
-        transaction_status=str((po.get("tx") or {}).get("status") or "-"),
+        transaction_status=rec.tx.status or "-",
         asn_status=asn_status(book),
         ct_order_number=ct_order_number(number, order_prefix),
         ct_order=ct_order,

@@ -119,10 +119,12 @@ class PurchaseOrderRecord:
     # --- storage ----------------------------------------------------------------------
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PurchaseOrderRecord:
-        """A stored record of any version (version 0: written before ``"v"`` existed)."""
+        """A stored record of any version (version 0: written before ``"v"`` existed). A
+        newer one (a worker rolled back) loads with what this version knows, its other keys
+        kept: failing would stop the partition, and versions only add keys."""
         version = d.get("v", 0)
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ValueError(f"pos record of unknown schema version {version!r}")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"pos record with a bad schema version {version!r}")
         return cls(
             number=d.get("po"),
             rev=d.get("rev"),
