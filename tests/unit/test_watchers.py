@@ -56,6 +56,7 @@ class FakeTable:
 
 REV = "2027-01-15T08:00:00+00:00"  # the revision po() records are at
 
+
 def po(number: str = "PO1", age_h: float = 0.0, **extra: Any) -> dict[str, Any]:
     """A ``pos`` record dated ``age_h`` hours before T0, one line decided Accepted."""
     rec: dict[str, Any] = {
