@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streams.agents.asn_state import po_state_from_record
-from streams.domain import ack_policy, po_messages
+from streams.domain import ack_policy, po_book, po_messages
 from streams.domain.po_messages import (
     AckFailed,
     Acknowledged,
@@ -30,7 +30,7 @@ from streams.domain.purchase_order import (
 )
 from streams.domain.sales_orders import build_sales_order
 from streams.domain.watchers import ack_deadline_want
-from tests.unit.test_sales_orders import ITEMS, STOCK, pos_record, raw_order
+from tests.unit.test_sales_orders import ITEMS, MAPPINGS, STOCK, pos_record, raw_order
 
 H = 3600.0
 T0 = 1_800_000_000.0
@@ -248,3 +248,65 @@ def test_amazons_15_minute_rule() -> None:
     assert ack_policy.transaction_outcome("Processing", 0.0, 900.0, limit) == "Success"
     assert ack_policy.transaction_outcome("Failure", 0.0, 5000.0, limit) == "Failure"
     assert ack_policy.settled("Success") and not ack_policy.settled("Processing")
+
+
+# --- the flow's rules on one PO (po_book): effects, no I/O -----------------------------
+
+
+def ctx(now: float = T0, shipped: dict[str, int] | None = None) -> po_book.Context:
+    return po_book.Context(
+        resolve=lambda asin, vpi: MAPPINGS.get(asin or ""),
+        now=now,
+        backorder_lead_days=7,
+        shipped=lambda: dict(shipped or {}),
+    )
+
+
+def test_a_new_revision_sends_known_lines_to_their_sku_and_decides_unknown_ones() -> None:
+    raw = raw_order(ITEMS)
+    po, eff = po_book.apply(None, OrderTaken(raw), ctx())
+    assert po is not None and po.number == "PO1" and po.received_at == T0
+    assert eff.records == "applied" and eff.changed and eff.decided
+    assert [(type(m).__name__, m.sku) for m in eff.sku] == [
+        ("Allocate", "SKU-CASE"), ("Allocate", "SKU EACH/1"),
+    ]  # fmt: skip
+    assert list(po.decisions) == ["3"]  # the unknown product: rejected here
+    assert po.decisions["3"]["rejected"] == 2
+    assert po_book.acknowledge(po, ctx(), "DEF") is None  # lines 1 and 2 undecided
+    again, eff = po_book.apply(po, OrderTaken(raw), ctx())
+    assert again is po and eff.records == "duplicate" and not eff.changed and not eff.sku
+
+
+def test_every_line_decided_builds_the_acknowledgement_once() -> None:
+    po = PurchaseOrderRecord.from_json(record())
+    body = po_book.acknowledge(po, ctx(), "DEF")
+    assert isinstance(body, bytes) and b'"partyId":"VENDOR1"' in body
+    assert po.built_for_current() and po.ack.built_at == T0
+    assert po_book.acknowledge(po, ctx(), "DEF") is None
+
+
+def test_submission_and_transaction_effects() -> None:
+    po = PurchaseOrderRecord.from_json(record(ack={"rev": REV, "hash": "h"}))
+    _, eff = po_book.apply(po, AckSubmitted("tx-1", T0, 1, "h"), ctx())
+    assert eff.changed and eff.watch == ("tx-1", T0) and eff.notices == [Acknowledged()]
+    assert eff.latency == 30 * H
+    _, eff = po_book.apply(po, TxChecked({"id": "tx-1", "status": "Processing"}), ctx())
+    assert eff.settled is None
+    _, eff = po_book.apply(po, TxChecked({"id": "tx-1", "status": "Success"}), ctx())
+    assert eff.settled == "tx-1" and po.state == "Acknowledged"
+    _, eff = po_book.apply(po, AckSubmitted("tx-0", T0, 1, "other"), ctx())
+    assert not eff.changed and eff.watch is None and eff.notices == []
+    assert po_book.apply(None, AckFailed("x"), ctx()) == (None, po_book.Effects())
+
+
+def test_a_closed_po_releases_what_never_shipped_and_tells_sales_orders() -> None:
+    po = PurchaseOrderRecord.from_json(record())
+    closed = raw_order(ITEMS[:2])
+    closed["purchaseOrderState"] = "Closed"
+    po, eff = po_book.apply(po, OrderTaken(closed), ctx())
+    assert po is not None and po.closed and eff.closed == "cancelled"
+    assert eff.notices == [Closed()]
+    assert [(m.sku, m.keep) for m in eff.sku if isinstance(m, Release)] == [
+        ("SKU-CASE", 0), ("SKU EACH/1", 0),
+    ]  # fmt: skip
+    assert po.close is not None and po.close["outcome"] == "cancelled"

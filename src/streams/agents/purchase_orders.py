@@ -43,35 +43,24 @@ from streams.agents.faustutil import DirectWriter, dead_letter, raw_topic, read_
 from streams.agents.ingest import Bundler
 from streams.agents.storeopts import table_options
 from streams.config import Settings
-from streams.domain import ack_policy, po_messages
+from streams.domain import ack_policy, po_book, po_messages
 from streams.domain.acknowledgement import (
-    AcknowledgementNotReady,
-    build_acknowledgement,
-    encode_acknowledgement,
     plan_requests,
     validate_acknowledgement,
 )
-from streams.domain.allocation import LineDecision, allocate
 from streams.domain.exceptions import Refs, raise_exception, to_record
 from streams.domain.mapping import SkuMapping
-from streams.domain.po_close import plan_close, received_eaches
 from streams.domain.po_messages import (
     AckFailed,
-    Acknowledged,
     AckSubmitted,
-    Allocate,
-    Closed,
-    Decisions,
     Notice,
     OrderTaken,
     PoEvent,
-    Received,
-    Release,
     TxChecked,
     sku_message,
 )
 from streams.domain.purchase_order import PurchaseOrderRecord
-from streams.domain.purchase_orders import Order, PoLine, split_lines
+from streams.domain.purchase_orders import Order
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -216,70 +205,6 @@ class PurchaseOrderFlow:
             return
         await self.events_topic.send(key=key, value=_encode(OrderTaken(obj)))
 
-    def _on_order(
-        self,
-        key: bytes,
-        po: PurchaseOrderRecord | None,
-        raw: Any,
-        out: Out,
-        partition: int = 0,
-    ) -> tuple[PurchaseOrderRecord, bool, bool]:
-        """Take in one revision of a PO: (record, changed, a line was decided here).
-
-        Lines to allocate are queued on ``out``; a line with no known product is decided
-        here at once (there is nothing to allocate anywhere)."""
-        topic = self.settings.topic_purchase_orders
-        order = Order.model_validate(raw)
-        assert order.orderDetails is not None
-        po = po or PurchaseOrderRecord(received_at=self.clock())
-        lines = split_lines(order, self.resolve)
-        revision = lines[0].revision.isoformat() if lines else ""
-        state = order.purchaseOrderState
-        change = po.revision_change(revision, state)
-        if change in ("duplicate", "stale"):
-            M.RECORDS.labels(topic, change).inc()
-            return po, False, False
-        if change == "state":
-            # only Amazon's state moved (e.g. New -> Acknowledged): nothing to re-decide
-            po.state = state
-            M.RECORDS.labels(topic, "applied").inc()
-            return po, True, False
-        dumped = [ln.model_dump(mode="json") for ln in lines]
-        po.number = order.purchaseOrderNumber
-        po.rev = revision
-        po.state = state
-        po.order = raw
-        po.lines = {ln.itemSequenceNumber: d for ln, d in zip(lines, dumped, strict=True)}
-        po.po_date = order.orderDetails.purchaseOrderDate.timestamp()
-        M.RECORDS.labels(topic, "applied").inc()
-        decided = False
-        close = None
-        if state == "Closed":
-            # received, partially received or cancelled: only what never shipped goes back
-            close = plan_close(po.lines, po.decisions, self._shipped(partition, key), po.received)
-            po.close = {"rev": revision, **close.to_json()}
-            M.PO_CLOSED.labels(close.outcome).inc()
-            # tells the sales-order flow once the record says how the PO ended
-            out.append((self.events_topic.get_topic_name(), key, _encode(Closed()), None))
-        # one record per SKU partition carries the PO's lines there, not one per line
-        bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
-        for line, payload in zip(lines, dumped, strict=True):
-            if close is not None:
-                if line.sku:
-                    keep = close.keep(line.itemSequenceNumber)
-                    bundler.add(line.sku, sku_message(Release(line.sku, payload, keep)))
-            elif line.sku is None:
-                d = allocate(
-                    line, 0, None, now=self.now(),
-                    backorder_lead_days=self.settings.backorder_lead_days,
-                )  # fmt: skip
-                decided = self._on_decision(po, d.model_dump(mode="json"), out) or decided
-            else:
-                bundler.add(line.sku, sku_message(Allocate(line.sku, payload)))
-        name = self.sku_topic.get_topic_name()
-        out.extend((name, None, value, partition) for partition, value in bundler.bundles())
-        return po, True, decided
-
     def _shipped(self, partition: int, key: bytes) -> dict[str, int]:
         """Eaches our ASNs shipped per PO line (by ``seq_key``); none without the ASN flow."""
         if self.shipments is None:
@@ -340,6 +265,14 @@ class PurchaseOrderFlow:
             futures.append(await self.direct.send(topic, k, v, to))
         return futures
 
+    def _context(self, partition: int, key: bytes) -> po_book.Context:
+        return po_book.Context(
+            resolve=self.resolve,
+            now=self.clock(),
+            backorder_lead_days=self.settings.backorder_lead_days,
+            shipped=lambda: self._shipped(partition, key),
+        )
+
     def _apply(
         self,
         key: bytes,
@@ -348,78 +281,42 @@ class PurchaseOrderFlow:
         out: Out,
         partition: int = 0,
     ) -> tuple[PurchaseOrderRecord | None, bool, bool]:
-        """Apply one po-events message: (record, changed, a line decision was taken in)."""
-        if isinstance(msg, OrderTaken):
-            return self._on_order(key, po, msg.raw, out, partition)
-        if po is None:
-            return None, False, False  # about a PO never taken in (e.g. state lost)
-        match msg:
-            case Received(items):  # what Amazon received (the poller, ahead of a Closed PO)
-                po.received = received_eaches(po.lines, items)
-                return po, True, False
-            case Decisions(ds):  # one or several decisions of one PO
-                d = False
-                for dec in ds:
-                    d = self._on_decision(po, dec, out) or d
-                return po, d, d
-            case AckSubmitted(txid, at, _, digest):
-                if not po.on_ack_submitted(txid, at, digest):
-                    return po, False, False  # the bytes of an acknowledgement since replaced
-                if po.number is not None:
-                    entry = self.pending_tx.get(txid)
-                    if entry is None:
-                        self.pending_tx[txid] = ({po.number}, at)
-                    else:
-                        entry[0].add(po.number)
-                received = po.received_at if po.received_at is not None else at
-                M.ACK_LATENCY.observe(max(0.0, at - received))
-                # tells the sales-order flow once the record shows it submitted
-                out.append((self.events_topic.get_topic_name(), key, _encode(Acknowledged()), None))
-                return po, True, False
-            case AckFailed(error):
-                po.on_ack_failed(error)
-                return po, True, False
-            case TxChecked(tx):
-                po.on_tx(tx)
-                if ack_policy.settled(str(tx.get("status"))):
-                    self.pending_tx.pop(po.tx.id or "", None)
-                return po, True, False
-        return po, False, False  # a notice for other flows, or a kind this version ignores
-
-    def _on_decision(self, po: PurchaseOrderRecord, d: dict[str, Any], out: Out) -> bool:
-        """Record one line decision (a ``LineDecision`` as JSON); True when it is new.
-        Models are built once, when every line is decided, not once per decision (a
-        100-line PO would otherwise cost 100 x 100 validations)."""
-        if not po.on_decision(d):
-            return False
-        refs = Refs(
-            purchaseOrderNumber=d.get("purchaseOrderNumber"),
-            itemSequenceNumber=d["itemSequenceNumber"],
-            sku=d.get("sku"),
-        )
-        hold = d.get("hold")
-        for f in (*(d.get("findings") or ()), *((hold,) if hold else ())):
-            out.append(self._exception_record(f["kind"], refs, f["reason"]))
-        return True
+        """Apply one po-events message: (record, changed, a line decision was taken in);
+        the records it produced are queued on ``out`` (sent once the record is saved)."""
+        po, eff = po_book.apply(po, msg, self._context(partition, key))
+        if eff.records is not None:
+            M.RECORDS.labels(self.settings.topic_purchase_orders, eff.records).inc()
+        if eff.closed is not None:
+            M.PO_CLOSED.labels(eff.closed).inc()
+        for kind, refs, cause in eff.exceptions:
+            out.append(self._exception_record(kind, refs, cause))
+        events = self.events_topic.get_topic_name()
+        out.extend((events, key, _encode(n), None) for n in eff.notices)
+        if eff.sku:
+            # one record per SKU partition carries the PO's lines there, not one per line
+            bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
+            for m in eff.sku:
+                bundler.add(m.sku, sku_message(m))
+            name = self.sku_topic.get_topic_name()
+            out.extend((name, None, value, p) for p, value in bundler.bundles())
+        if eff.watch is not None and po is not None and po.number is not None:
+            txid, at = eff.watch
+            self.pending_tx.setdefault(txid, (set(), at))[0].add(po.number)
+        if eff.settled is not None:
+            self.pending_tx.pop(eff.settled, None)
+        if eff.latency is not None:
+            M.ACK_LATENCY.observe(eff.latency)
+        return po, eff.changed, eff.decided
 
     def _maybe_acknowledge(self, key: bytes, po: PurchaseOrderRecord, out: Out) -> None:
         """Build the acknowledgement once every line is decided (and none is on hold)."""
-        if not po.ready_to_acknowledge():
-            return
-        lines = [PoLine.model_validate(v) for v in po.lines.values()]
-        decided = {ln.key: LineDecision.model_validate(po.decisions[ln.itemSequenceNumber])
-                   for ln in lines}  # fmt: skip
-        try:
-            ack = build_acknowledgement(
-                lines, decided, po.selling_party(self.settings.spapi_selling_party), self.now()
-            )
-        except AcknowledgementNotReady as exc:
-            log.info("PO %s not ready: %s", po.number, exc)
-            return
-        body = encode_acknowledgement(ack)
-        po.on_built(hashlib.sha256(body).hexdigest(), self.clock())
-        out.append((self.settings.topic_po_acknowledgements, key, body, None))
-        M.ACKS.labels("built").inc()
+        ctx = self._context(0, key)
+        body = po_book.acknowledge(po, ctx, self.settings.spapi_selling_party)
+        if isinstance(body, str):
+            log.info("PO %s not ready: %s", po.number, body)
+        elif body is not None:
+            out.append((self.settings.topic_po_acknowledgements, key, body, None))
+            M.ACKS.labels("built").inc()
 
     # --- the acknowledgement sender (own SP-API client, own rate budget) -----------------
     async def ack_sender(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
