@@ -12,6 +12,7 @@ import pytest
 from streams.domain.allocation import allocate
 from streams.domain.mapping import Money, SkuMapping
 from streams.domain.purchase_orders import Order, split_lines
+from streams.domain.sales_order_sync import plan_sync, untouched
 from streams.domain.sales_orders import (
     HASH_FIELD,
     REVISION_FIELD,
@@ -21,9 +22,7 @@ from streams.domain.sales_orders import (
     cents,
     line_type_draft,
     order_type_draft,
-    plan_sync,
     sales_order_number,
-    untouched,
 )
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -56,14 +56,13 @@ from streams.domain.exceptions import (
     to_record,
 )
 from streams.domain.po_messages import Acknowledged, Closed
+from streams.domain.sales_order_sync import Plan, plan_sync
 from streams.domain.sales_orders import (
-    Plan,
     SalesOrder,
     SalesOrderError,
     build_sales_order,
     line_type_draft,
     order_type_draft,
-    plan_sync,
     sales_order_number,
 )
 from streams.observability import metrics as M
