@@ -205,8 +205,10 @@ def test_a_failed_transaction_is_not_an_acknowledgement() -> None:
     [
         (po(), "pending"),
         (held(), "held"),
-        (po(ack={"hash": "h"}), "built"),
-        (po(ack={"error": "400"}), "rejected"),
+        (po(ack={"rev": REV, "hash": "h"}), "built"),
+        (po(ack={"rev": REV, "error": "400"}), "rejected"),
+        # what was submitted for an earlier revision does not make the current one submitted
+        (po(ack={"rev": "2027-01-14T08:00:00+00:00", "hash": "h", "txid": "t"}), "pending"),
         (po(ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Processing"}), "submitted"),
         (po(ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Success"}), "acknowledged"),
         (po(state="Closed", ack={"rev": REV, "txid": "t"}), "closed"),
@@ -468,3 +470,11 @@ def test_sort_owner_then_severity_then_newest() -> None:
         {"id": "d", "owner": "operations", "severity": "critical", "lastSeen": "2027-01-02"},
     ]
     assert [r["id"] for r in sort_exceptions(recs)] == ["d", "c", "b", "a"]
+
+
+def test_a_revised_po_says_the_earlier_acknowledgement_does_not_cover_it() -> None:
+    earlier = "2027-01-14T08:00:00+00:00"
+    p = po(age_h=25, ack={"rev": earlier, "hash": "h", "txid": "t"})
+    w = ack_deadline_want(p, T0, WARN, DEADLINE)
+    assert w is not None and w.level == "critical" and w.reason == "revised"
+    assert f"acknowledged for revision {earlier} does not cover it" in w.cause
