@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.domain.po_close import shipped_eaches
 from streams.domain.purchase_order import load as load_po
 from streams.domain.watchers import ack_status, hours, iso
 from streams.report_sources import ReportError, lookup_ct_orders, read_changelog
@@ -104,19 +105,6 @@ def _seq_key(seq: str) -> str:
 
 def _seq_order(seq: str) -> tuple[int, str]:
     return (int(seq), seq) if seq.isascii() and seq.isdigit() else (1 << 30, seq)
-
-
-def shipped_eaches(book: Mapping[str, Any] | None) -> dict[str, int]:
-    """Eaches shipped per PO line: each shipment's effective confirmation (the last one Amazon
-    holds or will hold; a Replace replaces its shipment's earlier quantities)."""
-    out: Counter[str] = Counter()
-    for sh in ((book or {}).get("shipments") or {}).values():
-        versions = sh.get("versions") or []
-        active = [v for v in versions if v.get("status") in ("queued", "submitted", "accepted")]
-        if active:
-            for seq, n in (active[-1].get("shipped") or {}).items():
-                out[_seq_key(seq)] += int(n)
-    return dict(out)
 
 
 def asn_status(book: Mapping[str, Any] | None) -> str:

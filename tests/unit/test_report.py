@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streams.domain.po_close import shipped_eaches
 from streams.domain.watchers import iso
 from streams.report import (
     COLUMNS,
@@ -16,7 +17,6 @@ from streams.report import (
     build_rows,
     month_bounds,
     reconcile_po,
-    shipped_eaches,
     totals,
     write_csv,
 )

@@ -44,6 +44,7 @@ from streams.config import Settings
 from streams.domain import po_book, po_messages
 from streams.domain.exceptions import Refs, raise_exception, to_record
 from streams.domain.mapping import SkuMapping
+from streams.domain.po_close import shipped_eaches
 from streams.domain.po_messages import (
     Notice,
     OrderTaken,
@@ -188,8 +189,6 @@ class PurchaseOrderFlow:
         """Eaches our ASNs shipped per PO line (by ``seq_key``); none without the ASN flow."""
         if self.shipments is None:
             return {}
-        from streams.report import shipped_eaches
-
         raw = read_partition(self.shipments, partition).get(key)
         return shipped_eaches(loads(raw)) if raw else {}
 
