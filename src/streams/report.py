@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
-from streams.domain.watchers import ack_failed, ack_status, hours, iso
+from streams.domain.po_close import shipped_eaches
+from streams.domain.purchase_order import load as load_po
+from streams.domain.watchers import ack_status, hours, iso
+from streams.report_sources import ReportError, lookup_ct_orders, read_changelog
 
 # the commercetools order of a PO is numbered prefix + PO (the sales-order flow's setting
 # STREAMS_SALES_ORDER_NUMBER_PREFIX when it exists)
@@ -104,19 +107,6 @@ def _seq_order(seq: str) -> tuple[int, str]:
     return (int(seq), seq) if seq.isascii() and seq.isdigit() else (1 << 30, seq)
 
 
-def shipped_eaches(book: Mapping[str, Any] | None) -> dict[str, int]:
-    """Eaches shipped per PO line: each shipment's effective confirmation (the last one Amazon
-    holds or will hold; a Replace replaces its shipment's earlier quantities)."""
-    out: Counter[str] = Counter()
-    for sh in ((book or {}).get("shipments") or {}).values():
-        versions = sh.get("versions") or []
-        active = [v for v in versions if v.get("status") in ("queued", "submitted", "accepted")]
-        if active:
-            for seq, n in (active[-1].get("shipped") or {}).items():
-                out[_seq_key(seq)] += int(n)
-    return dict(out)
-
-
 def asn_status(book: Mapping[str, Any] | None) -> str:
     statuses = Counter(
         str(sh.get("status")) for sh in ((book or {}).get("shipments") or {}).values()
@@ -188,20 +178,20 @@ def reconcile_po(
                 )
     status = ack_status(po)
     po_date = po.get("poDate")
-    ack = po.get("ack") or {}
+    rec = load_po(po)
     if po_date is not None:
         deadline = float(po_date) + deadline_s
-        submitted = ack.get("submittedAt") if ack.get("txid") else None
-        if status in ("held", "pending", "built", "rejected", "failed") and now > deadline:
+        submitted = rec.ack.submitted_at if rec.ack.txid else None
+        if not (rec.closed or rec.is_acknowledged()) and now > deadline:
             problems.append(f"not acknowledged by the deadline {iso(deadline)}")
         elif submitted is not None and float(submitted) > deadline:
             problems.append(
                 f"acknowledged {hours(float(submitted) - float(po_date))} after the PO date "
                 f"(deadline {hours(deadline_s)})"
             )
-    if ack_failed(po):
+    if rec.ack_failed():
         problems.append("acknowledgement transaction failed")
-    elif ack.get("error"):
+    elif rec.ack.error:
         problems.append("acknowledgement rejected by Amazon")
     for sid, sh in sorted(((book or {}).get("shipments") or {}).items()):
         if sh.get("status") in ("invalid", "rejected", "failed", "pending"):
@@ -213,7 +203,7 @@ def reconcile_po(
         lines=len(lines),
         **{name: _num(v) for name, v in q.items()},
         ack_status=status,
-        transaction_status=str((po.get("tx") or {}).get("status") or "-"),
+        transaction_status=rec.tx.status or "-",
         asn_status=asn_status(book),
         ct_order_number=ct_order_number(number, order_prefix),
         ct_order=ct_order,
@@ -281,99 +271,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
             w.writerow(r.cells())
 
 
-# --- I/O: Kafka, commercetools, the terminal -----------------------------------------------
-
-
-class ReportError(Exception):
-    pass
-
-
-async def read_changelog(s: Settings, topic: str, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Latest JSON value per key of a changelog topic; ReportError if the topic is missing."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from streams.adapters.codecs import loads
-    from streams.adapters.kafka_admin import client_kwargs
-
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_kwargs(s))
-    try:
-        await consumer.start()
-    except Exception as exc:
-        raise ReportError(f"cannot reach Kafka at {s.kafka_bootstrap}: {exc}") from None
-    try:
-        partitions = await _partitions(s, topic)
-        if not partitions:
-            raise ReportError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        latest: dict[bytes, bytes] = {}
-        todo = {tp for tp in tps if end[tp] > 0}
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            if time.monotonic() > deadline:
-                raise ReportError(f"reading {topic} took longer than {timeout_s:.0f} s")
-            batch = await consumer.getmany(*todo, timeout_ms=500)
-            for records in batch.values():
-                for m in records:
-                    if m.key is None:
-                        continue
-                    if m.value is None:
-                        latest.pop(m.key, None)
-                    else:
-                        latest[m.key] = m.value
-            for tp in list(todo):
-                if await consumer.position(tp) >= end[tp]:
-                    todo.discard(tp)
-        return {k.decode("utf-8", "replace"): loads(v) for k, v in latest.items()}
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(s: Settings, topic: str) -> list[int]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from streams.adapters.kafka_admin import client_kwargs
-
-    admin = AIOKafkaAdminClient(**client_kwargs(s))
-    await admin.start()
-    try:
-        meta = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if not meta or meta[0].get("error_code", 0) != 0:
-        return []
-    return sorted(p["partition"] for p in meta[0]["partitions"])
-
-
-async def lookup_ct_orders(s: Settings, numbers: list[str]) -> tuple[dict[str, str], str | None]:
-    """PO -> the commercetools order's state ("missing" when none), and why the lookup was
-    given up (then every PO shows "-")."""
-    if not numbers:
-        return {}, None
-    from streams.adapters.commercetools import CommercetoolsClient
-
-    out: dict[str, str] = {}
-    timeout = s.ct_timeout_s + 5
-    async with CommercetoolsClient(s, max_attempts=2, backoff_max_s=1.0) as ct:
-        gate = asyncio.Semaphore(8)
-
-        async def one(po: str) -> None:
-            async with gate:
-                number = ct_order_number(po, order_prefix(s))
-                order = await asyncio.wait_for(ct.get_order_by_number(number), timeout)
-            out[po] = str(order.get("orderState") or "found") if order else "missing"
-
-        try:
-            await one(numbers[0])  # one probe: an unreachable project fails once, not N times
-        except Exception as exc:
-            return {}, f"{type(exc).__name__}: {str(exc)[:200]}"
-        results = await asyncio.gather(*(one(n) for n in numbers[1:]), return_exceptions=True)
-        for n, r in zip(numbers[1:], results, strict=True):
-            if isinstance(r, BaseException):
-                out[n] = "-"
-    return out, None
+# --- I/O: Kafka, commercetools (streams.report_sources), the terminal ------------------
 
 
 async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
@@ -392,7 +290,9 @@ async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
     now = time.time()
     prefix = order_prefix(s)
     rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s, order_prefix=prefix)
-    orders, why = await lookup_ct_orders(s, [r.po_number for r in rows])
+    orders, why = await lookup_ct_orders(
+        s, [r.po_number for r in rows], lambda po: ct_order_number(po, prefix)
+    )
     if why is not None:
         notes.append(f"commercetools not reachable ({why}): commercetools order shown as '-'")
     if orders:

@@ -100,8 +100,10 @@ def test_what_the_flow_emits_fits_the_contract() -> None:
     assert sid == asn["shipmentIdentifier"] == "LTL20240312007"
     assert asn["shipToParty"] == {"partyId": "CMH1"}
     assert contract_errors(asn) == []
-    # not acknowledged yet: nothing to publish, an exception that says so
+    # not acknowledged yet (nothing submitted, Amazon still shows it New): nothing to
+    # publish, an exception that says so
     record.pop("ack")
+    record["state"] = "New"
     waiting = po_state_from_record(record, "VENDOR1")
     assert isinstance(waiting, str) and "not acknowledged" in waiting
 

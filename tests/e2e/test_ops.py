@@ -437,6 +437,7 @@ async def test_operations_view_of_a_scripted_day(ops_settings: Settings, tmp_pat
             po = api.json(f"/api/po/{ok}")
             assert po["state"] == "Acknowledged" and po["poDate"] == iso(dates[ok].timestamp())
             assert po["acknowledgement"]["transactionId"] == po["transaction"]["id"]
+            assert po["acknowledgement"]["acknowledged"] is True
             assert [
                 (
                     ln["itemSequenceNumber"],

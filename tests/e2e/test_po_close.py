@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.sales_orders import SalesOrderClient
+from streams.agents.sales_order_writer import SalesOrderClient
 from streams.config import Settings
 from streams.domain.sales_orders import CLOSE_FIELD, SHIPPED_FIELD
 from streams.sandbox.amazon import SandboxControl, running_sandbox

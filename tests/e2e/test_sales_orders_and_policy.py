@@ -20,7 +20,7 @@ import pytest
 
 from streams.adapters.kafka_admin import create_topics
 from streams.agents.channel_policy import PolicyClient, ensure_type
-from streams.agents.sales_orders import Abandoned, OrderWriter, SalesOrderClient
+from streams.agents.sales_order_writer import Abandoned, OrderWriter, SalesOrderClient
 from streams.config import Settings
 from streams.domain.exceptions import Refs
 from streams.domain.po_close import plan_close

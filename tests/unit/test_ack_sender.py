@@ -13,6 +13,8 @@ from streams.adapters.spapi import SpApiError
 from streams.agents.purchase_orders import PurchaseOrderFlow
 from streams.config import Settings
 from streams.domain.acknowledgement import encode_acknowledgement
+from streams.domain.po_messages import AckSubmitted
+from streams.domain.purchase_order import PurchaseOrderRecord
 
 
 class FakeTopic:
@@ -132,7 +134,7 @@ async def test_waiting_acknowledgements_go_in_one_request_as_built() -> None:
     api = FakeApi()
     f, app = make(api)
     events = [event(po) for po in ("A", "B", "C")]
-    await f._send_acks(events)
+    await f.acks._send_acks(events)
     assert api.requests == [["A", "B", "C"]]
     assert api.bodies == [[e.value for e in events]]  # the built bytes, unchanged
     submitted = sent(app, "t-po-events")
@@ -144,14 +146,14 @@ async def test_waiting_acknowledgements_go_in_one_request_as_built() -> None:
 async def test_the_count_bounds_a_request() -> None:
     api = FakeApi()
     f, _ = make(api, ack_batch_max=2)
-    await f._send_acks([event(po) for po in "ABCDE"])
+    await f.acks._send_acks([event(po) for po in "ABCDE"])
     assert api.requests == [["A", "B"], ["C", "D"], ["E"]]
 
 
 async def test_a_refused_request_is_sent_again_in_halves_down_to_the_culprit() -> None:
     api = FakeApi(refuse=frozenset({"B"}))
     f, app = make(api)
-    await f._send_acks([event(po) for po in ("A", "B", "C")])
+    await f.acks._send_acks([event(po) for po in ("A", "B", "C")])
     assert api.requests == [["A", "B", "C"], ["A"], ["B", "C"], ["B"], ["C"]]
     assert [b for body in api.bodies for b in body] == [ack("A"), ack("C")]
     events = sent(app, "t-po-events")
@@ -165,7 +167,7 @@ async def test_a_refused_request_is_sent_again_in_halves_down_to_the_culprit() -
 async def test_a_too_large_request_is_split() -> None:
     api = FakeApi(max_acks=2)
     f, _ = make(api)
-    await f._send_acks([event(po) for po in "ABCDE"])
+    await f.acks._send_acks([event(po) for po in "ABCDE"])
     accepted = [orjson.loads(b)["purchaseOrderNumber"] for body in api.bodies for b in body]
     assert accepted == list("ABCDE")
     assert all(len(body) <= 2 for body in api.bodies)
@@ -177,28 +179,29 @@ async def test_redeliveries_and_newer_revisions() -> None:
     newer = ack("A").replace(
         b'"amount":2,"unitOfMeasure":"Eaches"}}]', b'"amount":1,"unitOfMeasure":"Eaches"}}]'
     )
-    await f._send_acks([event("A"), event("B"), event("A"), event("A", newer)])
+    await f.acks._send_acks([event("A"), event("B"), event("A"), event("A", newer)])
     # the same bytes twice: once; a newer acknowledgement of A: in the next request
     assert api.requests == [["A", "B"], ["A"]]
     assert api.bodies[1] == [newer]
-    await f._send_acks([event("B")])  # redelivered after it was submitted
+    await f.acks._send_acks([event("B")])  # redelivered after it was submitted
     assert len(api.requests) == 2
 
 
 async def test_a_failed_transaction_is_reported_for_each_of_its_pos() -> None:
     api = FakeApi()
     f, app = make(api)
-    await f._send_acks([event(po) for po in ("A", "B")])
-    f.needs_scan = False
+    await f.acks._send_acks([event(po) for po in ("A", "B")])
+    f.acks.needs_scan = False
     for po in ("A", "B"):  # as po-events records the submission
-        f._apply(po.encode(), {"po": po}, {"t": "ack-submitted", "txid": "tx-1", "at": 999.0}, [])
+        rec = PurchaseOrderRecord(number=po)
+        f._apply(po.encode(), rec, AckSubmitted("tx-1", 999.0), [])
     assert f.pending_tx == {"tx-1": ({"A", "B"}, 999.0)}
     api.status["tx-1"] = {
         "transactionId": "tx-1",
         "status": "Failure",
         "errors": [{"code": "INVALID_ORDER_ID", "message": "Invalid order ID."}],
     }
-    await f.poll_transactions()
+    await f.acks.poll_transactions()
     assert f.pending_tx == {}
     failed = [v for _, v in sent(app, f.settings.topic_exceptions)]
     assert sorted(v["refs"]["purchaseOrderNumber"] for v in failed) == ["A", "B"]

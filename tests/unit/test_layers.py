@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "streams.rebalance": 3,
     "streams.restore": 3,
     "streams.resync": 3,
+    "streams.report_sources": 3,  # what the report reads (Kafka, commercetools)
     "streams.report": 3,
     "streams.sandbox": 3,
     "streams.localkafka": 3,

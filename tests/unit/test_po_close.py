@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from streams.domain.po_close import plan_close, received_eaches, seq_key
-from streams.domain.sales_orders import CLOSE_FIELD, SHIPPED_FIELD, plan_sync
+from streams.domain.sales_order_sync import plan_sync
+from streams.domain.sales_orders import CLOSE_FIELD, SHIPPED_FIELD
 from tests.unit.test_sales_orders import ITEMS, STOCK, build, existing_from, pos_record, raw_order
 from tests.unit.test_warehouse_policy import NOW, allocate, policy, rule, state
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streams.domain.po_close import shipped_eaches
 from streams.domain.watchers import iso
 from streams.report import (
     COLUMNS,
@@ -16,7 +17,6 @@ from streams.report import (
     build_rows,
     month_bounds,
     reconcile_po,
-    shipped_eaches,
     totals,
     write_csv,
 )
@@ -93,7 +93,7 @@ def test_discrepancies() -> None:
             "2": decision(4),
             "3": {"status": "Hold", "hold": {"kind": "unit-of-measure", "reason": "no size"}},
         },
-        ack={"txid": "t", "submittedAt": PO_DATE + 30 * H},
+        ack={"rev": "r1", "txid": "t", "submittedAt": PO_DATE + 30 * H},
         tx={"id": "t", "status": "Processing"},
     )
     # line 2 shipped 6 of 4; a Replace of shipment A counts once (its last version)
@@ -138,11 +138,17 @@ def test_not_acknowledged_by_the_deadline() -> None:
     assert (late.ack_status, late.transaction_status, late.asn_status) == ("pending", "-", "-")
     failed = record(
         "PO4", {"1": line(1, "Eaches")}, {"1": decision(1)},
-        ack={"txid": "t"}, tx={"id": "t", "status": "Failure"},
+        ack={"rev": "r1", "txid": "t"}, tx={"id": "t", "status": "Failure"},
     )  # fmt: skip
     row = reconcile_po(failed, None, now=PO_DATE + 25 * H, deadline_s=DEADLINE)
     assert row.ack_status == "failed"
     assert row.discrepancies.endswith("acknowledgement transaction failed")
+    # submitted for an older revision only: the current one is not acknowledged
+    older = record(
+        "PO4", {"1": line(1, "Eaches")}, {"1": decision(1)}, ack={"rev": "r0", "txid": "t"}
+    )
+    row = reconcile_po(older, None, now=PO_DATE + 25 * H, deadline_s=DEADLINE)
+    assert f"not acknowledged by the deadline {iso(PO_DATE + DEADLINE)}" in row.discrepancies
 
 
 def test_totals_and_month_selection(tmp_path: Path) -> None:

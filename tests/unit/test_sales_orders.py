@@ -12,6 +12,7 @@ import pytest
 from streams.domain.allocation import allocate
 from streams.domain.mapping import Money, SkuMapping
 from streams.domain.purchase_orders import Order, split_lines
+from streams.domain.sales_order_sync import plan_sync, untouched
 from streams.domain.sales_orders import (
     HASH_FIELD,
     REVISION_FIELD,
@@ -21,9 +22,7 @@ from streams.domain.sales_orders import (
     cents,
     line_type_draft,
     order_type_draft,
-    plan_sync,
     sales_order_number,
-    untouched,
 )
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -89,7 +88,8 @@ def pos_record(raw: dict[str, Any], stock: dict[str, int], *, acked: bool = True
         "order": raw,
         "lines": {ln.itemSequenceNumber: ln.model_dump(mode="json") for ln in lines},
         "decisions": decisions,
-        "ack": {"rev": rev if acked else "older"},
+        # submitted to Amazon for this revision (acked) or for an older one
+        "ack": {"rev": rev if acked else "older", "hash": "h", "txid": "tx-1"},
     }
 
 
@@ -164,6 +164,12 @@ def test_accepted_lines_become_custom_line_items_in_eaches() -> None:
 
 def test_nothing_is_built_before_the_acknowledgement_of_the_revision() -> None:
     assert build(pos_record(raw_order(ITEMS), STOCK, acked=False)) is None
+    built_only = pos_record(raw_order(ITEMS), STOCK)
+    del built_only["ack"]["txid"]  # built, not submitted: Amazon has nothing yet
+    assert build(built_only) is None
+    failed = pos_record(raw_order(ITEMS), STOCK)
+    failed["tx"] = {"id": "tx-1", "status": "Failure"}
+    assert build(failed) is None
     po = pos_record(raw_order(ITEMS), STOCK)
     del po["decisions"]["2"]
     assert build(po) is None

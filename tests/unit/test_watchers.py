@@ -54,12 +54,15 @@ class FakeTable:
         return [r for r in self.rows.values() if r["status"] == "open"]
 
 
+REV = "2027-01-15T08:00:00+00:00"  # the revision po() records are at
+
+
 def po(number: str = "PO1", age_h: float = 0.0, **extra: Any) -> dict[str, Any]:
     """A ``pos`` record dated ``age_h`` hours before T0, one line decided Accepted."""
     rec: dict[str, Any] = {
         "po": number,
         "state": "New",
-        "rev": "2027-01-15T08:00:00+00:00",
+        "rev": REV,
         "poDate": T0 - age_h * H,
         "lines": {
             "1": {"sku": "SKU-1", "orderedQuantity": {"amount": 2, "unitOfMeasure": "Cases"}}
@@ -137,7 +140,7 @@ def test_ack_deadline_warns_escalates_and_resolves_when_acknowledged() -> None:
     assert "the deadline passed 0.5 h ago" in deadline["rootCause"]
 
     # decided and acknowledged: both resolve by themselves
-    done = po("PO1", age_h=17.5, ack={"rev": "r", "txid": "tx-1", "submittedAt": T0 + 7 * H})
+    done = po("PO1", age_h=17.5, ack={"rev": REV, "txid": "tx-1", "submittedAt": T0 + 7 * H})
     sent = watch_pos(table, outbox, [done], T0 + 7.1 * H)
     assert sorted((r["kind"], r["status"]) for r in sent) == [
         ("ack-deadline", "resolved"),
@@ -164,7 +167,7 @@ def test_a_new_reason_updates_the_root_cause() -> None:
 
 def test_po_acknowledged_within_the_window_raises_nothing() -> None:
     table, outbox = FakeTable(), Outbox()
-    p = po("PO2", age_h=1, ack={"txid": "tx"}, tx={"id": "tx", "status": "Success"})
+    p = po("PO2", age_h=1, ack={"rev": REV, "txid": "tx"}, tx={"id": "tx", "status": "Success"})
     for h in (0, 20, 30):
         assert watch_pos(table, outbox, [p], T0 + h * H) == []
 
@@ -173,10 +176,12 @@ def test_po_acknowledged_within_the_window_raises_nothing() -> None:
     ("record", "expected"),
     [
         (po(), False),
-        (po(ack={"txid": "t"}), True),
-        (po(ack={"txid": "t"}, tx={"id": "t", "status": "Failure"}), False),
+        (po(ack={"rev": REV, "txid": "t"}), True),
+        (po(ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Failure"}), False),
         (po(state="Acknowledged"), True),  # acknowledged at Amazon another way
         (po(state="Closed"), True),
+        # submitted for an older revision: the current one is owed an acknowledgement
+        (po(ack={"rev": "2027-01-14T08:00:00+00:00", "txid": "t"}), False),
     ],
 )
 def test_acknowledged(record: dict[str, Any], expected: bool) -> None:
@@ -186,7 +191,7 @@ def test_acknowledged(record: dict[str, Any], expected: bool) -> None:
 def test_a_failed_transaction_is_not_an_acknowledgement() -> None:
     p = po(
         age_h=25,
-        ack={"txid": "t", "hash": "h"},
+        ack={"rev": REV, "txid": "t", "hash": "h"},
         tx={"id": "t", "status": "Failure", "errors": [{"code": "X", "message": "bad"}]},
     )
     w = ack_deadline_want(p, T0, WARN, DEADLINE)
@@ -200,11 +205,13 @@ def test_a_failed_transaction_is_not_an_acknowledgement() -> None:
     [
         (po(), "pending"),
         (held(), "held"),
-        (po(ack={"hash": "h"}), "built"),
-        (po(ack={"error": "400"}), "rejected"),
-        (po(ack={"txid": "t"}, tx={"id": "t", "status": "Processing"}), "submitted"),
-        (po(ack={"txid": "t"}, tx={"id": "t", "status": "Success"}), "acknowledged"),
-        (po(state="Closed", ack={"txid": "t"}), "closed"),
+        (po(ack={"rev": REV, "hash": "h"}), "built"),
+        (po(ack={"rev": REV, "error": "400"}), "rejected"),
+        # what was submitted for an earlier revision does not make the current one submitted
+        (po(ack={"rev": "2027-01-14T08:00:00+00:00", "hash": "h", "txid": "t"}), "pending"),
+        (po(ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Processing"}), "submitted"),
+        (po(ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Success"}), "acknowledged"),
+        (po(state="Closed", ack={"rev": REV, "txid": "t"}), "closed"),
     ],
 )
 def test_ack_status(record: dict[str, Any], status: str) -> None:
@@ -224,11 +231,11 @@ def test_ack_failures_resolve_once_a_later_acknowledgement_went_through() -> Non
         "ack-transaction-failed", Refs(purchaseOrderNumber="PO3", transactionId="t1"), "failed"
     )
     table.apply([failed.record(T0)])
-    p = po("PO3", age_h=1, ack={"txid": "t1"}, tx={"id": "t1", "status": "Failure"})
+    p = po("PO3", age_h=1, ack={"rev": REV, "txid": "t1"}, tx={"id": "t1", "status": "Failure"})
     assert watch_pos(table, outbox, [p], T0 + 60) == []  # still failed: stays open
-    p = po("PO3", age_h=1, ack={"txid": "t2"}, tx={"id": "t2", "status": "Processing"})
+    p = po("PO3", age_h=1, ack={"rev": REV, "txid": "t2"}, tx={"id": "t2", "status": "Processing"})
     assert watch_pos(table, outbox, [p], T0 + 120) == []  # not known to have worked yet
-    p = po("PO3", age_h=1, ack={"txid": "t2"}, tx={"id": "t2", "status": "Success"})
+    p = po("PO3", age_h=1, ack={"rev": REV, "txid": "t2"}, tx={"id": "t2", "status": "Success"})
     sent = watch_pos(table, outbox, [p], T0 + 180)
     assert [(r["kind"], r["status"]) for r in sent] == [("ack-transaction-failed", "resolved")]
 
@@ -237,7 +244,7 @@ def test_the_watcher_judges_only_pos_it_holds() -> None:
     table, outbox = FakeTable(), Outbox()
     other = Want("ack-deadline", Refs(purchaseOrderNumber="ELSEWHERE"), "x", "warning")
     table.apply([other.record(T0)])
-    assert watch_pos(table, outbox, [po("PO1", ack={"txid": "t"})], T0 + 60) == []
+    assert watch_pos(table, outbox, [po("PO1", ack={"rev": REV, "txid": "t"})], T0 + 60) == []
     assert table.rows[other.id]["status"] == "open"
 
 
@@ -285,7 +292,7 @@ def test_unmapped_product_opens_for_ecommerce_and_resolves_once_mapped() -> None
                      "orderedQuantity": {"amount": 2, "unitOfMeasure": "Eaches"}}},
         decisions={"1": {"status": "Rejected", "rejected": 2,
                          "rejectionReason": "InvalidProductIdentifier"}},
-        ack={"txid": "t"}, tx={"id": "t", "status": "Success"},
+        ack={"rev": REV, "txid": "t"}, tx={"id": "t", "status": "Success"},
     )  # fmt: skip
     sent = watch_pos(table, outbox, [p], T0)
     assert [(r["kind"], r["owner"], r["severity"]) for r in sent] == [
@@ -463,3 +470,11 @@ def test_sort_owner_then_severity_then_newest() -> None:
         {"id": "d", "owner": "operations", "severity": "critical", "lastSeen": "2027-01-02"},
     ]
     assert [r["id"] for r in sort_exceptions(recs)] == ["d", "c", "b", "a"]
+
+
+def test_a_revised_po_says_the_earlier_acknowledgement_does_not_cover_it() -> None:
+    earlier = "2027-01-14T08:00:00+00:00"
+    p = po(age_h=25, ack={"rev": earlier, "hash": "h", "txid": "t"})
+    w = ack_deadline_want(p, T0, WARN, DEADLINE)
+    assert w is not None and w.level == "critical" and w.reason == "revised"
+    assert f"acknowledged for revision {earlier} does not cover it" in w.cause

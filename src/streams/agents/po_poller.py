@@ -44,6 +44,7 @@ from streams.adapters.kafka_admin import client_kwargs
 from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.config import Settings
+from streams.domain import po_messages
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,7 @@ class PoPoller:
         await self.po_topic.send(key=number.encode(), value=dumps(order))
 
     async def _received(self, number: str, items: dict[str, Any]) -> None:
-        value = dumps({"t": "received", "items": items})
+        value = dumps(po_messages.to_json(po_messages.Received(items)))
         await (await self.po_events.send(key=number.encode(), value=value))
 
     async def _save(self, records: Records) -> None:

@@ -15,20 +15,18 @@ Batches: ``po-events`` and the ack sender take what arrived within ``po_batch_wi
 (20 ms) of each other. ``po-events`` reads and writes each PO's document once per batch,
 however many line decisions the batch holds, so collecting a PO's decisions costs a few
 document writes, not one per line (O(lines²) bytes for a PO).
-The ack sender puts the acknowledgements waiting together into one ``submitAcknowledgement``
-request (at most ``ack_batch_max``, ``ack_batch_max_bytes``), embedding each one's bytes as
-built; one transaction is then polled per request, and reported to each of its POs.
+The ack sender and the transaction poller are :mod:`streams.agents.po_acks`. The rules on
+one PO (revisions, decisions, when to acknowledge, what a Closed PO gives back) are
+:mod:`streams.domain.po_book` on the typed record :mod:`streams.domain.purchase_order`;
+this module decodes, calls them, saves the record and carries out their effects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -37,25 +35,25 @@ from faust.types import EventT
 from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dumps, loads
-from streams.adapters.fast_schema import validate as amazon_validate
 from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import DirectWriter, raw_topic, read_partition
 from streams.agents.ingest import Bundler
+from streams.agents.po_acks import AckSender
 from streams.agents.reports import DeadLetters, ExceptionReporter, internal_error
 from streams.agents.storeopts import table_options
 from streams.config import Settings
-from streams.domain.acknowledgement import (
-    AcknowledgementNotReady,
-    build_acknowledgement,
-    encode_acknowledgement,
-    plan_requests,
-    validate_acknowledgement,
-)
-from streams.domain.allocation import LineDecision, allocate
+from streams.domain import po_book, po_messages
 from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
-from streams.domain.po_close import plan_close, received_eaches
-from streams.domain.purchase_orders import Order, PoLine, split_lines
+from streams.domain.po_close import shipped_eaches
+from streams.domain.po_messages import (
+    Notice,
+    OrderTaken,
+    PoEvent,
+    sku_message,
+)
+from streams.domain.purchase_order import PurchaseOrderRecord
+from streams.domain.purchase_orders import Order
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -64,18 +62,6 @@ RECENT_ACKS = 10_000  # acknowledgements this worker submitted, remembered to sk
 MAPPING_CACHE = 50_000  # SKU mappings kept validated (keyed by their stored bytes)
 # records to send once a PO document is saved: topic, key, value, partition (None: by key)
 Out = list[tuple[str, bytes | None, bytes, int | None]]
-
-
-@dataclass
-class _PendingAck:
-    event: EventT
-    key: bytes
-    body: bytes
-    digest: str
-
-    @property
-    def number(self) -> str:
-        return self.key.decode()
 
 
 class PurchaseOrderFlow:
@@ -114,23 +100,23 @@ class PurchaseOrderFlow:
             value_type=bytes,
             options=table_options(s),
         )
-        # txid -> (the POs whose acknowledgement it carried, submitted at)
-        self.pending_tx: dict[str, tuple[set[str], float]] = {}
-        # PO -> digest of the acknowledgement this worker submitted last (redeliveries)
-        self._submitted: OrderedDict[bytes, str] = OrderedDict()
+        self.acks = AckSender(
+            app, s, self.spapi, self.pos, self.events_topic, self._exception, clock
+        )
+        # txid -> (the POs whose acknowledgement it carried, submitted at): the sender's
+        self.pending_tx = self.acks.pending_tx
         self._mappings: dict[bytes, SkuMapping] = {}  # stored mapping JSON -> its model
-        self.needs_scan = True
         # the ASN flow's ``shipments`` table (same key and partitioning), when it runs: what
         # was shipped decides what a Closed PO gives back (see streams.domain.po_close)
         self.shipments: Any = None
         app.agent(self.po_topic, name="po-intake")(self.intake)
         app.agent(self.events_topic, name="po-events")(self.po_events)
-        app.agent(self.ack_topic, name="ack-sender")(self.ack_sender)
-        app.timer(s.tx_poll_interval_s, name="tx-status")(self.poll_transactions)
+        app.agent(self.ack_topic, name="ack-sender")(self.acks.ack_sender)
+        app.timer(s.tx_poll_interval_s, name="tx-status")(self.acks.poll_transactions)
         app.on_rebalance_complete.connect(self._rescan)  # type: ignore[arg-type]
 
     async def _rescan(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        self.needs_scan = True
+        self.acks.needs_scan = True
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -198,85 +184,12 @@ class PurchaseOrderFlow:
             log.exception("po-intake: unexpected error")
             await self.dead_letters.send(event, internal_error(exc))
             return
-        await self.events_topic.send(key=key, value=dumps({"t": "order", "raw": obj}))
-
-    def _on_order(
-        self, key: bytes, po: dict[str, Any] | None, raw: Any, out: Out, partition: int = 0
-    ) -> tuple[dict[str, Any], bool, bool]:
-        """Take in one revision of a PO: (document, changed, a line was decided here).
-
-        Lines to allocate are queued on ``out``; a line with no known product is decided
-        here at once (there is nothing to allocate anywhere)."""
-        topic = self.settings.topic_purchase_orders
-        order = Order.model_validate(raw)
-        assert order.orderDetails is not None
-        po = po or {"decisions": {}, "receivedAt": self.clock()}
-        lines = split_lines(order, self.resolve)
-        revision = lines[0].revision.isoformat() if lines else ""
-        state = order.purchaseOrderState
-        if po.get("rev") == revision and po.get("state") == state:
-            M.RECORDS.labels(topic, "duplicate").inc()
-            return po, False, False
-        if po.get("rev") is not None and revision < po["rev"]:
-            M.RECORDS.labels(topic, "stale").inc()
-            return po, False, False
-        if po.get("rev") == revision and state != "Closed":
-            # only Amazon's state moved (e.g. New -> Acknowledged): nothing to re-decide
-            po["state"] = state
-            M.RECORDS.labels(topic, "applied").inc()
-            return po, True, False
-        dumped = [ln.model_dump(mode="json") for ln in lines]
-        po.update(
-            {
-                "po": order.purchaseOrderNumber,
-                "rev": revision,
-                "state": state,
-                "order": raw,
-                "lines": {ln.itemSequenceNumber: d for ln, d in zip(lines, dumped, strict=True)},
-                "poDate": order.orderDetails.purchaseOrderDate.timestamp(),
-            }
-        )
-        M.RECORDS.labels(topic, "applied").inc()
-        decided = False
-        close = None
-        if state == "Closed":
-            # received, partially received or cancelled: only what never shipped goes back
-            close = plan_close(
-                po["lines"], po.get("decisions") or {}, self._shipped(partition, key),
-                po.get("received"),
-            )  # fmt: skip
-            po["close"] = {"rev": revision, **close.to_json()}
-            M.PO_CLOSED.labels(close.outcome).inc()
-            # tells the sales-order flow once the document says how the PO ended
-            out.append((self.events_topic.get_topic_name(), key, b'{"t":"closed"}', None))
-        # one record per SKU partition carries the PO's lines there, not one per line
-        bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
-        for line, payload in zip(lines, dumped, strict=True):
-            if close is not None:
-                if line.sku:
-                    keep = close.keep(line.itemSequenceNumber)
-                    bundler.add(
-                        line.sku,
-                        {"t": "release", "sku": line.sku, "line": payload, "keep": keep},
-                    )
-            elif line.sku is None:
-                d = allocate(
-                    line, 0, None, now=self.now(),
-                    backorder_lead_days=self.settings.backorder_lead_days,
-                )  # fmt: skip
-                decided = self._on_decision(po, d.model_dump(mode="json"), out) or decided
-            else:
-                bundler.add(line.sku, {"t": "alloc", "sku": line.sku, "line": payload})
-        name = self.sku_topic.get_topic_name()
-        out.extend((name, None, value, partition) for partition, value in bundler.bundles())
-        return po, True, decided
+        await self.events_topic.send(key=key, value=_encode(OrderTaken(obj)))
 
     def _shipped(self, partition: int, key: bytes) -> dict[str, int]:
         """Eaches our ASNs shipped per PO line (by ``seq_key``); none without the ASN flow."""
         if self.shipments is None:
             return {}
-        from streams.report import shipped_eaches
-
         raw = read_partition(self.shipments, partition).get(key)
         return shipped_eaches(loads(raw)) if raw else {}
 
@@ -310,16 +223,16 @@ class PurchaseOrderFlow:
         out: Out = []
         for (partition, key), group in groups.items():
             raw = read_partition(self.pos, partition).get(key)
-            po = loads(raw) if raw else None
+            po = PurchaseOrderRecord.from_json(loads(raw)) if raw else None
             changed = decided = False
             for ev in group:
-                item = loads(ev.value)
-                po, c, d = self._apply(key, po, item, out, partition)
+                msg = po_messages.from_json(loads(ev.value))
+                po, c, d = self._apply(key, po, msg, out, partition)
                 changed, decided = changed or c, decided or d
             if po is not None and decided:
                 self._maybe_acknowledge(key, po, out)
             if po is not None and changed:
-                writes.setdefault(partition, []).append((key, dumps(po)))
+                writes.setdefault(partition, []).append((key, dumps(po.to_json())))
         # documents first: the ack sender reads a PO's document when its acknowledgement comes
         for partition, items in writes.items():
             futures.extend(await self.direct.put_many(self.pos, partition, items))
@@ -327,295 +240,62 @@ class PurchaseOrderFlow:
             futures.append(await self.direct.send(topic, k, v, to))
         return futures
 
+    def _context(self, partition: int, key: bytes) -> po_book.Context:
+        return po_book.Context(
+            resolve=self.resolve,
+            now=self.clock(),
+            backorder_lead_days=self.settings.backorder_lead_days,
+            shipped=lambda: self._shipped(partition, key),
+        )
+
     def _apply(
         self,
         key: bytes,
-        po: dict[str, Any] | None,
-        item: dict[str, Any],
+        po: PurchaseOrderRecord | None,
+        msg: PoEvent | Notice | None,
         out: Out,
         partition: int = 0,
-    ) -> tuple[dict[str, Any] | None, bool, bool]:
-        """Apply one po-events record: (document, changed, a line decision was taken in)."""
-        t = item["t"]
-        if t == "order":
-            return self._on_order(key, po, item["raw"], out, partition)
-        if po is None:
-            return None, False, False  # about a PO never taken in (e.g. state lost)
-        if t == "received":  # what Amazon received (the poller, ahead of a Closed PO)
-            po["received"] = received_eaches(po.get("lines") or {}, item["items"])
-            return po, True, False
-        if t == "decision":
-            d = self._on_decision(po, item["d"], out)
-            return po, d, d
-        if t == "decisions":  # several decisions of one PO in one record
-            d = False
-            for dec in item["ds"]:
-                d = self._on_decision(po, dec, out) or d
-            return po, d, d
-        if t == "ack-submitted":
-            txid, at = item["txid"], item["at"]
-            po["ack"] = {**po.get("ack", {}), "txid": txid, "submittedAt": at}
-            po["tx"] = {"id": txid, "status": "Processing", "checkedAt": at}
-            entry = self.pending_tx.get(txid)
-            if entry is None:
-                self.pending_tx[txid] = ({po["po"]}, at)
-            else:
-                entry[0].add(po["po"])
-            M.ACK_LATENCY.observe(max(0.0, at - po.get("receivedAt", at)))
-            return po, True, False
-        if t == "ack-failed":
-            po["ack"] = {**po.get("ack", {}), "error": item["error"]}
-            return po, True, False
-        if t == "tx":
-            po["tx"] = {**po.get("tx", {}), **item["tx"]}
-            if item["tx"]["status"] in ("Success", "Failure"):
-                self.pending_tx.pop(po["tx"].get("id", ""), None)
-            if item["tx"]["status"] == "Success":
-                po["state"] = "Acknowledged"
-            return po, True, False
-        return po, False, False
+    ) -> tuple[PurchaseOrderRecord | None, bool, bool]:
+        """Apply one po-events message: (record, changed, a line decision was taken in);
+        the records it produced are queued on ``out`` (sent once the record is saved)."""
+        po, eff = po_book.apply(po, msg, self._context(partition, key))
+        if eff.records is not None:
+            M.RECORDS.labels(self.settings.topic_purchase_orders, eff.records).inc()
+        if eff.closed is not None:
+            M.PO_CLOSED.labels(eff.closed).inc()
+        for kind, refs, cause in eff.exceptions:
+            out.append(self._exception_record(kind, refs, cause))
+        events = self.events_topic.get_topic_name()
+        out.extend((events, key, _encode(n), None) for n in eff.notices)
+        if eff.sku:
+            # one record per SKU partition carries the PO's lines there, not one per line
+            bundler = Bundler(self.settings.partitions, self.settings.ingest_bundle_max)
+            for m in eff.sku:
+                bundler.add(m.sku, sku_message(m))
+            name = self.sku_topic.get_topic_name()
+            out.extend((name, None, value, p) for p, value in bundler.bundles())
+        if eff.watch is not None and po is not None and po.number is not None:
+            txid, at = eff.watch
+            self.pending_tx.setdefault(txid, (set(), at))[0].add(po.number)
+        if eff.settled is not None:
+            self.pending_tx.pop(eff.settled, None)
+        if eff.latency is not None:
+            M.ACK_LATENCY.observe(eff.latency)
+        return po, eff.changed, eff.decided
 
-    def _on_decision(self, po: dict[str, Any], d: dict[str, Any], out: Out) -> bool:
-        """Record one line decision (a ``LineDecision`` as JSON) in the document; True when
-        it is new. Models are built once, when every line is decided, not once per decision
-        (a 100-line PO would otherwise cost 100 x 100 validations)."""
-        if _revision(d.get("revision")) != po.get("rev"):
-            return False  # decided on an older revision of the PO; the new one is on its way
-        seq = d["itemSequenceNumber"]
-        decisions = po.setdefault("decisions", {})
-        if decisions.get(seq) == d:
-            return False  # redelivered decision
-        decisions[seq] = d
-        refs = Refs(
-            purchaseOrderNumber=d.get("purchaseOrderNumber"),
-            itemSequenceNumber=seq,
-            sku=d.get("sku"),
-        )
-        hold = d.get("hold")
-        for f in (*(d.get("findings") or ()), *((hold,) if hold else ())):
-            out.append(self._exception_record(f["kind"], refs, f["reason"]))
-        return True
-
-    def _maybe_acknowledge(self, key: bytes, po: dict[str, Any], out: Out) -> None:
+    def _maybe_acknowledge(self, key: bytes, po: PurchaseOrderRecord, out: Out) -> None:
         """Build the acknowledgement once every line is decided (and none is on hold)."""
-        decisions = po.get("decisions") or {}
-        for n in po["lines"]:
-            dec = decisions.get(n)
-            if dec is None or dec.get("hold"):
-                return
-        ack_state = po.get("ack") or {}
-        if ack_state.get("rev") == po["rev"]:
-            return  # already built for this revision
-        lines = [PoLine.model_validate(v) for v in po["lines"].values()]
-        decided = {ln.key: LineDecision.model_validate(decisions[ln.itemSequenceNumber])
-                   for ln in lines}  # fmt: skip
-        try:
-            ack = build_acknowledgement(
-                lines, decided, _selling_party(po, self.settings), self.now()
-            )
-        except AcknowledgementNotReady as exc:
-            log.info("PO %s not ready: %s", po["po"], exc)
-            return
-        body = encode_acknowledgement(ack)
-        po["ack"] = {
-            "rev": po["rev"],
-            "hash": hashlib.sha256(body).hexdigest(),
-            "builtAt": self.clock(),
-        }
-        out.append((self.settings.topic_po_acknowledgements, key, body, None))
-        M.ACKS.labels("built").inc()
-
-    # --- the acknowledgement sender (own SP-API client, own rate budget) -----------------
-    async def ack_sender(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)
-        s = self.settings
-        # noack_take: a record is acked once Amazon took (or finally refused) its request; a
-        # batch fills at most one burst of full requests, the rest waits for the next
-        size = s.ack_batch_max * max(1, s.spapi_burst)
-        async for batch in stream.noack_take(size, s.po_batch_within_s):
-            started = time.perf_counter()
-            events = cast(list[EventT], batch)
-            await self._send_acks(events)
-            for ev in events:
-                await stream.ack(ev)
-            M.BATCH_SECONDS.labels("ack-sender").observe(time.perf_counter() - started)
-            batch = events = []  # Faust waits for handed-out events to be released
-
-    async def _send_acks(self, events: list[EventT]) -> None:
-        """Submit the acknowledgements of ``events``: each valid one that was not submitted
-        already, several per request, in the order they were built."""
-        s = self.settings
-        pending: list[_PendingAck] = []
-        queued: set[tuple[bytes, str]] = set()
-        for ev in events:
-            key, body = cast(bytes, ev.key), cast(bytes, ev.value)
-            digest = hashlib.sha256(body).hexdigest()
-            if (key, digest) in queued or self._submitted.get(key) == digest:
-                M.ACKS.labels("duplicate").inc()
-                continue  # the same bytes twice (a redelivery): submitted once
-            # the PO's partition of the ``pos`` store (the topics are co-partitioned)
-            raw = read_partition(self.pos, ev.message.partition).get(key)
-            po = loads(raw) if raw else {}
-            ack_state = po.get("ack") or {}
-            if ack_state.get("hash") == digest and ack_state.get("txid"):
-                M.ACKS.labels("duplicate").inc()
-                continue  # this exact acknowledgement was submitted already
-            ack = loads(body)
-            problems = amazon_validate("vendorOrders", "OrderAcknowledgement", ack)
-            problems += validate_acknowledgement(ack)
-            if problems:
-                refs = Refs(purchaseOrderNumber=ack.get("purchaseOrderNumber"))
-                cause = "not sent, invalid: " + "; ".join(problems)
-                await self._exception("ack-rejected", refs, cause)
-                M.ACKS.labels("invalid").inc()
-                continue
-            queued.add((key, digest))
-            pending.append(_PendingAck(ev, key, body, digest))
-        plan = plan_requests(
-            [(p.number, p.body) for p in pending], s.ack_batch_max, s.ack_batch_max_bytes
-        )
-        for indexes in plan:
-            await self._submit_request([pending[i] for i in indexes])
-
-    async def _submit_request(self, acks: list[_PendingAck]) -> None:
-        """One ``submitAcknowledgement`` request, retried until Amazon takes it or refuses it.
-
-        A refused request of several acknowledgements is sent again in halves, down to single
-        ones, so the acknowledgements Amazon accepts go through and each refusal names its PO;
-        a 413 (body too large) splits the same way.
-        """
-        from streams.adapters.spapi import SpApiAuthError, SpApiError
-
-        delay = 1.0
-        auth_reported = False
-        while True:
-            try:
-                txid = await self.spapi().submit_acknowledgement([a.body for a in acks])
-                break
-            except SpApiError as exc:
-                # 401/403 and a refused login are about our credentials, not these
-                # acknowledgements: keep them and retry (an operator fixes the credentials)
-                auth = isinstance(exc, SpApiAuthError) or exc.status in (401, 403)
-                if auth and not auth_reported:
-                    auth_reported = True
-                    for a in acks:
-                        await self._exception(
-                            "ack-rejected", Refs(purchaseOrderNumber=a.number),
-                            f"SP-API refused our credentials ({exc.status}); the "
-                            "acknowledgement is kept and retried",
-                        )  # fmt: skip
-                if not auth and exc.status and 400 <= exc.status < 500 and exc.status != 429:
-                    if len(acks) > 1:
-                        log.info(
-                            "submitAcknowledgement of %d acknowledgements refused (%s); "
-                            "sending them again in halves", len(acks), exc.status,
-                        )  # fmt: skip
-                        M.ACKS.labels("split").inc()
-                        half = len(acks) // 2
-                        await self._submit_request(acks[:half])
-                        await self._submit_request(acks[half:])
-                        return
-                    a = acks[0]
-                    text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
-                    await self._exception(
-                        "ack-rejected", Refs(purchaseOrderNumber=a.number),
-                        f"Amazon rejected the request: {text}",
-                    )  # fmt: skip
-                    await self.events_topic.send(
-                        key=a.key, value=dumps({"t": "ack-failed", "error": text})
-                    )
-                    M.ACKS.labels("rejected").inc()
-                    return
-                log.warning(
-                    "%d acknowledgement(s) not submitted yet (%s, first PO %s); retrying",
-                    len(acks), exc.status, acks[0].number,
-                )  # fmt: skip
-            except Exception as exc:
-                log.warning(
-                    "%d acknowledgement(s), first PO %s: %s; retrying",
-                    len(acks), acks[0].number, type(exc).__name__,
-                )  # fmt: skip
-            # the acks must not be lost: keep their partitions waiting, with a capped backoff
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
-        now = self.clock()
-        for a in acks:
-            await self.events_topic.send(
-                key=a.key,
-                value=dumps({"t": "ack-submitted", "txid": txid, "at": now, "n": len(acks)}),
-            )
-            self._submitted[a.key] = a.digest
-            self._submitted.move_to_end(a.key)
-        while len(self._submitted) > RECENT_ACKS:
-            self._submitted.popitem(last=False)
-        M.ACKS.labels("submitted").inc(len(acks))
-        M.BATCH_EVENTS.labels("ack-sender").observe(len(acks))
-        M.LAST_SUCCESS.labels("ack_submit").set(now)
-
-    # --- transaction status (timer; never writes tables: reports as po-events) ----------
-    async def poll_transactions(self) -> None:
-        """One ``getTransaction`` per request; its outcome goes to each PO it carried."""
-        if self.app.rebalancing:
-            return
-        if self.needs_scan:
-            self.needs_scan = False
-            for _, raw in self.pos.items():
-                po = loads(raw)
-                tx = po.get("tx") or {}
-                if tx.get("status") == "Processing" and tx.get("id"):
-                    at = po.get("ack", {}).get("submittedAt", self.clock())
-                    self.pending_tx.setdefault(tx["id"], (set(), at))[0].add(po["po"])
-        for txid, (numbers, submitted) in list(self.pending_tx.items()):
-            try:
-                status = await self.spapi().get_transaction(txid)
-            except Exception as exc:
-                log.warning("transaction %s status unknown: %s", txid, type(exc).__name__)
-                continue
-            state = status.get("status", "Processing")
-            now = self.clock()
-            if state == "Processing" and now - submitted >= self.settings.tx_processing_success_s:
-                state = "Success"  # Amazon: still Processing after 15 minutes counts as success
-            if state == "Processing":
-                continue
-            errors = status.get("errors") or []
-            pos = sorted(numbers)
-            if state == "Failure":
-                text = _errors_text(errors) or "Failure"
-                others = (
-                    f" (the request carried {len(pos)} acknowledgements: {', '.join(pos[:20])})"
-                    if len(pos) > 1
-                    else ""
-                )
-                for po_number in pos:
-                    await self._exception(
-                        "ack-transaction-failed",
-                        Refs(purchaseOrderNumber=po_number, transactionId=txid),
-                        f"Amazon could not process the acknowledgement: {text}{others}",
-                    )
-                M.TX_FAILURES.labels("acknowledgement").inc()
-            self.pending_tx.pop(txid, None)
-            record = {"id": txid, "status": state, "errors": errors, "checkedAt": now}
-            for po_number in pos:
-                await self.events_topic.send(
-                    key=po_number.encode(), value=dumps({"t": "tx", "tx": record})
-                )
+        ctx = self._context(0, key)
+        body = po_book.acknowledge(po, ctx, self.settings.spapi_selling_party)
+        if isinstance(body, str):
+            log.info("PO %s not ready: %s", po.number, body)
+        elif body is not None:
+            out.append((self.settings.topic_po_acknowledgements, key, body, None))
+            M.ACKS.labels("built").inc()
 
 
-def _selling_party(po: dict[str, Any], s: Settings) -> str:
-    """The vendor code Amazon ordered from (a vendor group has several): the PO's own
-    ``sellingParty``; the setting only for a PO that names none."""
-    details = (po.get("order") or {}).get("orderDetails") or {}
-    party = (details.get("sellingParty") or {}).get("partyId")
-    return party if isinstance(party, str) and party else s.spapi_selling_party
-
-
-def _revision(value: object) -> str | None:
-    """A decision's revision (pydantic's JSON of a datetime) as the document's ``rev``."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
+def _encode(msg: PoEvent | Notice) -> bytes:
+    return dumps(po_messages.to_json(msg))
 
 
 def _short(exc: ValidationError) -> str:
@@ -624,7 +304,3 @@ def _short(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
         parts.append(f"{loc}: {e['msg']}")
     return "; ".join(parts)
-
-
-def _errors_text(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)

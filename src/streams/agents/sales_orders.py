@@ -1,7 +1,7 @@
 """Sales orders for finance: every acknowledged Amazon PO becomes one commercetools order.
 
-    amazon.po-acknowledgements ─┐ feed (fan-out subscriber: decodes nothing it does not need)
-    <app>-po-events (Closed) ───┴──> <app>-sales-orders (key: PO, same partitioner)
+    amazon.po-acknowledgements ───────┐ feed (fan-out subscriber: decodes nothing it
+    <app>-po-events (acked, closed) ──┴──> <app>-sales-orders      does not need; key: PO)
                                           │ sales-orders agent: reads ``pos[PO]`` (same key,
                                           │ partition count and partitioner), the only
                                           v writer of ``sales_orders[PO]``
@@ -9,7 +9,10 @@
                                           └─> ops.exceptions (finance: diverged, refused)
 
 The acknowledgement is the trigger, ``pos`` the content: it holds the PO and every line
-decision of the acknowledged revision before the acknowledgement is sent. The feed hop keeps
+decision of the acknowledged revision. An order is made only once the PO is acknowledged
+(:func:`streams.domain.purchase_order.is_acknowledged`: submitted for the current revision,
+not failed), so the PO flow's ``acked`` notice, sent after it saved the submission, is the
+trigger that finds it so; a built acknowledgement alone does not. The feed hop keeps
 commercetools away from the acknowledgement topic's own subscriber (the sender to Amazon):
 a commercetools outage backs up only ``<app>-sales-orders``, never the priority path.
 
@@ -20,44 +23,40 @@ a create whose answer was lost is found on the next read, and a 400 DuplicateFie
 (another worker won the race) is re-read the same way. The table only remembers what this
 flow cannot ask commercetools: that Amazon closed the PO (the ``closed`` event and a late
 acknowledgement may arrive in either order). The rules are :mod:`streams.domain.sales_orders`;
-:class:`OrderWriter` is the commercetools part, without Kafka.
+:class:`~streams.agents.sales_order_writer.OrderWriter` is the commercetools part, without Kafka.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
 
 import faust
 from faust.types import EventT
 
 from streams.adapters.codecs import dumps, loads
-from streams.adapters.commercetools import AuthError, CommercetoolsError
-from streams.agents.channel_policy import ensure_type
 from streams.agents.clients import LazyClient
-from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import bind_event, raw_topic
 from streams.agents.reports import ExceptionReporter
+from streams.agents.sales_order_writer import (
+    _KINDS,
+    FAILED,
+    Abandoned,
+    OrderWriter,
+    SalesOrderClient,
+)
 from streams.config import Settings
+from streams.domain import po_messages
 from streams.domain.exceptions import (
-    Owner,
     Refs,
-    Severity,
     exception_id,
 )
+from streams.domain.po_messages import Acknowledged, Closed
 from streams.domain.sales_orders import (
-    Plan,
-    SalesOrder,
     SalesOrderError,
     build_sales_order,
-    line_type_draft,
-    order_type_draft,
-    plan_sync,
     sales_order_number,
 )
 from streams.observability import metrics as M
@@ -68,170 +67,6 @@ if TYPE_CHECKING:
     from streams.agents.purchase_orders import PurchaseOrderFlow
 
 log = logging.getLogger(__name__)
-
-DIVERGED = "sales-order-diverged"
-FAILED = "sales-order-failed"
-_KINDS: dict[str, tuple[Owner, Severity]] = {
-    DIVERGED: ("finance", "warning"),
-    FAILED: ("finance", "critical"),
-}
-MAX_PLANS = 8  # re-reads after a conflict before an attempt counts as failed
-
-
-class Abandoned(Exception):
-    """The worker rebalances or stops: the event stays unacked for the partition's next owner."""
-
-
-class SalesOrderClient(LedgerClient):
-    """The commercetools client plus order queries and deletes."""
-
-    async def delete_order(self, order_id: str, version: int) -> dict[str, Any] | None:
-        deleted: dict[str, Any] | None = await self._call(
-            "DELETE",
-            f"/orders/{quote(order_id, safe='')}",
-            operation="order.delete",
-            kind="versioned",
-            params=[("version", str(version))],
-            allow_404=True,
-        )
-        return deleted
-
-    async def query_orders(self, where: str, variables: dict[str, str]) -> list[dict[str, Any]]:
-        params = [(f"var.{k}", v) for k, v in variables.items()]
-        params += [("where", where), ("limit", "500")]
-        page = await self._call("GET", "/orders", operation="order.query", params=params)
-        return list(page.get("results") or [])
-
-
-Report = Callable[[str, Refs, str], Awaitable[None]]
-
-
-class OrderWriter:
-    """Brings one order in commercetools to what its PO implies; no Kafka here (the flow and
-    tests drive it). ``report(kind, refs, cause)`` raises an owned exception,
-    ``resolved(refs)`` closes them; ``abort()`` says the worker must let go."""
-
-    def __init__(
-        self,
-        client: SalesOrderClient,
-        *,
-        order_type_key: str,
-        line_type_key: str,
-        replace_allowed: bool = True,
-        retry_s: float = 600.0,
-        report: Report,
-        resolved: Callable[[Refs], Awaitable[None]],
-        abort: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.client = client
-        self.order_type_key = order_type_key
-        self.line_type_key = line_type_key
-        self.replace_allowed = replace_allowed
-        self.retry_s = retry_s
-        self.report = report
-        self.resolved = resolved
-        self.abort = abort
-        self.sleep = sleep
-        self._types_ready = False
-
-    async def sync(
-        self,
-        number: str,
-        desired: SalesOrder | None,
-        closed: bool,
-        refs: Refs,
-        close: Mapping[str, Any] | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Bring order ``number`` to ``desired``; retried through outages until it is done,
-        commercetools refuses it (an exception for finance), or :class:`Abandoned`."""
-        started = time.monotonic()
-        attempt = 0
-        alerted = False
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(number, desired, closed, refs, close)
-            except CommercetoolsError as exc:
-                # 400 is about this order (401/403/5xx/no answer are not): tell, do not retry
-                permanent = exc.status == 400 and not isinstance(exc, AuthError)
-                if permanent and not exc.has_code("ReferencedResourceNotFound"):
-                    await self.report(FAILED, refs, f"commercetools refused {number}: {exc}")
-                    return "failed", None
-                if exc.has_code("ReferencedResourceNotFound"):
-                    self._types_ready = False  # our Type was deleted: create it again
-                error: Exception = exc
-            except Exception as exc:  # a bug or an unexpected answer: retry, never drop
-                log.exception("sales order %s failed", number)
-                error = exc
-            M.SALES_ORDERS.labels("error").inc()
-            if not alerted and time.monotonic() - started >= self.retry_s:
-                alerted = True  # keep trying, but finance must know the order is missing
-                await self.report(
-                    FAILED, refs, f"{number} not in commercetools yet, still retrying: {error}"
-                )
-            if self.abort():
-                raise Abandoned(f"{number}: {type(error).__name__}: {error}")
-            await self.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1))
-
-    async def _attempt(
-        self,
-        number: str,
-        desired: SalesOrder | None,
-        closed: bool,
-        refs: Refs,
-        close: Mapping[str, Any] | None = None,
-    ) -> tuple[str, dict[str, Any] | None]:
-        await self._ensure_types()
-        replaced = False
-        for _ in range(MAX_PLANS):
-            existing = await self.client.get_order_by_number(number)
-            plan = plan_sync(
-                existing, desired, closed=closed, replace_allowed=self.replace_allowed,
-                close=close,
-            )  # fmt: skip
-            try:
-                order = await self._apply(existing, plan)
-            except CommercetoolsError as exc:
-                # lost a race: DuplicateField on create, 409 on update/delete, 404 (deleted
-                # meanwhile); plan again from a fresh read
-                if not (exc.status in (404, 409) or exc.has_code("DuplicateField")):
-                    raise
-                continue
-            if plan.kind == "replace":
-                replaced = True
-                continue  # deleted: the next plan imports it again
-            if plan.kind == "diverged":
-                await self.report(DIVERGED, refs, f"{number}: {plan.reason}")
-                return "diverged", order
-            await self.resolved(refs)
-            if replaced:
-                return "replaced", order
-            if plan.kind == "none":
-                return ("skipped" if existing is None else "unchanged"), order
-            return ("created" if plan.kind == "create" else "updated"), order
-        raise CommercetoolsError(409, [], f"{number}: still conflicting after {MAX_PLANS} plans")
-
-    async def _apply(self, existing: dict[str, Any] | None, plan: Plan) -> dict[str, Any] | None:
-        if plan.kind == "create":
-            assert plan.draft is not None
-            created: dict[str, Any] = await self.client.create_order_import(plan.draft)
-            return created
-        if existing is None:
-            return None
-        oid, version = str(existing["id"]), int(existing["version"])
-        if plan.kind == "replace":
-            await self.client.delete_order(oid, version)
-            return None
-        if plan.actions:
-            return await self.client.update_order(oid, version, list(plan.actions))
-        return existing
-
-    async def _ensure_types(self) -> None:
-        if not self._types_ready:
-            await ensure_type(self.client, order_type_draft(self.order_type_key))
-            await ensure_type(self.client, line_type_draft(self.line_type_key))
-            self._types_ready = True
 
 
 class SalesOrderFlow:
@@ -303,12 +138,16 @@ class SalesOrderFlow:
                 await self.topic.send(key=key, value=b'{"t":"ack"}')
                 continue
             raw: bytes | None = event.value
-            # po-events: only a closed PO concerns finance, told once the PO flow has
-            # written how it ended (received or cancelled); cheap test before decoding
-            if raw is None or b'"closed"' not in raw:
+            # po-events: finance is told once the PO flow has written that the
+            # acknowledgement was submitted (the order may be made) or how a closed PO
+            # ended (received or cancelled); cheap test before decoding
+            if raw is None or (b'"closed"' not in raw and b'"acked"' not in raw):
                 continue
-            if loads(raw).get("t") == "closed":
-                await self.topic.send(key=key, value=b'{"t":"closed"}')
+            match po_messages.from_json(loads(raw)):
+                case Closed():
+                    await self.topic.send(key=key, value=b'{"t":"closed"}')
+                case Acknowledged():
+                    await self.topic.send(key=key, value=b'{"t":"ack"}')
 
     # --- the agent: one PO at a time, acked once its outcome is final -----------------------
     async def agent(self, stream: Any) -> None:  # faust.Stream (StreamT lacks noack_take)

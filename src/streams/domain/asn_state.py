@@ -49,6 +49,7 @@ from streams.domain.asn_model import AckLine, Party, PoState
 from streams.domain.dispatch import Dispatch
 from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
+from streams.domain.purchase_order import load as load_po
 
 # ---------------------------------------------------------------- the join input
 
@@ -65,12 +66,11 @@ def po_state_from_record(po: Mapping[str, Any] | None, selling_party: str) -> Po
     number = po.get("po", "?")
     if po.get("state") == "Closed":
         return f"PO {number} is Closed at Amazon"
-    ack = po.get("ack") or {}
-    if ack.get("rev") != po.get("rev") or not ack.get("txid"):
+    rec = load_po(po)
+    if not rec.is_acknowledged():
+        if rec.submitted_for_current() and rec.ack_failed():
+            return f"the acknowledgement of PO {number} failed at Amazon (transaction {rec.tx.id})"
         return f"PO {number} is not acknowledged yet (no acknowledgement submitted to Amazon)"
-    tx = po.get("tx") or {}
-    if tx.get("id") == ack["txid"] and tx.get("status") == "Failure":
-        return f"the acknowledgement of PO {number} failed at Amazon (transaction {tx['id']})"
     details = (po.get("order") or {}).get("orderDetails") or {}
     decisions: Mapping[str, Any] = po.get("decisions") or {}
     lines: list[AckLine] = []

@@ -14,6 +14,7 @@ product sent, and Amazon's received quantity when it is known):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +25,20 @@ Outcome = Literal["received", "partially-received", "cancelled"]
 def seq_key(seq: str) -> str:
     """Item sequence numbers as the ASN records them ("00003" and "3" are one line)."""
     return str(int(seq)) if seq.isascii() and seq.isdigit() else seq
+
+
+def shipped_eaches(book: Mapping[str, Any] | None) -> dict[str, int]:
+    """Eaches shipped per PO line (:func:`seq_key`) by the ASN flow's ``shipments`` record of
+    the PO: each shipment's effective confirmation (the last one Amazon holds or will hold; a
+    Replace replaces its shipment's earlier quantities)."""
+    out: Counter[str] = Counter()
+    for sh in ((book or {}).get("shipments") or {}).values():
+        versions = sh.get("versions") or []
+        active = [v for v in versions if v.get("status") in ("queued", "submitted", "accepted")]
+        if active:
+            for seq, n in (active[-1].get("shipped") or {}).items():
+                out[seq_key(seq)] += int(n)
+    return dict(out)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ __all__ = [
     "sort_exceptions",
     "stale_wants",
 ]
+from streams.domain.purchase_order import load as load_po
 
 # streams_po_unacknowledged{age}: the label values name the default bands
 AGE_BANDS = ("lt_6h", "6h_18h", "18h_24h", "over_24h")
@@ -91,35 +92,36 @@ def _tx(po: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ack_failed(po: Mapping[str, Any]) -> bool:
-    ack, tx = _ack(po), _tx(po)
-    return bool(ack.get("txid")) and tx.get("id") == ack["txid"] and tx.get("status") == "Failure"
+    return load_po(po).ack_failed()
 
 
 def acknowledged(po: Mapping[str, Any]) -> bool:
-    """Amazon has (or will have) an acknowledgement: one was submitted and its transaction
-    did not fail, or Amazon itself shows the PO Acknowledged or Closed."""
-    if po.get("state") in ("Acknowledged", "Closed"):
-        return True
-    return bool(_ack(po).get("txid")) and not ack_failed(po)
+    """No acknowledgement is owed: the current revision is acknowledged
+    (:func:`streams.domain.purchase_order.is_acknowledged`) or Amazon closed the PO."""
+    rec = load_po(po)
+    return rec.closed or rec.is_acknowledged()
 
 
 def ack_status(po: Mapping[str, Any]) -> str:
     """One word for people: closed, acknowledged, submitted, failed, rejected, built, held,
-    pending (lines not all decided yet)."""
-    ack, tx = _ack(po), _tx(po)
-    if po.get("state") == "Closed":
+    pending (lines not all decided yet). About the current revision: what was submitted for
+    an earlier one does not count (as in ``is_acknowledged``)."""
+    rec = load_po(po)
+    ack, tx = rec.ack, rec.tx
+    if rec.closed:
         return "closed"
-    if ack.get("txid"):
-        if ack_failed(po):
+    if rec.submitted_for_current():
+        if rec.ack_failed():
             return "failed"
-        if tx.get("id") == ack["txid"] and tx.get("status") == "Success":
+        if tx.id == ack.txid and tx.status == "Success":
             return "acknowledged"
         return "submitted"
-    if po.get("state") == "Acknowledged":
+    if rec.state == "Acknowledged":
         return "acknowledged"
-    if ack.get("error"):
+    current = ack.rev == rec.rev
+    if current and ack.error:
         return "rejected"
-    if ack.get("hash"):
+    if rec.built_for_current():
         return "built"
     if held_lines(po):
         return "held"
@@ -145,17 +147,18 @@ def age_band(age_s: float, warning_s: float, deadline_s: float) -> str:
 
 
 def why_unacknowledged(po: Mapping[str, Any]) -> tuple[str, str]:
-    """Why a PO has no acknowledgement: (a stable key, the root cause in plain words)."""
-    ack, tx = _ack(po), _tx(po)
-    lines = po.get("lines") or {}
-    decisions = po.get("decisions") or {}
-    if ack_failed(po):
-        errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in tx.get("errors") or [])
-        return "failed", f"Amazon's transaction {tx.get('id')} for the acknowledgement failed" + (
+    """Why a PO has no acknowledgement of its current revision: (a stable key, the root
+    cause in plain words)."""
+    rec = load_po(po)
+    ack, tx = rec.ack, rec.tx
+    current = ack.rev == rec.rev
+    if current and rec.ack_failed():
+        errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in tx.errors or [])
+        return "failed", f"Amazon's transaction {tx.id} for the acknowledgement failed" + (
             f" ({errors})" if errors else ""
         )
-    if ack.get("error"):
-        return "rejected", f"Amazon rejected the acknowledgement: {ack['error']}"
+    if current and ack.error:
+        return "rejected", f"Amazon rejected the acknowledgement: {ack.error}"
     held = held_lines(po)
     if held:
         parts = [
@@ -163,15 +166,21 @@ def why_unacknowledged(po: Mapping[str, Any]) -> tuple[str, str]:
             for seq, d in sorted(held.items())
         ]
         return "held", "; ".join(parts) + " - the acknowledgement waits for every line"
-    undecided = [seq for seq in lines if seq not in decisions]
+    undecided = rec.undecided()
     if undecided:
         return "undecided", (
-            f"{len(undecided)} of {len(lines)} line(s) have no allocation decision yet "
+            f"{len(undecided)} of {len(rec.lines)} line(s) have no allocation decision yet "
             "(the stock stage has not answered: lag on the SKU partitions?)"
         )
-    if ack.get("hash"):
+    if ack.rev is not None and not current:
+        return "revised", (
+            f"Amazon changed the PO (revision {rec.rev}); what was acknowledged for revision "
+            f"{ack.rev} does not cover it, and the new acknowledgement waits for the lines to "
+            "be decided again"
+        )
+    if ack.hash:
         return "unsent", (
-            f"the acknowledgement was built at {iso(float(ack.get('builtAt') or 0))} but is not "
+            f"the acknowledgement was built at {iso(float(ack.built_at or 0))} but is not "
             "submitted yet (SP-API unreachable or throttled: see the ack sender's log)"
         )
     return "unprocessed", "the purchase order has not been processed yet"

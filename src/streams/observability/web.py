@@ -28,6 +28,7 @@ from streams.adapters.codecs import dumps, loads
 from streams.config import Settings
 from streams.domain.availability import Defaults, buffer_of, eligible_channels, offered
 from streams.domain.inventory import SkuState
+from streams.domain.purchase_order import load as load_po
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.domain.watchers import (
     OWNERS_ORDER,
@@ -268,8 +269,9 @@ def sku_view(state: SkuState, defaults: Defaults, policy: ChannelPolicy | None) 
 def po_view(
     po: Mapping[str, Any], book: Mapping[str, Any] | None, s: Settings, now: float
 ) -> dict[str, Any]:
-    ack = po.get("ack") or {}
-    tx = dict(po.get("tx") or {})
+    rec = load_po(po)
+    ack = rec.ack
+    tx = rec.tx.to_json()
     if "checkedAt" in tx:
         tx["checkedAt"] = _iso_or_none(tx["checkedAt"])
     po_date = po.get("poDate")
@@ -316,11 +318,12 @@ def po_view(
         "ageSeconds": round(now - float(po_date), 1) if po_date else None,
         "acknowledgement": {
             "status": ack_status(po),
-            "revision": ack.get("rev"),
-            "builtAt": _iso_or_none(ack.get("builtAt")),
-            "submittedAt": _iso_or_none(ack.get("submittedAt")),
-            "transactionId": ack.get("txid"),
-            "error": ack.get("error"),
+            "acknowledged": rec.is_acknowledged(),  # as the ASN flow and sales orders see it
+            "revision": ack.rev,
+            "builtAt": _iso_or_none(ack.built_at),
+            "submittedAt": _iso_or_none(ack.submitted_at),
+            "transactionId": ack.txid,
+            "error": ack.error,
         },
         "transaction": tx or None,
         "lines": lines,
