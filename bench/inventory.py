@@ -1308,10 +1308,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(res))
     if not a.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out = RESULTS / f"inventory-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-        out.write_text(json.dumps(res, indent=1) + "\n")
-        print(f"\nresults: {out.relative_to(REPO)}")
+        print(f"\nresults: {save_result('inventory', res)}")
     return 0
 
 

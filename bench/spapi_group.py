@@ -44,13 +44,12 @@ from tests.support.worker import WorkerProcess
 
 from bench.amazon_budget import WAREHOUSE, bench_settings, final_amount, records
 from bench.inventory import (
-    REPO,
-    RESULTS,
     RUN_ROOT,
     machine,
     metric_sum,
     produce_all,
     product_version,
+    save_result,
     scrape,
 )
 from streams.adapters.kafka_admin import create_topics
@@ -302,10 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(res))
     if not a.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out = RESULTS / f"spapi-group-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-        out.write_text(json.dumps(res, indent=1) + "\n")
-        print(f"\nresults: {out.relative_to(REPO)}")
+        print(f"\nresults: {save_result('spapi-group', res)}")
     return 0
 
 

@@ -57,7 +57,6 @@ from tests.support.worker import WorkerProcess
 
 import bench.inventory as inv
 from bench.inventory import (
-    RESULTS,
     RUN_ROOT,
     Meter,
     machine,
@@ -999,10 +998,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(res))
     if not a.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out = RESULTS / f"state-scale-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-        out.write_text(json.dumps(res, indent=1) + "\n")
-        print(f"\nresults: {out.relative_to(REPO)}")
+        print(f"\nresults: {inv.save_result('state-scale', res)}")
     return 0
 
 
