@@ -45,7 +45,7 @@ def close_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
     return at_sandbox(s)
 
 
-async def until(check: object, timeout: float = 40.0) -> object:
+async def until(check: object, timeout: float = 120.0) -> object:
     deadline = asyncio.get_running_loop().time() + timeout
     value: object = None
     while asyncio.get_running_loop().time() < deadline:
@@ -80,7 +80,7 @@ async def test_closed_pos_release_only_what_never_shipped(
             # a vendor group orders under several vendor codes: each PO is acknowledged as its own
             pos[-1]["orderDetails"]["sellingParty"] = {"partyId": "VENDOR2"}
             await control.add_orders(pos)
-            recs = await wait_for(bs, out, lambda r: (amounts(r).get(SKU) or [0])[-1] == 71)
+            recs = await wait_for(bs, out, lambda r: (amounts(r).get(SKU) or [0])[-1] == 71, 120)
             assert amounts(recs)[SKU][-1] == 71, summary(w)
 
             async def acknowledged() -> bool:
@@ -115,7 +115,7 @@ async def test_closed_pos_release_only_what_never_shipped(
             await control.close_order("PART0001", "received", at=at, received={"1": 2})
 
             # only CNCL0001's 6 and PART0001's 3 unreceived eaches go back: 71 + 9
-            recs = await wait_for(bs, out, lambda r: amounts(r)[SKU][-1] == 80, 40)
+            recs = await wait_for(bs, out, lambda r: amounts(r)[SKU][-1] == 80, 120)
             assert amounts(recs)[SKU][-1] == 80, summary(w)
 
             want = {
