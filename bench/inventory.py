@@ -1282,29 +1282,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     a = ap.parse_args(argv)
 
-    kafka = None
-    bootstrap = a.bootstrap
-    if not bootstrap:
-        from streams import localkafka
-
-        home = RUN_ROOT / f"kafka-{uuid.uuid4().hex[:6]}"
-        kafka = localkafka.LocalKafka(home, free_port(), free_port(), heap="1g")
-        print(f"[bench] starting a local Kafka on {kafka.bootstrap}", flush=True)
-        localkafka.up(kafka)
-        bootstrap = kafka.bootstrap
-    broker_pid = (
-        pid_listening(int(bootstrap.rsplit(":", 1)[1]))
-        if "127.0.0.1" in bootstrap or "localhost" in bootstrap
-        else None
-    )
-    try:
+    with broker(a.bootstrap) as (bootstrap, broker_pid):
         res = asyncio.run(amain(a, bootstrap, broker_pid))
-    finally:
-        if kafka is not None:
-            from streams import localkafka
-
-            localkafka.down(kafka)
-            shutil.rmtree(kafka.home, ignore_errors=True)
     print()
     print(table(res))
     if not a.no_save:

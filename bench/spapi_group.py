@@ -32,7 +32,6 @@ import shlex
 import shutil
 import sys
 import time
-import uuid
 from bisect import bisect_right
 from collections import Counter
 from datetime import datetime
@@ -45,6 +44,7 @@ from tests.support.worker import WorkerProcess
 from bench.amazon_budget import WAREHOUSE, bench_settings, final_amount, records
 from bench.inventory import (
     RUN_ROOT,
+    broker,
     machine,
     metric_sum,
     produce_all,
@@ -280,24 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     a = ap.parse_args(argv)
-    kafka = None
-    bootstrap = a.bootstrap
-    if not bootstrap:
-        from streams import localkafka
-
-        kafka = localkafka.LocalKafka(
-            RUN_ROOT / f"kafka-{uuid.uuid4().hex[:6]}", free_port(), free_port(), heap="1g"
-        )
-        localkafka.up(kafka)
-        bootstrap = kafka.bootstrap
-    try:
+    with broker(a.bootstrap) as (bootstrap, _):
         res = asyncio.run(amain(a, bootstrap))
-    finally:
-        if kafka is not None:
-            from streams import localkafka
-
-            localkafka.down(kafka)
-            shutil.rmtree(kafka.home, ignore_errors=True)
     print()
     print(table(res))
     if not a.no_save:
