@@ -16,10 +16,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.package_data import kafka_pom_path
 from streams.procutil import alive, port_open, stop
 
 REPO = Path(__file__).resolve().parents[2]
-POM = REPO / "kafka" / "pom.xml"
+if not (REPO / "pyproject.toml").is_file():  # installed as a wheel: keep the jars under the cwd
+    REPO = Path.cwd()
+POM = kafka_pom_path()
 LIBS = REPO / ".cache" / "kafka" / "libs"
 
 LOG4J = """\

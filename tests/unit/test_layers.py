@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "streams.config": 0,
     "streams.topics": 0,
     "streams.procutil": 0,
+    "streams.package_data": 0,  # files shipped with the package
     "streams.adapters": 1,
     "streams.observability": 2,
     "streams.views": 2,

@@ -13,7 +13,10 @@ from typing import Any
 import orjson
 from jsonschema import Draft4Validator
 
-MODELS_DIR = Path(__file__).resolve().parents[3] / "schemas" / "amazon"
+from streams.package_data import amazon_models_dir
+
+# schemas/amazon in the repository; package data in an installed wheel (streams.package_data)
+MODELS_DIR: Path = amazon_models_dir()
 
 # API name -> model file
 MODELS = {

@@ -24,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from streams.procutil import alive, port_open, stop
 if TYPE_CHECKING:
     from streams.config import Settings
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(str(resources.files(__name__)))  # the npm files, package data in a wheel
 # src/streams/sandbox/ctmock/__init__.py -> parents[4] is the repository root (editable install)
 REPO = Path(__file__).resolve().parents[4]
 if not (REPO / "pyproject.toml").is_file():  # installed as a wheel: keep state under the cwd

@@ -1,0 +1,42 @@
+"""Files the package ships beside its code, found with ``importlib.resources``.
+
+In the repository they live at their documented places (``schemas/``, ``prometheus/alerts.yml``,
+``kafka/pom.xml``); ``src/streams/_data/`` holds symlinks to them, and building the wheel copies
+the files themselves into ``streams/_data/``. So the same lookup works in a checkout, an
+editable install and ``pip install vc-ct-streams-*.whl`` anywhere else. The package is installed
+as plain files (what pip does), so these are ordinary paths.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def data_path(*parts: str) -> Path:
+    """The shipped file or directory ``streams/_data/<parts...>``."""
+    return Path(str(resources.files("streams").joinpath("_data", *parts)))
+
+
+def schemas_dir() -> Path:
+    """The topic contracts (``<topic>.schema.json``) and ``examples/<topic>/``."""
+    return data_path("schemas")
+
+
+def topic_schema_path(topic: str) -> Path:
+    return schemas_dir() / f"{topic}.schema.json"
+
+
+def amazon_models_dir() -> Path:
+    """Amazon's SP-API models as vendored (Swagger 2.0 JSON)."""
+    return data_path("schemas", "amazon")
+
+
+def alert_rules_path() -> Path:
+    """The Prometheus alerting rules (``prometheus/alerts.yml`` in the repository)."""
+    return data_path("prometheus", "alerts.yml")
+
+
+def kafka_pom_path() -> Path:
+    """The Maven file pinning the local Kafka (``streams kafka up``)."""
+    return data_path("kafka", "pom.xml")
