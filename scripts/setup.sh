@@ -18,12 +18,13 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 extras=""; [[ $DEV == 1 ]] && extras="[dev]"
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
+stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)${extras:+-dev}"
 # a dev install has everything a plain one has: `make demo` after `make test` installs nothing
 if [[ ! -f "$stamp" && ! -f "$stamp-dev" ]]; then
   echo "setup: installing the package and its pinned dependencies"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  # the runtime dependencies at the image's versions (requirements.lock, scripts/lock.py)
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".${extras}"
   touch "$stamp"
 fi
 

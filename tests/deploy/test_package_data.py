@@ -99,9 +99,13 @@ def test_wheel_installs_and_finds_its_data_outside_the_checkout(tmp_path: Path) 
     (wheel,) = dist.glob("vc_ct_streams-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     vpip = [str(venv / "bin" / "python"), "-m", "pip"]
-    # the image's install: the pinned lock, no resolver, then pip check proves the lock closed
+    # the Dockerfile's steps: binary wheels of the lock, installed with no index and no
+    # resolver; pip check then proves the lock closed
     lock = REPO / "requirements.lock"
-    install = [*vpip, "install", "-q", "--no-deps", "-r", str(lock), str(wheel)]
+    fetch = [*pip, "download", "-q", "--only-binary=:all:", "--no-deps", "-d", str(dist)]
+    subprocess.run([*fetch, "-r", str(lock)], check=True, env=env, cwd=elsewhere)
+    install = [*vpip, "install", "-q", "--no-index", "--find-links", str(dist), "--no-deps"]
+    install += ["--only-binary=:all:", "-r", str(lock), str(wheel)]
     subprocess.run(install, check=True, env=env, cwd=elsewhere)
     subprocess.run([*vpip, "check"], check=True, env=env, cwd=elsewhere)
     out = subprocess.run(
