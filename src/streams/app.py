@@ -141,7 +141,7 @@ def create_app(
         web_enabled=True,
         web_bind=s.web_host,
         web_port=s.web_port,
-        web_host=s.web_host,
+        web_host=s.web_advertised_host or s.web_host,  # the canonical URL's host
         broker_session_timeout=s.broker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, s.broker_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",

@@ -290,6 +290,12 @@ class Settings(BaseSettings):
     # commercetools errors are retried without end; after this long finance is told
     sales_order_retry_s: float = Field(600.0, ge=0)
 
+    # --- deployment (deploy/kubernetes, the image) -----------------------------------------
+    # the host others reach this worker's web server at (Faust's canonical URL, which the
+    # group's assignment carries for table routing); empty = STREAMS_WEB_HOST. A StatefulSet
+    # sets the pod's stable name under its headless Service, as STREAMS_WEB_HOST binds 0.0.0.0
+    web_advertised_host: str = ""
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, data: Any) -> Any:

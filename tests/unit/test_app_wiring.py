@@ -85,3 +85,15 @@ def test_a_flow_that_fails_to_import_fails_the_start() -> None:
     )
     assert r.returncode != 0 and "started" not in r.stdout
     assert "ImportError: a dependency of the ASN flow is missing" in r.stderr
+
+
+def test_the_advertised_host_is_the_canonical_url_and_the_bind_stays(tmp_path: Path) -> None:
+    # a StatefulSet pod: binds all interfaces, is reached at its headless-Service name
+    s = Settings(data_dir=tmp_path, web_host="0.0.0.0", web_port=6066,
+                 web_advertised_host="vc-ct-streams-0.vc-ct-streams-headless.ns.svc")  # fmt: skip
+    app = create_app(s)
+    host = "vc-ct-streams-0.vc-ct-streams-headless.ns.svc"
+    assert str(app.conf.canonical_url) == f"http://{host}:6066"
+    assert app.conf.web_bind == "0.0.0.0"
+    plain = create_app(Settings(data_dir=tmp_path / "p", web_host="127.0.0.1"))
+    assert str(plain.conf.canonical_url) == "http://127.0.0.1:6066"
