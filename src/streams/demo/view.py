@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 import urllib.request
 from collections import deque
@@ -14,12 +15,22 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from rich.console import Group
-from rich.panel import Panel
-from rich.table import Table
+from rich.cells import cell_len
+from rich.text import Text
 
 from streams.adapters.kafka_admin import client_kwargs
 from streams.config import Settings
+from streams.demo.layout import (
+    GAP,
+    Column,
+    Line,
+    Section,
+    fit,
+    join_fitting,
+    pad,
+    share,
+    side_by_side,
+)
 from streams.demo.summary import (
     Delta,
     delta_latencies,
@@ -146,110 +157,162 @@ def _le(x: float | None) -> str:
     return "-" if x is None else f"<= {x:g}s"
 
 
-def render(s: Settings, world: World, v: View) -> Group:
+WIDE = 120  # from this width on, two columns of panels; below, one column (80x24 and up)
+
+
+def _totals(a: dict[str, Any]) -> dict[str, int]:
+    """Eaches per acknowledgement code of one acknowledgement (cases times their size)."""
+    tot = {"Accepted": 0, "Backordered": 0, "Rejected": 0}
+    for it in a.get("items", []):
+        for e in it.get("itemAcknowledgements", []):
+            q = e["acknowledgedQuantity"]
+            size = (q.get("unitSize") or 1) if q.get("unitOfMeasure") == "Cases" else 1
+            code = e["acknowledgementCode"]
+            tot[code] = tot.get(code, 0) + q["amount"] * size
+    return tot
+
+
+def sections(s: Settings, world: World, v: View) -> list[Section]:
+    """The four tables: what went to Amazon, the acknowledgements, the reservations and the
+    owned exceptions, newest first."""
+    channel_names = {cid: key for key, cid in world.channels.items()}
+    deltas = Section("availability sent to Amazon (eaches)", [
+        Column("SKU", is_id=True, priority=9), Column("ASIN", is_id=True, priority=2),
+        Column("now", priority=8), Column("was", priority=3), Column("kind", priority=1),
+    ], empty="(none yet)")  # fmt: skip
+    for d in v.deltas:
+        deltas.rows.append([d["sku"], d.get("buyerProductIdentifier", ""),
+                            str(d["availableQuantity"]["amount"]), str(d.get("previousAmount")),
+                            d.get("kind", "")])  # fmt: skip
+    acks = Section("acknowledgements to Amazon (eaches)", [
+        Column("PO", is_id=True, priority=9), Column("lines", priority=2),
+        Column("accepted", priority=8), Column("backordered", priority=7),
+        Column("rejected", priority=6),
+    ], empty="(none yet)")  # fmt: skip
+    for a in v.acks:
+        tot = _totals(a)
+        counts = [str(tot[k]) for k in ("Accepted", "Backordered", "Rejected")]
+        acks.rows.append([a["purchaseOrderNumber"], str(len(a.get("items", []))), *counts])
+    res = Section("reservations → commercetools (eaches)", [
+        Column("PO", is_id=True, priority=9), Column("SKU", is_id=True, priority=9),
+        Column("channel", is_id=True, priority=5), Column("-reserve/+release", priority=8),
+        Column("ct stock now", priority=7),
+    ], empty="(none yet)")  # fmt: skip
+    for c in v.commands:
+        res.rows.append([c["purchaseOrderNumber"], c["sku"],
+                         channel_names.get(c["supplyChannel"], c["supplyChannel"]),
+                         ("-" if c["action"] == "reserve" else "+") + str(c["quantity"]),
+                         str(v.landed.get(c["commandId"], "…"))])  # fmt: skip
+    exc = Section(f"owned exceptions ({s.topic_exceptions})", [
+        Column("kind", is_id=True, priority=9), Column("owner", priority=4),
+        Column("refs", is_id=True, priority=8), Column("root cause", flex=True, priority=1),
+    ], empty="(none yet)")  # fmt: skip
+    for e in v.exceptions:
+        refs = " ".join(f"{k}={x}" for k, x in e.get("refs", {}).items() if x)
+        exc.rows.append([e["kind"], e["owner"], refs, str(e.get("rootCause", ""))])
+    return [deltas, acks, res, exc]
+
+
+def summary(s: Settings, world: World, v: View) -> list[tuple[str, str, list[str]]]:
+    """(label, text, ids listed after it) lines of the counts at the top."""
     m = v.metrics
     ct = s.topic_ct_messages
-    names = {c.sku: c.unitsPerCase for c in world.catalogue}
-    channel_names = {cid: key for key, cid in world.channels.items()}
+    sent = world.sent
 
     def rec(outcome: str) -> int:
         return int(m.get(f'streams_records_total{{outcome="{outcome}",topic="{ct}"}}', 0))
 
-    head = Table.grid(padding=(0, 2))
-    sent = world.sent
-    head.add_row(
-        f"[b]commercetools →[/b] {sent['changes']} stock changes, {sent['duplicates']} duplicate "
-        f"and {sent['bad']} broken deliveries",
-        f"[b]worker[/b] applied {rec('applied')}, dropped {rec('duplicate')} duplicates, "
-        f"{rec('stale')} stale, dead-lettered {rec('dlq')}",
-    )
     acked = metric_sum(m, 'streams_acknowledgements_total{outcome="submitted"')
-    head.add_row(
-        f"[b]→ Amazon[/b] {v.counts.get(s.topic_inventory_updates, 0)} availability updates, "
-        + latency_line(s, world, v),
-        f"[b]Amazon POs[/b] {metric_sum(m, 'streams_po_polled_total')} pulled, "
-        f"{acked} acknowledged, "
-        f"{v.counts.get(s.topic_inventory_commands, 0)} reservations "
-        f"({sent['pos']} new POs sent by the demo)",
+    holds = ", ".join(
+        f"{metric_sum(m, HOLDS + o + chr(34))} {o}" for o in ("placed", "settled", "expired")
     )
-    head.add_row(
-        f"[b]storefront[/b] {sent.get('orders', 0)} orders ({sent.get('order_lines', 0)} lines), "
-        f"{sent.get('orders_cancelled', 0)} cancelled, "
-        f"{sent.get('orders_out_of_stock', 0)} refused out of stock",
-        "[b]holds[/b] "
-        + ", ".join(
-            f"{metric_sum(m, HOLDS + o + chr(34))} {o}" for o in ("placed", "settled", "expired")
-        )
-        + " · Amazon heard p99 "
-        + _le(histogram_quantile(m, "streams_storefront_to_amazon_seconds", 0.99)),
-    )
-    asns = ", ".join(
-        f"{a.get('shipmentIdentifier')} ({a.get('shipmentConfirmationType')})" for a in v.asns
-    )
-    head.add_row(
-        f"[b]ASNs[/b] {v.counts.get(s.topic_shipment_confirmations, 0)} sent of "
-        f"{sent.get('dispatches', 0)} dispatches: {asns or '-'}",
-        f"[b]exceptions[/b] {len(v.exception_kinds)} raised · traffic for "
-        f"{time.monotonic() - (v.traffic_started or time.monotonic()):.0f}s",
-    )
+    heard = _le(histogram_quantile(m, "streams_storefront_to_amazon_seconds", 0.99))
+    asns = [f"{a.get('shipmentIdentifier')} ({a.get('shipmentConfirmationType')})" for a in v.asns]
+    inv = v.counts.get(s.topic_inventory_updates, 0)
+    reservations = v.counts.get(s.topic_inventory_commands, 0)
+    return [
+        ("ct → worker", f"{sent['changes']} changes ({sent['duplicates']} dup, {sent['bad']} "
+                        f"bad) → {rec('applied')} applied, {rec('duplicate')} dup, "
+                        f"{rec('stale')} stale, {rec('dlq')} dlq", []),
+        ("→ Amazon", f"{inv} availability updates, " + latency_line(s, world, v), []),
+        ("Amazon POs", f"{metric_sum(m, 'streams_po_polled_total')} pulled, {acked} acknowledged,"
+                       f" {reservations} reservations ({sent['pos']} POs sent by the demo)", []),
+        ("storefront", f"{sent.get('orders', 0)} orders ({sent.get('order_lines', 0)} lines), "
+                       f"{sent.get('orders_cancelled', 0)} cancelled, "
+                       f"{sent.get('orders_out_of_stock', 0)} refused out of stock", []),
+        ("holds", f"{holds} · Amazon heard p99 {heard}", []),
+        ("ASNs", f"{v.counts.get(s.topic_shipment_confirmations, 0)} sent of "
+                 f"{sent.get('dispatches', 0)} dispatches", asns),
+    ]  # fmt: skip
 
-    deltas = Table(title="availability sent to Amazon (eaches)", expand=True, title_justify="left")
-    for col in ("SKU", "ASIN", "now", "was", "kind"):
-        deltas.add_column(col)
-    for d in v.deltas:
-        deltas.add_row(d["sku"], d.get("buyerProductIdentifier", ""),
-                       str(d["availableQuantity"]["amount"]), str(d.get("previousAmount")),
-                       d.get("kind", ""))  # fmt: skip
 
-    acks = Table(title="acknowledgements to Amazon", expand=True, title_justify="left")
-    for col in ("PO", "lines", "accepted", "backordered", "rejected"):
-        acks.add_column(col)
-    for a in v.acks:
-        tot = {"Accepted": 0, "Backordered": 0, "Rejected": 0}
-        for it in a.get("items", []):
-            for e in it.get("itemAcknowledgements", []):
-                q = e["acknowledgedQuantity"]
-                size = (q.get("unitSize") or 1) if q.get("unitOfMeasure") == "Cases" else 1
-                n = q["amount"] * size
-                tot[e["acknowledgementCode"]] = tot.get(e["acknowledgementCode"], 0) + n
-        acks.add_row(
-            a["purchaseOrderNumber"],
-            str(len(a.get("items", []))),
-            f"{tot['Accepted']} ea",
-            f"{tot['Backordered']} ea",
-            f"{tot['Rejected']} ea",
-        )
+def _summary_lines(items: list[tuple[str, str, list[str]]], width: int) -> list[Line]:
+    label_w = max(cell_len(label) for label, _, _ in items) + 1
+    out: list[Line] = []
+    for label, text, ids in items:
+        room = width - label_w
+        if ids:  # listed whole or counted, never cut
+            text = fit(text, room)
+            text += ": " + join_fitting(ids, room - cell_len(text) - 2)
+        out.append([(pad(label, label_w), "bold"), (fit(text, room), "")])
+    return out
 
-    res = Table(title="reservations → commercetools", expand=True, title_justify="left")
-    for col in ("PO", "SKU", "channel", "eaches (-reserve +release)", "stock in ct now"):
-        res.add_column(col)
-    for c in v.commands:
-        res.add_row(c["purchaseOrderNumber"], c["sku"],
-                    channel_names.get(c["supplyChannel"], c["supplyChannel"][:8]),
-                    ("-" if c["action"] == "reserve" else "+") + str(c["quantity"]),
-                    str(v.landed.get(c["commandId"], "…")))  # fmt: skip
 
-    exc = Table(title="owned exceptions (ops.exceptions)", expand=True, title_justify="left")
-    for col in ("kind", "owner", "refs", "root cause"):
-        exc.add_column(col)
-    for e in v.exceptions:
-        refs = " ".join(f"{k}={x}" for k, x in e.get("refs", {}).items() if x)
-        exc.add_row(e["kind"], e["owner"], refs, str(e.get("rootCause", ""))[:70])
+def _section_lines(sec: Section, width: int, rows: int) -> list[Line]:
+    lines = sec.lines(width, rows)
+    return [[(lines[0], "bold")], [(lines[1], "dim")], *([(ln, "")] for ln in lines[2:])]
 
-    dlq = "\n".join(v.dlq) or "(none yet)"
+
+def render(
+    s: Settings, world: World, v: View, width: int | None = None, height: int | None = None
+) -> Text:
+    """The whole view in ``width`` x ``height`` cells (default: the terminal's, less a line
+    for the cursor): at most ``height`` lines, none wider than ``width``, ids whole."""
+    if width is None or height is None:
+        size = shutil.get_terminal_size((100, 30))
+        width = width or size.columns
+        height = height or max(10, size.lines - 1)
+    wide = width >= WIDE
+    col_w = (width - GAP) // 2 if wide else width
+    traffic = "waiting" if v.traffic_started is None else (
+        f"traffic {max(0.0, time.monotonic() - v.traffic_started):.0f}s")  # fmt: skip
+    title: Line = [(fit(f"Amazon Vendor Central ⇄ commercetools, live · {traffic}"
+                        f" · {len(world.catalogue)} SKUs · {len(v.exception_kinds)} exceptions",
+                        width), "bold reverse")]  # fmt: skip
+    items = summary(s, world, v)
+    if wide:
+        half = (len(items) + 1) // 2
+        top = side_by_side(_summary_lines(items[:half], col_w),
+                           _summary_lines(items[half:], col_w), col_w)  # fmt: skip
+    else:
+        top = _summary_lines(items, width)
+    base = f"http://{s.web_host}:{s.web_port}"
     logs = os.environ.get("DEMO_DIR", ".run/demo") + "/worker.log"  # set by scripts/demo.sh
-    hint = (f"status http://{s.web_host}:{s.web_port}/status · "
-            f"metrics http://{s.web_host}:{s.web_port}/metrics · logs {logs} · "
-            f"SP-API sandbox {s.spapi_endpoint}/_sandbox/received · Ctrl-C stops · "
-            f"{len(names)} SKUs")  # fmt: skip
-    grid = Table.grid(expand=True)
-    grid.add_column(ratio=1)
-    grid.add_column(ratio=1)
-    grid.add_row(deltas, acks)
-    grid.add_row(res, exc)
-    return Group(
-        Panel(head, title="Amazon Vendor Central ⇄ commercetools, live"),
-        grid,
-        Panel(dlq, title=f"{s.dlq_topic(ct)}: bad records, each with its reason"),
-        hint,
-    )
+    # whole parts, most useful first, as many as fit
+    parts = [f"{base}/status", f"logs {logs}", "Ctrl-C stops", f"{base}/metrics",
+             f"SP-API sandbox {s.spapi_endpoint}/_sandbox/received"]  # fmt: skip
+    shown = [p for n, p in enumerate(parts) if cell_len(" · ".join(parts[: n + 1])) <= width]
+    hint: Line = [(fit(" · ".join(shown or parts[:1]), width), "dim")]
+    dlq_topic = s.dlq_topic(s.topic_ct_messages)
+    dlq_head = f"{dlq_topic} ({v.counts.get(dlq_topic, 0)}): "
+    tables = sections(s, world, v)
+    pairs = [tables[0:2], tables[2:4]] if wide else [[t] for t in tables]
+    # fixed lines: title, summary, each row of panels' title and header, the dlq line, hint
+    fixed = 1 + len(top) + 2 * len(pairs) + 1 + 1
+    wants = [max(len(t.rows) for t in pair) or 1 for pair in pairs] + [max(0, len(v.dlq) - 1)]
+    got = share(max(len(pairs), height - fixed), [max(1, w) for w in wants[:-1]] + wants[-1:])
+    lines: list[Line] = [title, *top]
+    for pair, rows in zip(pairs, got, strict=False):
+        blocks = [_section_lines(t, col_w, max(1, rows)) for t in pair]
+        lines += side_by_side(blocks[0], blocks[1], col_w) if wide else blocks[0]
+    dlq = list(v.dlq) or ["(none yet)"]
+    lines.append([(dlq_head, "bold"), (fit(dlq[0], width - cell_len(dlq_head)), "")])
+    lines += [[(fit("  " + d, width), "")] for d in dlq[1 : 1 + got[-1]]]
+    lines.append(hint)
+    out = Text()
+    for n, line in enumerate(lines[:height]):
+        if n:
+            out.append("\n")
+        for text, style in line:
+            out.append(text, style=style or None)
+    return out
