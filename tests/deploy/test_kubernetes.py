@@ -175,8 +175,13 @@ def test_non_root_read_only_and_bounded() -> None:
 
 def test_operator_objects_select_what_exists() -> None:
     sm = objects()[("ServiceMonitor", "vc-ct-streams")]
-    svc = objects()[("Service", "vc-ct-streams")]
-    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    want = sm["spec"]["selector"]["matchLabels"].items()
+    # exactly one Service (no pod scraped twice): the headless one, which lists pods that
+    # are not ready yet (restoring, or stuck: they must still be scraped)
+    (svc,) = [d for (k, _), d in objects().items()
+              if k == "Service" and want <= d["metadata"]["labels"].items()]  # fmt: skip
+    assert svc["metadata"]["name"] == statefulset()["spec"]["serviceName"]
+    assert svc["spec"]["publishNotReadyAddresses"] is True
     (ep,) = sm["spec"]["endpoints"]
     assert ep["port"] in {p["name"] for p in svc["spec"]["ports"]}
     assert {"targetLabel": "job", "replacement": "streams", "action": "replace"} in ep[
