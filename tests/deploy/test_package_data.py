@@ -124,3 +124,12 @@ def test_wheel_installs_and_finds_its_data_outside_the_checkout(tmp_path: Path) 
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ") and str(venv) in out.stdout
+    # the command is installed too, and a secret given as a file is read and masked
+    secret = tmp_path / "ct-secret"
+    secret.write_text("s3cr3t-from-a-file\n")
+    env_cli = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+               "STREAMS_CT_CLIENT_SECRET_FILE": str(secret)}  # fmt: skip
+    cfg = subprocess.run([str(venv / "bin" / "streams"), "config"], cwd=elsewhere,
+                         env=env_cli, capture_output=True, text=True)  # fmt: skip
+    assert cfg.returncode == 0, cfg.stderr
+    assert "STREAMS_CT_CLIENT_SECRET=****" in cfg.stdout and "s3cr3t" not in cfg.stdout
