@@ -12,8 +12,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md requirements.lock ./
-# src/streams/_data links to these: the wheel gets them as package data
+COPY pyproject.toml README.md MANIFEST.in requirements.lock ./
+# src/streams/schemas and src/streams/_data/* link to these: the wheel gets them as package data
 COPY schemas ./schemas
 COPY prometheus/alerts.yml ./prometheus/alerts.yml
 COPY kafka/pom.xml ./kafka/pom.xml

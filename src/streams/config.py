@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # deployment (deploy/kubernetes): the host others reach this worker's web server at
+    # (Faust's canonical URL, which the group's assignment carries for table routing); empty =
+    # web_host. A StatefulSet pod sets its stable name under the headless Service, as it binds
+    # web_host 0.0.0.0
+    web_advertised_host: str = ""
     web_token: SecretStr | None = Field(
         None, description="bearer token for web views beyond /metrics and health"
     )
@@ -289,12 +294,6 @@ class Settings(BaseSettings):
     sales_order_replace_on_change: bool = True
     # commercetools errors are retried without end; after this long finance is told
     sales_order_retry_s: float = Field(600.0, ge=0)
-
-    # --- deployment (deploy/kubernetes, the image) -----------------------------------------
-    # the host others reach this worker's web server at (Faust's canonical URL, which the
-    # group's assignment carries for table routing); empty = STREAMS_WEB_HOST. A StatefulSet
-    # sets the pod's stable name under its headless Service, as STREAMS_WEB_HOST binds 0.0.0.0
-    web_advertised_host: str = ""
 
     @model_validator(mode="before")
     @classmethod

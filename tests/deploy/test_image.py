@@ -102,15 +102,20 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
         for ln in (REPO / ".dockerignore").read_text().splitlines()
         if ln.strip() and not ln.startswith("#")
     ]
-    copied = [a.split()[0] for w, a in instructions() if w == "COPY" and "--from" not in a]
-    sources = [s for a in copied for s in [a.rstrip("/")]]
+    copies = [a.split() for w, a in instructions() if w == "COPY" and "--from" not in a]
+    sources = [s.rstrip("/") for args in copies for s in args[:-1]]
+    # what the wheel build reads (tests/deploy/test_package_data.py copies the same)
+    inputs = {"pyproject.toml", "README.md", "MANIFEST.in", "requirements.lock", "src", "schemas"}
+    assert inputs <= set(sources)
     for src in sources:
         assert (REPO / src).exists(), src
         assert not ignored(src, patterns), f"{src} is copied but .dockerignore drops it"
     assert ignored("prometheus/prometheus.yml", patterns) and ignored("tests/x.py", patterns)
     # the package data the wheel links to goes into the build context
-    for target in (REPO / "src" / "streams" / "_data").iterdir():
-        rel = target.resolve().relative_to(REPO)
+    links = [REPO / "src" / "streams" / "schemas", *(REPO / "src" / "streams" / "_data").iterdir()]
+    for link in links:
+        assert link.is_symlink(), link
+        rel = link.resolve().relative_to(REPO)
         assert any(s == str(rel) or s.startswith(f"{rel}/") for s in sources), rel
 
 

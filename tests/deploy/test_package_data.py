@@ -1,5 +1,6 @@
 """Package data: what the code opens is found through ``streams.package_data`` (in the checkout
-via the symlinks in ``src/streams/_data``, in a wheel as copied files), and a wheel installed
+via the symlinks ``src/streams/schemas`` and ``src/streams/_data/*``, in a wheel as copied
+files), and a wheel installed
 into a fresh venv works outside the checkout with only ``requirements.lock`` beside it."""
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ PROBE = textwrap.dedent(
     assert package_data.alert_rules_path().is_file()
     assert package_data.kafka_pom_path().is_file()
     assert (ctmock.HERE / "server.mjs").is_file() and (ctmock.HERE / "package-lock.json").is_file()
+    assert (package_data.amazon_models_dir() / "LICENSE-NOTE.md").is_file()
     print("ok", package_data.schemas_dir())
     """
 )
@@ -80,7 +82,7 @@ PROBE = textwrap.dedent(
 
 def _copy_sources(dst: Path) -> None:
     """What the build reads, symlinks kept (so the build sees the checkout's layout)."""
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in"):
         shutil.copy2(REPO / name, dst / name)
     for name in ("src", "schemas", "prometheus", "kafka"):
         shutil.copytree(
