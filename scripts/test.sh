@@ -23,6 +23,8 @@ trap cleanup EXIT INT TERM
 export STREAMS_KAFKA_BOOTSTRAP=127.0.0.1:$STREAMS_KAFKA_LOCAL_PORT
 export STREAMS_CT_API_URL=http://127.0.0.1:$STREAMS_CT_MOCK_PORT
 export STREAMS_CT_AUTH_URL=$STREAMS_CT_API_URL
+# the broker is this run's own: each test module's topics are deleted after it (tests/conftest.py)
+export STREAMS_TEST_DROP_TOPICS=1
 
 echo "== ruff"; .venv/bin/ruff check . || exit 1
 echo "== mypy"; .venv/bin/mypy || exit 1

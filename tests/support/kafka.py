@@ -116,3 +116,24 @@ async def wait_for(
 
 def latest_by_key(records: list[Record]) -> dict[str, Any]:
     return {r.key.decode(): r.json() for r in records if r.key is not None}
+
+
+async def topic_names(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: set[str]) -> None:
+    """Delete ``names`` (internal ``__`` topics never), in batches the broker takes at once."""
+    doomed = sorted(n for n in names if not n.startswith("__"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+    await admin.start()
+    try:
+        for i in range(0, len(doomed), 200):
+            await admin.delete_topics(doomed[i : i + 200], timeout_ms=60_000)
+    finally:
+        await admin.close()
