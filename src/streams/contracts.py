@@ -236,7 +236,8 @@ def _report(problems: list[Problem], records: list[Any], out: IO[str]) -> None:
     for p in problems:
         print(p, file=out)
     bad = len({p.record for p in problems})
-    print(f"{len(records)} records: {len(records) - bad} valid, {bad} invalid", file=out)
+    n = len(records)
+    print(f"{n} record{'' if n == 1 else 's'}: {n - bad} valid, {bad} invalid", file=out)
 
 
 def validate_command(s: Settings, topic: str, path: str, out: IO[str] = sys.stdout) -> int:
@@ -285,5 +286,5 @@ def publish_command(s: Settings, topic: str, path: str, out: IO[str] = sys.stdou
         return 1
     items = list(keyed(c, records))
     asyncio.run(_produce(s, topic, items))
-    print(f"published {len(items)} records to {topic}", file=out)
+    print(f"published {len(items)} record{'' if len(items) == 1 else 's'} to {topic}", file=out)
     return 0
