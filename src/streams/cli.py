@@ -117,6 +117,14 @@ def _resync(s: Settings, a: argparse.Namespace) -> int:
     return run_resync(s, apply=a.apply)
 
 
+def _contract(s: Settings, a: argparse.Namespace) -> int:
+    from streams.contracts import publish_command, validate_command
+
+    if a.command == "validate":
+        return validate_command(s, a.topic, a.file)
+    return publish_command(s, a.topic, a.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="streams",
@@ -134,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("topics", help="create or check the topics of the contract")
     sp.add_argument("action", choices=["create", "check"])
     sp.set_defaults(func=_topics)
+
+    sp = sub.add_parser("validate", help="check records against a topic's contract")
+    sp.add_argument("topic", help="e.g. master.sku-mappings, wms.dispatches")
+    sp.add_argument("file", nargs="?", default="-", help="JSON lines, a JSON array or one object")
+    sp.set_defaults(func=_contract)
+    sp = sub.add_parser("publish", help="validate records, then produce them (keyed)")
+    sp.add_argument("topic")
+    sp.add_argument("file", help="JSON lines, a JSON array or one object ('-': stdin)")
+    sp.set_defaults(func=_contract)
 
     sp = sub.add_parser("worker", help="run the stream processor")
     sp.set_defaults(func=_worker)

@@ -302,7 +302,7 @@ MAPPINGS = Profile(
     typed={
         ("sku",): "str",
         ("asin",): "str",
-        ("unitsPerCase",): "int",
+        ("unitsPerCase",): "strict_int",
         ("amazonChannels",): "list",
         ("netCost",): "obj",
         ("obsolete",): "bool",

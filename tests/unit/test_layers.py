@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "streams.procutil": 0,
     "streams.package_data": 0,  # files shipped with the package
     "streams.adapters": 1,
+    "streams.schemas_gen": 1,  # topic schemas from the domain models
+    "streams.contracts": 3,  # streams validate / publish: schemas, models, Kafka
     "streams.observability": 2,
     "streams.views": 2,
     "streams.runtime": 3,  # what the product relies on of Faust's internals

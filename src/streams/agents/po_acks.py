@@ -25,8 +25,8 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
+from streams.adapters.amazon_models import validate as amazon_validate
 from streams.adapters.codecs import dumps, loads
-from streams.adapters.fast_schema import validate as amazon_validate
 from streams.agents.clients import LazyClient
 from streams.agents.faustutil import read_partition
 from streams.config import Settings

@@ -112,6 +112,9 @@ def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) 
     if key not in d or d[key] is None:
         raise BadRecord(f"{where}.{key} is missing")
     v = d[key]
+    # JSON Schema's integer (the ct.messages contract): 40.0 is the integer 40 (while exact)
+    if isinstance(v, float) and int in _tuple(typ) and v.is_integer() and abs(v) <= 2**53:
+        v = int(v)
     # bool is an int in Python; a JSON true is never a valid quantity or version
     if not isinstance(v, typ) or (isinstance(v, bool) and bool not in _tuple(typ)):
         raise BadRecord(f"{where}.{key} must be {_tname(typ)}, got {type(v).__name__}")

@@ -1,50 +1,58 @@
 """A WMS dispatch: the value of ``wms.dispatches`` (key: purchaseOrderNumber).
 
-Mirrors ``schemas/wms.dispatches.schema.json``. Parsing checks structure only; Amazon's ASN
-rules (SSCC check digits, SCAC, PRO/tracking/BOL, quantities against the acknowledgement)
-are checked on the built ASN (``streams.domain.asn``), so a breach there becomes a named
-exception for the fulfilment team rather than a dead letter.
+``schemas/wms.dispatches.schema.json`` is generated from these models. Parsing checks
+structure only; Amazon's ASN rules (SSCC check digits, SCAC, PRO/tracking/BOL, quantities
+against the acknowledgement) are checked on the built ASN (``streams.domain.asn``), so a
+breach there becomes a named exception for the fulfilment team rather than a dead letter.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
+from streams.domain.contract_types import (
+    AwareDatetime,
+    BeforeValidator,
+    JsonBool,
+    JsonInt,
+    Text,
+    date_time_schema,
+    iso_text,
+)
 from streams.domain.gs1 import strip_sscc_ai
 
 ShipmentType = Literal["SmallParcel", "LessThanTruckLoad", "TruckLoad"]
 TransportationMode = Literal["Road", "Air", "Ocean"]
 
-# Strict types so the model accepts exactly what the schema accepts (no "12" -> 12).
-# A non-blank string, like the schema's "text" ($defs/text).
-Text = Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\S")]
-
-
-def _iso_text(v: object) -> object:
-    # pydantic would also take a number as a Unix time; the contract says RFC 3339 text
-    if not isinstance(v, str | datetime):
-        raise ValueError("a date-time must be an RFC 3339 string with a UTC offset")
-    return v
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# Strict types (contract_types) so the model accepts exactly what the schema accepts (no
+# "12" -> 12): schemas/wms.dispatches.schema.json is generated from this module
+# (streams.schemas_gen), descriptions included.
+_STAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+Timestamp = Annotated[AwareDatetime, BeforeValidator(iso_text(_STAMP)), date_time_schema(_STAMP)]
 # Scanners often deliver the GS1-128 element string "(00)" + SSCC; keep the bare 18 digits.
-Sscc = Annotated[Text, AfterValidator(strip_sscc_ai)]
+Sscc = Annotated[
+    Text,
+    AfterValidator(strip_sscc_ai),
+    Field(
+        description="SSCC-18 of the container label: 18 digits ending in the GS1 check digit. "
+        'A leading "(00)" or "00" Application Identifier (20 digits) is tolerated and removed.'
+    ),
+]
+
+
+def _either(a: str, b: str, extra: JsonDict) -> JsonDict:
+    # the model validators' "needs a or b", for the generated schema
+    return {
+        "anyOf": [
+            {"required": [a], "properties": {a: extra}},
+            {"required": [b], "properties": {b: extra}},
+        ]
+    }
 
 
 class _Model(BaseModel):
@@ -53,22 +61,36 @@ class _Model(BaseModel):
 
 
 class DispatchItem(_Model):
-    sku: Text
-    quantityEaches: StrictInt = Field(ge=1)
+    sku: Text = Field(description="commercetools SKU.")
+    quantityEaches: JsonInt = Field(ge=1)
 
 
 class DispatchCarton(_Model):
     sscc: Sscc
-    trackingNumber: Text | None = None
+    trackingNumber: Text | None = Field(
+        None,
+        description="Parcel tracking number; required on every carton of a SmallParcel shipment.",
+    )
     items: tuple[DispatchItem, ...] = Field(min_length=1)
 
 
 class DispatchPallet(_Model):
     """A pallet: ``cartons`` are SSCCs of cartons listed on the dispatch, ``items`` loose goods."""
 
+    model_config = ConfigDict(json_schema_extra=_either("cartons", "items", {"type": "array"}))
+
     sscc: Sscc
-    cartons: tuple[Sscc, ...] | None = Field(None, min_length=1)
-    items: tuple[DispatchItem, ...] | None = Field(None, min_length=1)
+    cartons: tuple[Sscc, ...] | None = Field(
+        None,
+        min_length=1,
+        description="SSCCs of the cartons (listed under cartons) stacked on this pallet.",
+        json_schema_extra={"uniqueItems": True},
+    )
+    items: tuple[DispatchItem, ...] | None = Field(
+        None,
+        min_length=1,
+        description="Goods on the pallet outside any listed carton (a pallet of items).",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> DispatchPallet:
@@ -80,20 +102,59 @@ class DispatchPallet(_Model):
 
 
 class Dispatch(_Model):
-    dispatchId: Text
-    shipmentId: Text
-    purchaseOrderNumber: Text
-    shipFromWarehouse: Text
-    shippedDate: Timestamp
-    estimatedDeliveryDate: Timestamp | None = None
+    model_config = ConfigDict(json_schema_extra=_either("cartons", "pallets", {"minItems": 1}))
+
+    dispatchId: Text = Field(
+        description="WMS id of this dispatch message; unique per message, so a redelivery of "
+        "the same message is recognised."
+    )
+    shipmentId: Text = Field(
+        description="Becomes ShipmentConfirmation.shipmentIdentifier. Amazon: unique, not used "
+        "over the last 365 days. A correction repeats it with isCorrection true."
+    )
+    purchaseOrderNumber: Text = Field(
+        description="The Amazon purchase order this shipment fulfils (Amazon: 8-character "
+        "alphanumeric)."
+    )
+    shipFromWarehouse: Text = Field(
+        description="Key of the commercetools supply channel (warehouse) the goods left from."
+    )
+    shippedDate: Timestamp = Field(
+        description="Departure from the warehouse. Amazon: must not be in the future."
+    )
+    estimatedDeliveryDate: Timestamp | None = Field(
+        None,
+        description="Estimated arrival at the Amazon warehouse, from average transit time.",
+    )
     shipmentType: ShipmentType
     transportationMode: TransportationMode | None = None
-    carrierScac: Text | None = None
-    proNumber: Text | None = None
-    trackingNumbers: tuple[Text, ...] = ()
-    billOfLading: Text | None = None
-    amazonReferenceNumber: Text | None = None
-    isCorrection: StrictBool = False
+    carrierScac: Text | None = Field(
+        None,
+        description="Standard Carrier Alpha Code, 2 to 4 letters (mandatory for US, CA, MX).",
+    )
+    proNumber: Text | None = Field(
+        None, description="Carrier's PRO number; required for LessThanTruckLoad and TruckLoad."
+    )
+    trackingNumbers: tuple[Text, ...] = Field(
+        (),
+        description="Shipment-level (master) tracking numbers; the first one is the carrier "
+        "reference when there is no PRO number. Small parcel cartons carry their own "
+        "trackingNumber.",
+        json_schema_extra={"uniqueItems": True},
+    )
+    billOfLading: Text | None = Field(
+        None,
+        description="Bill of lading number; required for LessThanTruckLoad and TruckLoad, "
+        "unique per shipment, not a date.",
+    )
+    amazonReferenceNumber: Text | None = Field(
+        None, description="Amazon Reference Number (ARN) of a Collect/WePay shipment."
+    )
+    isCorrection: JsonBool = Field(
+        False,
+        description="True when this dispatch corrects an already confirmed shipment with the "
+        "same shipmentId (sent as a Replace confirmation).",
+    )
     cartons: tuple[DispatchCarton, ...] = ()
     pallets: tuple[DispatchPallet, ...] = ()
 

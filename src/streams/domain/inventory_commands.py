@@ -15,31 +15,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streams.domain.contract_types import (
+    AwareDatetime,
+    BeforeValidator,
+    JsonInt,
+    JsonStr,
+    date_time_schema,
+    iso_text,
+)
 from streams.domain.ctmessages import NO_CHANNEL, BadRecord
 
 LEDGER_FIELD = "streamsAppliedCommands"
 LEDGER_TYPE_NAME = "Streams: commands applied to this inventory entry"
 
 Action = Literal["reserve", "release"]
+_STAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+CreatedAt = Annotated[AwareDatetime, BeforeValidator(iso_text(_STAMP)), date_time_schema(_STAMP)]
 
 
 class InventoryCommand(BaseModel):
-    """One record of ``ct.inventory-commands`` (schemas/ct.inventory-commands.schema.json)."""
+    """One record of ``ct.inventory-commands``; its schema in ``schemas/`` is generated from it."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    commandId: str = Field(min_length=1, max_length=256)
+    commandId: JsonStr = Field(
+        min_length=1,
+        max_length=256,
+        description="Unique per command, e.g. reserve:PO123456#1:1; a retry of the same command "
+        "must reuse it",
+    )
     action: Action
-    sku: str = Field(min_length=1, max_length=256)
-    supplyChannel: str = Field(max_length=256)  # "" = the SKU's channel-less entry
-    quantity: StrictInt = Field(gt=0, le=1_000_000_000)
-    purchaseOrderNumber: str | None = Field(None, max_length=64)
-    itemSequenceNumber: str | None = Field(None, max_length=64)
-    createdAt: AwareDatetime
+    sku: JsonStr = Field(min_length=1, max_length=256)
+    supplyChannel: JsonStr = Field(
+        max_length=256,
+        description='commercetools channel id of the entry; "" = the SKU\'s channel-less entry',
+    )
+    quantity: JsonInt = Field(gt=0, le=1_000_000_000, description="eaches")
+    purchaseOrderNumber: JsonStr | None = Field(None, max_length=64)
+    itemSequenceNumber: JsonStr | None = Field(None, max_length=64)
+    createdAt: CreatedAt
 
     @property
     def delta(self) -> int:
