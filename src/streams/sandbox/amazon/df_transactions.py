@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from streams.sandbox.amazon.state import STATE, _error, _errors, _json
+
 V1 = "getTransactionStatus"
 V2021 = "getTransactionStatus.v2021_12_28"
 # route name (the sandbox's rate-limit and recording key) -> (method, path)
@@ -47,20 +49,18 @@ def status_of(created: float, errors: list[dict[str, str]] | None, processing_s:
 
 
 async def get_transaction_status(request: web.Request) -> web.Response:
-    from streams.sandbox.amazon import server as srv  # the server imports this module
-
-    state = request.app[srv.STATE]
+    state = request.app[STATE]
     tid = request.match_info["transactionId"]
     tx = state.transactions.get(tid)
     if tx is None or not is_df(tx.operation):
-        missing = srv._error(
+        missing = _error(
             "NotFound", "The resource specified does not exist.", f"transactionId {tid}"
         )
-        return srv._errors(request, 404, [missing])
+        return _errors(request, 404, [missing])
     status = status_of(tx.created, tx.errors, state.config.transaction_processing_s, tid)
     v1 = request.match_info.route.name == V1
     body = {"payload": {"transactionStatus": status}} if v1 else {"transactionStatus": status}
-    return srv._json(request, 200, body)
+    return _json(request, 200, body)
 
 
 HANDLERS = {V1: get_transaction_status, V2021: get_transaction_status}
