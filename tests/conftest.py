@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,17 @@ def ct_api() -> Iterator[str]:
     """Base URL of the commercetools emulator (started here when STREAMS_CT_API_URL is unset)."""
     with ct_emulator() as url:
         yield url
+
+
+# read once, so a test that unsets it for the product still gets it here
+_AMAZON_MODELS_DIR = os.environ.get("STREAMS_AMAZON_MODELS_DIR", "").strip()
+
+
+@pytest.fixture
+def amazon_models_dir() -> Path:
+    """Amazon's models the product does not ship (DF orders/shipping/transactions, Tokens):
+    ``STREAMS_AMAZON_MODELS_DIR``, or the test is skipped."""
+    value = _AMAZON_MODELS_DIR
+    if not value or not Path(value).is_dir():
+        pytest.skip("STREAMS_AMAZON_MODELS_DIR is not set: Amazon's DF/Tokens models missing")
+    return Path(value)

@@ -1,7 +1,7 @@
 """The sandbox's DF Transaction Status API (``vendorDirectFulfillmentTransactions``).
 
 Amazon answers a transaction id only on the API its submission belongs to: Direct
-Fulfillment POSTs (``submitInventoryUpdate`` here) on this one, in its ``v1`` and
+Fulfillment POSTs (inventory, DF acknowledgements and shipping here) on this one, in its ``v1`` and
 ``2021-12-28`` versions; acknowledgements and ASNs on the retail ``getTransaction``. Asking
 the wrong API is a 404 here, so a client that mixes them up fails its tests.
 
@@ -30,7 +30,14 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
 }
 # submissions whose transactions are Direct Fulfillment ones
-DF_SUBMISSIONS = frozenset({"submitInventoryUpdate"})
+DF_SUBMISSIONS = frozenset(
+    {
+        "submitInventoryUpdate",
+        "submitAcknowledgement.df",  # df_orders.ACK
+        "submitShipmentConfirmations",  # df_shipping
+        "submitShipmentStatusUpdates",
+    }
+)
 
 
 def is_df(operation: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from streams.sandbox.amazon import tokens
 from streams.sandbox.amazon.state import (
     API_ROUTES,
     BODY,
@@ -70,7 +71,8 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "query": dict(request.query),
             "body": body,
             "status": response.status,
-            "transactionId": (data.get("payload") or {}).get("transactionId"),
+            # v1 wraps it in a payload, DF 2021-12-28 answers it on top
+            "transactionId": (data.get("payload") or data).get("transactionId"),
             "errors": data.get("errors"),
             "requestId": request_id,
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -92,7 +94,12 @@ async def _guarded(
 
     token = request.headers.get("x-amz-access-token", "")
     expiry = state.tokens.get(token) if token else None
-    if expiry is None:
+    if operation in tokens.RESTRICTED:  # returns PII: a Restricted Data Token, not LWA's
+        problem = tokens.rdt_problem(state, token, operation, request.method, request.path)
+        if problem:
+            denied = _error("Unauthorized", "Access to requested resource is denied.", problem)
+            return _errors(request, 403, [denied])
+    elif expiry is None:
         details = (
             "The access token you provided is revoked, malformed or invalid."
             if token
@@ -103,7 +110,7 @@ async def _guarded(
             403,
             [_error("Unauthorized", "Access to requested resource is denied.", details)],
         )
-    if expiry <= time.monotonic():
+    elif expiry <= time.monotonic():
         return _errors(
             request, 403, [_error("Unauthorized", "The access token you provided has expired.")]
         )

@@ -21,11 +21,14 @@ from aiohttp import web
 
 from streams.sandbox.amazon import (
     control_api,
+    df_orders,
+    df_shipping,
     df_transactions,
     lifecycle,
     lwa,
     retail_orders,
     submissions,
+    tokens,
 )
 from streams.sandbox.amazon.middleware import _api_middleware
 from streams.sandbox.amazon.state import STATE, SandboxConfig, SandboxState, add_operations
@@ -39,7 +42,7 @@ HOST = "127.0.0.1"
 
 # the SP-API operations served, one module per API (each with OPERATIONS and HANDLERS):
 # operationId -> (method, path); the paths are Amazon's, from its models
-_APIS = (retail_orders, submissions, df_transactions, lifecycle)
+_APIS = (retail_orders, submissions, df_transactions, lifecycle, df_orders, df_shipping, tokens)
 OPERATIONS: dict[str, tuple[str, str]] = {k: v for m in _APIS for k, v in m.OPERATIONS.items()}
 
 

@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from streams.adapters.amazon_models import example, validate
+from streams.sandbox.amazon.df_generator import DfOrderGenerator
 from streams.sandbox.amazon.faults import Faults, FaultState
 from streams.sandbox.amazon.generator import CatalogueItem, OrderGenerator, isoformat
 
@@ -52,6 +53,10 @@ class SandboxConfig:
     enforce_rate_limits: bool = True
     transaction_processing_s: float = 2.0  # Processing this long, then Success/Failure
     warehouses: tuple[str, ...] = ()  # DF warehouses accepted; empty = any
+    # Direct Fulfillment orders generated at start (and after reset), from these warehouses
+    df_order_count: int = 20
+    df_warehouses: tuple[str, ...] = ("WH1",)
+    rdt_ttl_s: int = 3600  # Restricted Data Tokens (Amazon: an hour)
     faults: Faults = field(default_factory=Faults)
     max_received: int = 5000  # remembered requests per operation
 
@@ -70,6 +75,8 @@ class SandboxConfig:
         return cls(**values)
 
     def rate_limit(self, operation: str) -> tuple[float, int]:
+        if operation == "createRestrictedDataToken":  # Amazon's plan: 1/s, burst 10
+            return self.rate_limits.get(operation, (min(1.0, self.rate_per_s), self.burst))
         burst = self.burst * 2 if operation == "getTransaction" else self.burst
         return self.rate_limits.get(operation, (self.rate_per_s, burst))
 
@@ -111,6 +118,8 @@ class SandboxState:
         self.config = config
         self.now = (config.now or datetime.now(UTC)).astimezone(UTC)
         self.tokens: dict[str, float] = {}  # access token -> monotonic expiry
+        # Restricted Data Token -> (monotonic expiry, the (method, path) resources it opens)
+        self.rdts: dict[str, tuple[float, frozenset[tuple[str, str]]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -129,6 +138,18 @@ class SandboxState:
         )
         for order in self.generator.orders(cfg.order_count):
             self.orders[order["purchaseOrderNumber"]] = order
+        self.df_orders: dict[str, dict[str, Any]] = {}
+        df_gen = DfOrderGenerator(
+            seed=cfg.seed,
+            catalogue=cfg.catalogue,
+            selling_party=cfg.selling_party,
+            warehouses=cfg.df_warehouses,
+            now=self.now,
+            region=cfg.region,
+            taken=self.orders,
+        )
+        for order in df_gen.orders(cfg.df_order_count):
+            self.df_orders[order["purchaseOrderNumber"]] = order
         self.transactions: dict[str, _Transaction] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.received: dict[str, deque[dict[str, Any]]] = {}
@@ -144,13 +165,20 @@ class SandboxState:
             self.received[operation] = deque(maxlen=self.config.max_received)
         self.received[operation].append(entry)
 
-    def new_transaction(self, operation: str, purchase_orders: set[str]) -> _Transaction:
+    def new_transaction(
+        self,
+        operation: str,
+        purchase_orders: set[str],
+        errors: list[dict[str, str]] | None = None,
+    ) -> _Transaction:
+        """A transaction that ends in Failure with ``errors`` (what Amazon finds wrong only
+        while processing) or with the fault plan's, else in Success."""
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         tx = _Transaction(
             transaction_id=f"{stamp}-{uuid.uuid4()}",
             operation=operation,
             created=time.monotonic(),
-            errors=self.faults.transaction_failure(purchase_orders),
+            errors=errors or self.faults.transaction_failure(purchase_orders),
         )
         self.transactions[tx.transaction_id] = tx
         return tx
