@@ -159,15 +159,21 @@ def _structure(body: Any) -> list[str]:
     return problems
 
 
+def _seq(value: Any) -> str:
+    """A line number as one form: the orders API has ``"00001"``, shipping's ``1``."""
+    text = str(value).strip()
+    return str(int(text)) if text.isdigit() else text
+
+
 def unknown_lines(
-    orders: dict[str, dict[str, Any]], number: str, lines: list[str]
+    orders: dict[str, dict[str, Any]], number: str, lines: list[Any]
 ) -> dict[str, str] | None:
     """An Amazon error when ``number`` or one of its ``lines`` is not an order's, else None."""
     order = orders.get(number)
     if order is None:
         return _error("INVALID_ORDER_ID", "Invalid order ID.", number)
-    known = {i["itemSequenceNumber"] for i in order["orderDetails"]["items"]}
-    missing = sorted(set(lines) - known)
+    known = {_seq(i["itemSequenceNumber"]) for i in order["orderDetails"]["items"]}
+    missing = sorted({_seq(n) for n in lines} - known)
     if missing:
         return _error("INVALID_ITEM_SEQUENCE", "Invalid item sequence number.",
                       f"{number}: {','.join(missing)}")  # fmt: skip

@@ -60,7 +60,7 @@ def _structure(field: str, body: Any) -> list[str]:
         if not isinstance(e, dict) or not isinstance(e.get("purchaseOrderNumber"), str):
             problems.append(f"{field}/{i}/purchaseOrderNumber: required")
         elif field == "shipmentConfirmations" and not all(
-            isinstance(it, dict) and isinstance(it.get("itemSequenceNumber"), str)
+            isinstance(it, dict) and isinstance(it.get("itemSequenceNumber"), int | str)
             for it in e.get("items") or [None]
         ):
             problems.append(f"{field}/{i}/items: each item needs an itemSequenceNumber")
