@@ -30,12 +30,16 @@ HOST = "127.0.0.1"
 
 
 def _comma_list(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().startswith("["):
+        import json
+
+        return tuple(json.loads(value))
     if isinstance(value, str):
         return tuple(p.strip() for p in value.split(",") if p.strip())
     return value
 
 
-# a tuple of strings given as a comma list (``A,B``) in the environment
+# a tuple of strings given as a comma list (``A,B``) or a JSON list in the environment
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 
 # Secret fields that may instead be given as a path in STREAMS_<NAME>_FILE.
