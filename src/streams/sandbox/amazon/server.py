@@ -1,4 +1,4 @@
-"""A local Amazon SP-API sandbox (Vendor Retail Procurement + DF inventory), on aiohttp.
+"""A local Amazon SP-API sandbox (retail procurement, Direct Fulfillment, Tokens), on aiohttp.
 
 Behaves like the parts of Amazon our adapter touches: LWA refresh-token exchange, access
 tokens that expire, per-operation token buckets answering 429, request bodies validated

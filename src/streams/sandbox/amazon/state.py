@@ -70,6 +70,7 @@ class SandboxConfig:
             "client_id": settings.spapi_client_id,
             "client_secret": settings.spapi_client_secret.get_secret_value(),
             "refresh_token": settings.spapi_refresh_token.get_secret_value(),
+            "df_warehouses": settings.df_warehouses,
         }
         values.update(overrides)
         return cls(**values)
