@@ -459,3 +459,21 @@ async def test_many_concurrent_reads_share_one_rdt() -> None:
         orders = await r.control.add_df_orders(count=5)
         await asyncio.gather(*(r.client.df_get_order(o["purchaseOrderNumber"]) for o in orders))
         assert await r.control.statuses("createRestrictedDataToken") == [200]
+
+
+async def test_df_transactions_of_acks_and_shipping_are_answered_in_both_versions() -> None:
+    async with rig() as r:
+        [order] = await r.control.add_df_orders(count=1)
+        tids = [
+            await r.client.df_submit_acknowledgement(ack_body(order)),
+            await r.client.df_submit_shipment_confirmations(confirmation_body(order)),
+        ]
+        settings = make_settings(r.url, spapi_df_transactions_version="2021-12-28")
+        async with SpApiClient(settings, retry=FAST) as v2021:
+            for tid in tids:
+                for client in (r.client, v2021):
+                    status = await client.wait_for_transaction(
+                        tid, direct_fulfillment=True, poll_s=0.05
+                    )
+                    assert status == {"transactionId": tid, "status": "Success"}
+        assert await r.control.statuses("getTransactionStatus.v2021_12_28")

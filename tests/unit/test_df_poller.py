@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from streams.adapters.codecs import loads
 from streams.adapters.spapi.df_orders import DfOrdersPage
@@ -202,3 +203,15 @@ def test_seen_orders_are_forgotten_after_two_weeks() -> None:
     state.mark("NEW1", NOW.timestamp())
     assert state.expire(NOW.timestamp() - 14 * 86400) == [(b"seen:OLD1", None)]
     assert set(state.seen) == {"NEW1"}
+
+
+def test_warehouses_come_as_a_comma_list_or_json_and_default_to_the_df_warehouse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for value in ("WH1, WH2", '["WH1", "WH2"]'):
+        monkeypatch.setenv("STREAMS_DF_SHIP_FROM_PARTY_IDS", value)
+        assert Settings().df_warehouses == ("WH1", "WH2")
+    monkeypatch.delenv("STREAMS_DF_SHIP_FROM_PARTY_IDS")
+    monkeypatch.setenv("STREAMS_SPAPI_DF_WAREHOUSE", "WH9")
+    assert Settings().df_warehouses == ("WH9",)
+    assert Settings().df_enabled is False  # a retail-only vendor does not poll DF
