@@ -215,3 +215,25 @@ def test_warehouses_come_as_a_comma_list_or_json_and_default_to_the_df_warehouse
     monkeypatch.setenv("STREAMS_SPAPI_DF_WAREHOUSE", "WH9")
     assert Settings().df_warehouses == ("WH9",)
     assert Settings().df_enabled is False  # a retail-only vendor does not poll DF
+
+
+def test_the_topic_exists_only_for_df_vendors_with_its_dlq_and_co_partitioned() -> None:
+    from streams.topics import topic_specs
+
+    retail = {t.name for t in topic_specs(Settings())}
+    assert "amazon.df-orders" not in retail
+    specs = {t.name: t for t in topic_specs(Settings(df_enabled=True, partitions=6))}
+    assert specs["amazon.df-orders"].partitions == 6 and specs["amazon.df-orders"].copartitioned
+    assert "amazon.df-orders.dlq" in specs
+
+
+def test_the_topic_schema_takes_redacted_orders_and_refuses_an_address_in_clear() -> None:
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    path = Path(__file__).resolve().parents[2] / "schemas" / "amazon.df-orders.schema.json"
+    v = Draft202012Validator(orjson.loads(path.read_bytes()))
+    for o in orders(20):
+        assert list(v.iter_errors(redact_ship_to(o))) == []
+        assert list(v.iter_errors(o)) != []  # Amazon's order as is: the address in clear
