@@ -6,6 +6,7 @@ import asyncio
 import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,17 @@ def _drop_module_topics() -> Iterator[None]:
         asyncio.run(delete_topics(bootstrap, asyncio.run(topic_names(bootstrap)) - before))
     except Exception as exc:  # cleanup must not fail a test; the next module tries again
         warnings.warn(f"could not delete this module's topics: {exc!r}", stacklevel=1)
+
+
+# read once, so a test that unsets it for the product still gets it here
+_AMAZON_MODELS_DIR = os.environ.get("STREAMS_AMAZON_MODELS_DIR", "").strip()
+
+
+@pytest.fixture
+def amazon_models_dir() -> Path:
+    """Amazon's models the product does not ship (DF orders/shipping/transactions, Tokens):
+    ``STREAMS_AMAZON_MODELS_DIR``, or the test is skipped."""
+    value = _AMAZON_MODELS_DIR
+    if not value or not Path(value).is_dir():
+        pytest.skip("STREAMS_AMAZON_MODELS_DIR is not set: Amazon's DF/Tokens models missing")
+    return Path(value)

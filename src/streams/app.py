@@ -11,10 +11,12 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # every flow's module is imported here, unguarded: one that fails to import fails the start
+from streams.adapters import amazon_models
 from streams.agents.asn import AsnFlow
 from streams.agents.channel_policy import ChannelPolicyFlow
 from streams.agents.ct_commands import CtCommandFlow
 from streams.agents.ct_sweep import SweepFlow
+from streams.agents.df_poller import DfPoller
 from streams.agents.inventory import InventoryFlow
 from streams.agents.inventory_sender import InventorySenderFlow
 from streams.agents.ops import OpsFlow
@@ -26,7 +28,7 @@ from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
 from streams.observability import web
 from streams.observability.lag import LagMonitor
-from streams.observability.metrics import REGISTRY
+from streams.observability.metrics import AMAZON_UNVALIDATED, REGISTRY
 from streams.rebalance import StreamsApp
 
 ALL_FLOWS = (
@@ -40,6 +42,7 @@ ALL_FLOWS = (
     "sales_orders",
     "inventory_sender",
     "ct_sweep",
+    "df_poller",
 )
 
 
@@ -105,6 +108,7 @@ class Flows:
     channel_policy: ChannelPolicyFlow | None = None
     ops: OpsFlow | None = None
     retail_budget: RetailBudget | None = None
+    df_poller: DfPoller | None = None  # Direct Fulfillment orders in (STREAMS_DF_ENABLED)
 
 
 class WorkerApp(StreamsApp):
@@ -127,6 +131,10 @@ def create_app(
     if unknown:
         raise ValueError(f"unknown flows {sorted(unknown)}; known: {', '.join(ALL_FLOWS)}")
     spapi_factory = spapi_factory or _shared_spapi(s)
+    # Amazon's models not in schemas/amazon (DF, Tokens): where they are; a metric when not
+    amazon_models.configure(
+        s.amazon_models_dir, on_unvalidated=lambda api: AMAZON_UNVALIDATED.labels(api).inc()
+    )
     brokers = [f"kafka://{h.strip()}" for h in s.kafka_bootstrap.split(",") if h.strip()]
     app = WorkerApp(
         s.app_id,
@@ -177,6 +185,10 @@ def create_app(
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
+    # Direct Fulfillment: DF orders from getOrders to amazon.df-orders (leader only)
+    df_poller = (
+        DfPoller(app, s, clock, spapi_factory) if "df_poller" in flows and s.df_enabled else None
+    )
     # acks and ASNs keep to the worker's share of the plan
     retail_budget = RetailBudget(app, s, spapi_factory) if "purchase_orders" in flows else None
 
@@ -224,6 +236,7 @@ def create_app(
         channel_policy=policy,
         ops=ops,
         retail_budget=retail_budget,
+        df_poller=df_poller,
     )
 
     @app.page("/metrics")

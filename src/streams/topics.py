@@ -31,6 +31,8 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
         ),
     ]
+    if s.df_enabled:  # Direct Fulfillment orders (the DF poller's, or upstream producers')
+        ins.append(TopicSpec(s.topic_df_orders, n))
     outs = [
         TopicSpec(s.topic_inventory_updates, n),
         TopicSpec(s.topic_po_acknowledgements, n),

@@ -45,3 +45,15 @@ def test_commercetools_redacts_basic_credentials() -> None:
         "token", 401, {"error": "invalid_client", "error_description": f"Basic {basic}"}
     )
     assert basic not in str(err) and SECRET not in str(err)
+
+
+async def test_spapi_scrubs_the_restricted_data_token() -> None:
+    from streams.adapters.spapi.tokens import _Rdt
+
+    api = SpApiClient(settings())
+    source = api.df_orders_rdt()
+    rdt = "Atz.sprdt|planted+rdt/value"
+    source._rdt = _Rdt(rdt, renew_at=float("inf"))
+    assert await source.get() == rdt and rdt not in repr(source)
+    [e] = api._scrub_errors([{"code": "Unauthorized", "message": f"bad token {rdt}"}])
+    assert rdt not in e["message"] and quote_plus(rdt) not in e["message"]

@@ -22,7 +22,7 @@ from streams.domain.warehouse_policy import ChannelPolicy, ChannelRule
 
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, sales_orders_enabled=True, channel_policy_enabled=True,
-                    inventory_sender_enabled=True)  # fmt: skip
+                    inventory_sender_enabled=True, df_enabled=True)  # fmt: skip
 
 
 def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> None:
@@ -43,6 +43,11 @@ def test_flows_not_named_do_not_run_and_ops_reads_none_of_them(tmp_path: Path) -
     f = app.flows
     assert f == Flows(inventory=f.inventory, lag_monitor=f.lag_monitor, ops=f.ops)
     assert f.ops is not None and f.ops.pos is None and f.ops.shipments is None
+
+
+def test_a_retail_only_vendor_does_not_poll_df_orders(tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path).model_copy(update={"df_enabled": False}))
+    assert app.flows.df_poller is None and app.flows.po_poller is not None
 
 
 def test_an_unknown_flow_name_is_an_error(tmp_path: Path) -> None:

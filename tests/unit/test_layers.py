@@ -53,14 +53,6 @@ LAYERS: dict[str, int] = {
 # once it is gone (then strike it here)
 KNOWN_CYCLES: list[frozenset[str]] = [
     frozenset({"streams.domain.ctmessages", "streams.domain.ctorders"}),
-    # the sandbox's route modules use server's helpers and server installs them
-    frozenset(
-        {
-            "streams.sandbox.amazon.server",
-            "streams.sandbox.amazon.lifecycle",
-            "streams.sandbox.amazon.df_transactions",
-        }
-    ),
 ]
 
 

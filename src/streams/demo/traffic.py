@@ -209,6 +209,8 @@ async def purchase_orders(t: Traffic, every: float = 20.0) -> None:
             with contextlib.suppress(aiohttp.ClientError, RuntimeError):
                 added = await control.add_orders(count=1, seed=seed, catalogue=catalogue)
                 t.world.sent["pos"] += len(added)
+                if t.s.df_enabled:  # a Direct Fulfillment customer order too (DF poller)
+                    await control.add_df_orders(count=1, seed=seed, catalogue=catalogue)
 
 
 def dispatch_for(ack: dict[str, Any], world: World, n: int, *, bad_sscc: bool) -> dict[str, Any]:

@@ -312,6 +312,29 @@ CT_RESPONSES = Counter(
 )
 
 
+# --- Direct Fulfillment intake (DFAPI) -------------------------------------------------
+DF_ORDERS_PULLED = Counter(
+    "streams_df_orders_pulled_total",
+    "DF orders the DF poller published to amazon.df-orders (first sight of each order), "
+    "by ship-from warehouse",
+    ["warehouse"],
+    registry=REGISTRY,
+)
+DF_POLL_ERRORS = Counter(
+    "streams_df_poll_errors_total",
+    "DF order polls that failed (SP-API down, refused, ...); the next poll resumes from the "
+    "saved cursor",
+    registry=REGISTRY,
+)
+AMAZON_UNVALIDATED = Counter(
+    "streams_amazon_unvalidated_total",
+    "Bodies sent to Amazon without model validation because the API's model is not "
+    "available (set STREAMS_AMAZON_MODELS_DIR), by API",
+    ["api"],
+    registry=REGISTRY,
+)
+
+
 class SpApiResponses:
     """SP-API client hooks: every response as ``streams_spapi_responses_total``."""
 

@@ -7,8 +7,18 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from streams.adapters.spapi import df_inventory, orders, shipping, transactions
+from streams.adapters.spapi import (
+    df_inventory,
+    df_orders,
+    df_shipping,
+    orders,
+    shipping,
+    tokens,
+    transactions,
+)
 from streams.adapters.spapi.df_inventory import DfInventoryApi
+from streams.adapters.spapi.df_orders import DfOrdersApi
+from streams.adapters.spapi.df_shipping import DfShippingApi
 from streams.adapters.spapi.errors import SpApiHooks
 from streams.adapters.spapi.orders import VendorOrdersApi
 from streams.adapters.spapi.shipping import VendorShipmentsApi
@@ -24,13 +34,24 @@ PATHS: dict[str, str] = {
     **shipping.PATHS,
     **df_inventory.PATHS,
     **transactions.PATHS,
+    **df_orders.PATHS,
+    **df_shipping.PATHS,
+    **tokens.PATHS,
 }
 # Amazon's default usage plans: 10/s burst 10 everywhere, except the retail getTransaction's
-# burst 20 (twice the burst)
+# burst 20 (twice the burst) and createRestrictedDataToken's 1/s burst 10
 DOUBLE_BURST = frozenset({transactions.RETAIL})
+FIXED_PLANS = {tokens.OPERATION: tokens.PLAN}
 
 
-class SpApiClient(VendorOrdersApi, VendorShipmentsApi, DfInventoryApi, TransactionsApi):
+class SpApiClient(
+    VendorOrdersApi,
+    VendorShipmentsApi,
+    DfInventoryApi,
+    TransactionsApi,
+    DfOrdersApi,
+    DfShippingApi,
+):
     """Async SP-API client; ``async with SpApiClient(settings) as api: ...``.
 
     Pass ``session`` to share an aiohttp session (the client then leaves it open). ``hooks``
@@ -51,6 +72,9 @@ class SpApiClient(VendorOrdersApi, VendorShipmentsApi, DfInventoryApi, Transacti
         rate, burst = settings.spapi_rate_per_s, settings.spapi_burst
         plans = {op: (rate, burst * 2 if op in DOUBLE_BURST else burst) for op in PATHS}
         plans.update(rate_limits or {})
+        # Amazon's own plan, unless the settings or ``rate_limits`` ask for less
+        for op, (r, b) in FIXED_PLANS.items():
+            plans[op] = (min(r, plans[op][0]), min(b, plans[op][1]))
         super().__init__(settings, session, hooks=hooks, retry=retry, plans=plans)
         self.df_transactions_version = settings.spapi_df_transactions_version
 

@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import orjson
@@ -65,6 +65,15 @@ class _Token:
     renew_at: float  # monotonic
 
 
+class TokenSource(Protocol):
+    """Where a call's ``x-amz-access-token`` comes from (default: the LWA access token; a
+    restricted operation passes its Restricted Data Token source)."""
+
+    async def get(self) -> str: ...
+
+    def invalidate(self, value: str) -> None: ...
+
+
 def _is_retryable(exc: BaseException) -> bool:
     # no share of the plan: the caller's own retry waits for the next rebalance, not tenacity
     if isinstance(exc, SpApiAuthError | NoBudgetShare):
@@ -76,7 +85,7 @@ def _token_problem(errors: Iterable[dict[str, Any]]) -> bool:
     """Whether a 401/403 blames the access token (expired, revoked), so a new one may help."""
     for e in errors:
         text = f"{e.get('message', '')} {e.get('details', '')}".lower()
-        if e.get("code") == "InvalidAccessToken" or "access token" in text:
+        if e.get("code") == "InvalidAccessToken" or "access token" in text or "data token" in text:
             return True
     return False
 
@@ -218,7 +227,11 @@ class Transport:
         secrets = [self._client_secret.get_secret_value(), self._refresh_token.get_secret_value()]
         if self._token is not None:
             secrets.append(self._token.value)
-        return redact(text, secrets)
+        return redact(text, [*secrets, *self._extra_secrets()])
+
+    def _extra_secrets(self) -> list[str]:
+        """Other tokens this client holds (Restricted Data Tokens), scrubbed like the rest."""
+        return []
 
     def _scrub_errors(self, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
@@ -330,10 +343,11 @@ class Transport:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         expect: tuple[int, ...] = (200,),
+        access: TokenSource | None = None,
     ) -> dict[str, Any]:
         async for attempt in self._retrying(operation):
             with attempt:
-                return await self._call_once(operation, method, path, params, body, expect)
+                return await self._call_once(operation, method, path, params, body, expect, access)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def _call_once(
@@ -344,13 +358,14 @@ class Transport:
         params: Mapping[str, str] | None,
         body: Any,
         expect: tuple[int, ...],
+        access: TokenSource | None = None,
     ) -> dict[str, Any]:
         url = self._endpoint + path
         payload = orjson.dumps(body) if body is not None else None
         renewed = False
         while True:
             await self._admit(operation)
-            token = await self._access_token()
+            token = await (access.get() if access else self._access_token())
             headers = {
                 "x-amz-access-token": token,
                 "accept": "application/json",
@@ -396,7 +411,7 @@ class Transport:
                 log.info(
                     "SP-API %s: access token refused (HTTP %d); renewing it", operation, status
                 )
-                self._invalidate(token)
+                (access.invalidate if access else self._invalidate)(token)
                 renewed = True
                 continue
             raise SpApiError(status, operation, self._scrub_errors(errors), request_id)
@@ -406,7 +421,8 @@ class Transport:
         if not entries:
             raise ValueError(f"{operation}: nothing to submit")
         data = await self._call(operation, "POST", path, body=body, expect=(202, 200))
-        transaction_id = (data.get("payload") or {}).get("transactionId")
+        # v1 APIs wrap it in a payload; DF 2021-12-28 ones answer it on top
+        transaction_id = (data.get("payload") or data).get("transactionId")
         if not isinstance(transaction_id, str):
             raise SpApiError(
                 202, operation, [{"code": "InvalidResponse", "message": "no payload.transactionId"}]

@@ -73,6 +73,23 @@ class SandboxControl:
         order: dict[str, Any] = data["order"]
         return order
 
+    async def add_df_orders(
+        self, orders: list[dict[str, Any]] | None = None, **generate: Any
+    ) -> list[dict[str, Any]]:
+        """Serve DF ``orders`` and/or generated ones (``count=, seed=, warehouse=,
+        createdAt=, catalogue=``); returns the orders added (with their addresses)."""
+        body: dict[str, Any] = {"orders": orders or []}
+        if generate:
+            body["generate"] = generate
+        data = await self._send("POST", "df-orders", body)
+        added: list[dict[str, Any]] = data["orders"]
+        return added
+
+    async def df_orders(self) -> dict[str, str]:
+        """DF order number -> orderStatus."""
+        data = await self._send("GET", "df-orders")
+        return {o["purchaseOrderNumber"]: o["orderStatus"] for o in data["orders"]}
+
     async def expire_tokens(self) -> int:
         return int((await self._send("POST", "expire-tokens", {}))["expired"])
 

@@ -1,7 +1,7 @@
 """The sandbox's DF Transaction Status API (``vendorDirectFulfillmentTransactions``).
 
 Amazon answers a transaction id only on the API its submission belongs to: Direct
-Fulfillment POSTs (``submitInventoryUpdate`` here) on this one, in its ``v1`` and
+Fulfillment POSTs (inventory, DF acknowledgements and shipping here) on this one, in its ``v1`` and
 ``2021-12-28`` versions; acknowledgements and ASNs on the retail ``getTransaction``. Asking
 the wrong API is a 404 here, so a client that mixes them up fails its tests.
 
@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from streams.sandbox.amazon.state import STATE, _error, _errors, _json
+
 V1 = "getTransactionStatus"
 V2021 = "getTransactionStatus.v2021_12_28"
 # route name (the sandbox's rate-limit and recording key) -> (method, path)
@@ -28,7 +30,14 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
 }
 # submissions whose transactions are Direct Fulfillment ones
-DF_SUBMISSIONS = frozenset({"submitInventoryUpdate"})
+DF_SUBMISSIONS = frozenset(
+    {
+        "submitInventoryUpdate",
+        "submitAcknowledgement.df",  # df_orders.ACK
+        "submitShipmentConfirmations",  # df_shipping
+        "submitShipmentStatusUpdates",
+    }
+)
 
 
 def is_df(operation: str) -> bool:
@@ -47,20 +56,18 @@ def status_of(created: float, errors: list[dict[str, str]] | None, processing_s:
 
 
 async def get_transaction_status(request: web.Request) -> web.Response:
-    from streams.sandbox.amazon import server as srv  # the server imports this module
-
-    state = request.app[srv.STATE]
+    state = request.app[STATE]
     tid = request.match_info["transactionId"]
     tx = state.transactions.get(tid)
     if tx is None or not is_df(tx.operation):
-        missing = srv._error(
+        missing = _error(
             "NotFound", "The resource specified does not exist.", f"transactionId {tid}"
         )
-        return srv._errors(request, 404, [missing])
+        return _errors(request, 404, [missing])
     status = status_of(tx.created, tx.errors, state.config.transaction_processing_s, tid)
     v1 = request.match_info.route.name == V1
     body = {"payload": {"transactionStatus": status}} if v1 else {"transactionStatus": status}
-    return srv._json(request, 200, body)
+    return _json(request, 200, body)
 
 
 HANDLERS = {V1: get_transaction_status, V2021: get_transaction_status}

@@ -22,9 +22,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from streams.sandbox.amazon.server import OPERATIONS, STATE, _error, _errors, _json, _parse_dt
+from streams.sandbox.amazon.state import STATE, _error, _errors, _json, _parse_dt
 
 OPERATION = "getPurchaseOrdersStatus"
+OPERATIONS = {OPERATION: ("GET", "/vendor/orders/v1/purchaseOrdersStatus")}
 # PO number -> {item sequence number: received amount (the item's unit)}
 RECEIPTS: web.AppKey[dict[str, dict[str, int]]] = web.AppKey("spapi_sandbox_receipts", dict)
 HOW = ("received", "cancelled", "rejected")
@@ -149,10 +150,10 @@ async def control_close(request: web.Request) -> web.Response:
     return web.json_response({"order": closed, "received": got})
 
 
+HANDLERS = {OPERATION: get_purchase_orders_status}
+
+
 def install(app: web.Application) -> None:
-    """Serve ``getPurchaseOrdersStatus`` (behind the sandbox's auth, rate limit and faults)
-    and the close control on ``app``."""
-    method, path = OPERATIONS[OPERATION]
+    """The receipts and the close control on ``app`` (the server serves ``HANDLERS``)."""
     app[RECEIPTS] = {}
-    app.router.add_route(method, path, get_purchase_orders_status, name=OPERATION)
     app.router.add_post("/_sandbox/orders/close", control_close)

@@ -1,0 +1,271 @@
+"""Pull Direct Fulfillment orders from SP-API (``getOrders`` 2021-12-28) and publish each one
+to ``amazon.df-orders`` (key: purchaseOrderNumber), its ship-to address hashed.
+
+Runs on the consumer group's leader only, when ``STREAMS_DF_ENABLED``. Per DF warehouse
+(``STREAMS_DF_SHIP_FROM_PARTY_IDS``) and per status ``NEW`` and ``ACCEPTED`` (Amazon's model
+has no ``ACKNOWLEDGED``: an acknowledged order is ``ACCEPTED``), it reads the orders created
+since its cursor minus an overlap (orders Amazon lists late), in windows of at most 7 days
+(Amazon's limit per query), 100 per page following ``nextToken``, oldest first.
+
+Guarantee: every order created in a polled window is published at least once, and once only
+in normal operation, across restarts, rebalances and a change of leader: the cursor (per
+warehouse) and the orders published (``seen:<PO>``, kept 14 days, longer than any window
+plus overlap) live in the compacted one-partition topic ``<app>-df-poller``. An order is
+published and its delivery acknowledged before it is marked seen (after each page), and the
+cursor moves only after the whole window is done. A worker killed between the delivery and
+the write of the page's marks publishes those orders again after the restart (at most one
+page per warehouse and status): consumers deduplicate by purchaseOrderNumber, as they must
+for a topic upstream producers may also write to.
+
+The customer's address never leaves in clear: ``shipToParty`` (an ``Address`` in this API
+version) becomes ``{"addressHash": sha256 of the normalised address, "countryCode"}`` before
+the order is published, and neither the address nor the order is ever logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.adapters.codecs import dumps, loads
+from streams.adapters.kafka_admin import client_kwargs
+from streams.adapters.spapi.df_orders import orders_query
+from streams.agents.clients import LazyClient, spapi_client
+from streams.agents.faustutil import DirectWriter, raw_topic
+from streams.agents.po_poller import BACKFILL_MAX, WINDOW, windows
+from streams.config import Settings
+from streams.observability import metrics as M
+
+log = logging.getLogger(__name__)
+
+CURSOR_PREFIX = b"cursor:"  # + warehouse
+SEEN_PREFIX = b"seen:"  # + purchaseOrderNumber
+SEEN_DAYS = 14
+STATUSES = ("NEW", "ACCEPTED")
+PAGE_LIMIT = 100
+# the Address fields, in the order they are hashed
+ADDRESS_FIELDS = (
+    "name",
+    "attention",
+    "addressLine1",
+    "addressLine2",
+    "addressLine3",
+    "city",
+    "county",
+    "district",
+    "stateOrRegion",
+    "postalCode",
+    "countryCode",
+    "phone",
+)
+
+Records = list[tuple[bytes, bytes | None]]  # state records to write (None = tombstone)
+
+
+def _norm(value: Any) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    return " ".join(text.split())
+
+
+def address_hash(address: dict[str, Any]) -> str:
+    """sha256 (hex) of the normalised address: every field, NFKC, case-folded, whitespace
+    collapsed, in a fixed order; the same address however it is spaced or cased."""
+    text = "\x1f".join(f"{k}={_norm(address[k])}" for k in ADDRESS_FIELDS if address.get(k))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def redact_ship_to(order: dict[str, Any]) -> dict[str, Any]:
+    """``order`` with ``orderDetails.shipToParty`` replaced by its hash and country code
+    (a copy; ``order`` is untouched). An order without an address is returned as is."""
+    details = order.get("orderDetails")
+    if not isinstance(details, dict) or not isinstance(details.get("shipToParty"), dict):
+        return order
+    address = details["shipToParty"]
+    redacted: dict[str, Any] = {"addressHash": address_hash(address)}
+    if address.get("countryCode"):
+        redacted["countryCode"] = str(address["countryCode"])
+    return {**order, "orderDetails": {**details, "shipToParty": redacted}}
+
+
+@dataclass
+class DfPollState:
+    """The cursor per warehouse and when each published order was published."""
+
+    cursors: dict[str, datetime] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        """One record of the state topic, oldest first."""
+        if key.startswith(CURSOR_PREFIX):
+            warehouse = key[len(CURSOR_PREFIX) :].decode()
+            if value:
+                self.cursors[warehouse] = datetime.fromisoformat(loads(value)["cursor"])
+        elif key.startswith(SEEN_PREFIX):
+            number = key[len(SEEN_PREFIX) :].decode()
+            if value is None:
+                self.seen.pop(number, None)
+            else:
+                self.seen[number] = float(loads(value)["at"])
+
+    def mark(self, number: str, at: float) -> tuple[bytes, bytes]:
+        self.seen[number] = at
+        return SEEN_PREFIX + number.encode(), dumps({"at": at})
+
+    def move(self, warehouse: str, cursor: datetime) -> tuple[bytes, bytes]:
+        self.cursors[warehouse] = cursor
+        return CURSOR_PREFIX + warehouse.encode(), dumps({"cursor": cursor.isoformat()})
+
+    def expire(self, horizon: float) -> Records:
+        gone = [n for n, at in self.seen.items() if at < horizon]
+        for n in gone:
+            del self.seen[n]
+        return [(SEEN_PREFIX + n.encode(), None) for n in gone]
+
+
+class DfPollCore:
+    """The polling rules without Kafka: ``publish(number, order)`` sends one (redacted)
+    order and returns once it is acknowledged, ``save(records)`` writes state records."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spapi: Callable[[], Any],
+        publish: Callable[[str, dict[str, Any]], Awaitable[None]],
+        save: Callable[[Records], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.spapi = spapi
+        self.publish = publish
+        self.save = save
+        self.clock = clock
+
+    def since(self, state: DfPollState, warehouse: str, now: datetime) -> datetime:
+        s = self.settings
+        cursor = state.cursors.get(warehouse)
+        if cursor is None:
+            return now - timedelta(seconds=min(s.df_initial_lookback_s, WINDOW.total_seconds()))
+        return max(now - BACKFILL_MAX, cursor - timedelta(seconds=s.df_poll_overlap_s))
+
+    async def poll_once(self, state: DfPollState) -> int:
+        now = datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
+        published = 0
+        for warehouse in self.settings.df_warehouses:
+            for start, end in windows(self.since(state, warehouse, now), now):
+                for status in STATUSES:
+                    published += await self._query(state, warehouse, status, start, end)
+                await self.save([state.move(warehouse, end)])  # the whole window is done
+        expired = state.expire(self.clock() - SEEN_DAYS * 86400)
+        if expired:
+            await self.save(expired)
+        return published
+
+    async def _query(
+        self, state: DfPollState, warehouse: str, status: str, start: datetime, end: datetime
+    ) -> int:
+        params = orders_query(created_after=start, created_before=end, ship_from_party_id=warehouse,
+                              status=status, limit=PAGE_LIMIT, sort_order="ASC")  # fmt: skip
+        published = 0
+        token: str | None = None
+        while True:
+            page = await self.spapi().df_get_orders_page(params, token)
+            records: Records = []
+            for order in page.orders:
+                number = order.get("purchaseOrderNumber")
+                if not isinstance(number, str) or number in state.seen:
+                    continue
+                await self.publish(number, redact_ship_to(order))
+                records.append(state.mark(number, self.clock()))
+                published += 1
+            if records:
+                await self.save(records)
+                M.DF_ORDERS_PULLED.labels(warehouse).inc(len(records))
+            if not page.next_token:
+                return published
+            token = page.next_token
+
+
+async def load_state(settings: Settings, topic: str) -> DfPollState:
+    """The poller's state, read straight from its compacted topic."""
+    c = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await c.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        await c.seek_to_beginning(tp)
+        end = (await c.end_offsets([tp]))[tp]
+        state = DfPollState()
+        while await c.position(tp) < end:
+            for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
+                for m in msgs:
+                    if m.key is not None:
+                        state.apply(m.key, m.value)
+        return state
+    finally:
+        await c.stop()
+
+
+def state_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-df-poller"
+
+
+class DfPoller:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        spapi_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        s = self.settings = settings
+        self.app = app
+        self.clock = clock
+        self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=M.SpApiResponses()))
+        self.orders_topic = raw_topic(app, s.topic_df_orders)
+        self.state_topic = raw_topic(
+            app,
+            state_topic_name(s),
+            partitions=1,
+            internal=True,
+            config={"cleanup.policy": "compact"},
+        )
+        self.direct = DirectWriter(app)
+        self.state: DfPollState | None = None
+        self.core = DfPollCore(s, self.spapi, self._publish, self._save, clock)
+        app.timer(s.df_poll_interval_s, on_leader=True, name="df-poller")(self.poll)
+
+    async def _publish(self, number: str, order: dict[str, Any]) -> None:
+        # delivered before the order is marked seen
+        await (await self.orders_topic.send(key=number.encode(), value=dumps(order)))
+
+    async def _save(self, records: Records) -> None:
+        name = self.state_topic.get_topic_name()
+        futures = [await self.direct.send(name, key, value, 0) for key, value in records]
+        for fut in futures:
+            await fut
+
+    async def poll(self) -> None:
+        if not self.settings.df_enabled or self.app.rebalancing:
+            return
+        try:
+            if self.state is None:
+                await self.state_topic.maybe_declare()  # Faust creates only consumed topics
+                self.state = await load_state(self.settings, self.state_topic.get_topic_name())
+            published = await self.core.poll_once(self.state)
+        except Exception as exc:  # SP-API down: the next tick retries from the saved cursor
+            # the type and Amazon's (scrubbed) error text only: never an order or address
+            M.DF_POLL_ERRORS.inc()
+            log.warning("DF order poll failed: %s: %s", type(exc).__name__, exc)
+            return
+        M.LAST_SUCCESS.labels("df_poll").set(self.clock())
+        if published:
+            log.info("published %d new DF orders", published)
