@@ -185,7 +185,8 @@ async def test_api_needs_a_live_access_token(sandbox: Sandbox) -> None:
 
 
 async def test_get_purchase_orders_filters_paginates_and_enforces_the_window() -> None:
-    async with open_sandbox(order_count=230) as sandbox:
+    # 14 calls back to back: more than the default burst of 10 (rate limits have their own test)
+    async with open_sandbox(order_count=230, burst=50) as sandbox:
         now = datetime.now(UTC)
         after = (now - timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
         numbers: list[str] = []
