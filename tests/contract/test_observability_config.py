@@ -237,7 +237,9 @@ def registry_labels() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for collector in list(REGISTRY._collector_to_names):  # no public API lists label names
         labels = set(getattr(collector, "_labelnames", ()))
-        for family in collector.describe():
+        # prometheus_client's process and GC collectors only collect
+        describe = getattr(collector, "describe", collector.collect)
+        for family in describe():
             if family.type == "counter":
                 out[f"{family.name}_total"] = labels
             elif family.type == "histogram":

@@ -1,0 +1,119 @@
+"""Probes and process metrics of a real ``streams worker`` process (real broker, the SP-API
+sandbox, the commercetools emulator): /readyz turns 200 once recovery is done and Kafka
+answered, /livez and /health answer, the probes need no token while the API does, and
+/metrics carries build_info, the process and GC collectors and the HTTP latency histogram
+of both clients (the PO poller's SP-API calls, the warehouse policy's commercetools reads)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from streams.adapters.kafka_admin import create_topics
+from streams.config import Settings
+from streams.sandbox.amazon import running_sandbox
+from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.worker import WorkerProcess
+
+pytestmark = [pytest.mark.kafka]
+
+TOKEN = "probe-test-token-" + "x" * 16
+
+
+def get(port: int, path: str, token: str | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def health_settings(kafka: str, ct_api: str, tmp: Path) -> Settings:
+    s = e2e_settings(
+        kafka,
+        tmp,
+        web_token=SecretStr(TOKEN),
+        ct_api_url=ct_api,
+        ct_auth_url=ct_api,
+        ct_project_key=f"health-{uuid.uuid4().hex[:10]}",
+        reconcile_interval_s=3600.0,
+    )
+    return at_sandbox(s)
+
+
+async def test_probes_and_process_metrics_of_a_running_worker(
+    kafka: str, ct_api: str, tmp_path: Path
+) -> None:
+    s = health_settings(kafka, ct_api, tmp_path)
+    await create_topics(s)
+    port = s.web_port
+    async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port):
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+            answers: list[tuple[int, Any]] = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                assert w.proc is not None and w.proc.poll() is None, w.tail()
+                try:
+                    answer = await asyncio.to_thread(get, port, "/readyz")
+                except OSError:  # not listening yet
+                    await asyncio.sleep(0.2)
+                    continue
+                answers.append(answer)
+                if answer[0] == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert answers and answers[-1][0] == 200, (answers[-3:], w.tail())
+            ready = orjson.loads(answers[-1][1])
+            assert ready["status"] == "ready" and ready["reasons"] == []
+            assert ready["checks"]["kafka"]["reachable"] is True
+            assert ready["checks"]["recovery"]["done"] is True
+            # every "not ready" on the way said why
+            for status, body in answers[:-1]:
+                assert status == 503 and orjson.loads(body)["reasons"], body
+
+            status, live = await asyncio.to_thread(get, port, "/livez")
+            assert status == 200 and orjson.loads(live)["status"] == "alive"
+            assert orjson.loads(live)["heartbeatAgeSeconds"] < 5
+            status, compat = await asyncio.to_thread(get, port, "/health")
+            assert status == 200
+            assert orjson.loads(compat) == {"status": "ok", "rebalancing": False, "ready": True}
+            # probes and /metrics without the token; the API needs it
+            assert (await asyncio.to_thread(get, port, "/api/exceptions"))[0] == 401
+            assert (await asyncio.to_thread(get, port, "/api/exceptions", TOKEN))[0] == 200
+
+            want = (
+                "streams_build_info{",
+                "process_cpu_seconds_total ",
+                "process_resident_memory_bytes ",
+                "python_gc_collections_total{",
+                'streams_http_client_request_duration_seconds_count{operation="getPurchaseOrders",outcome="ok",system="spapi"}',
+                'system="commercetools"',
+            )
+            text = ""
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                text = w.metrics()
+                if all(x in text for x in want):
+                    break
+                await asyncio.sleep(0.5)
+            missing = [x for x in want if x not in text]
+            assert not missing, (missing, w.tail())
+            info = next(
+                line for line in text.splitlines() if line.startswith("streams_build_info{")
+            )
+            assert 'version="' in info and 'faust="0.' in info and info.endswith(" 1.0")
+        finally:
+            w.stop()
