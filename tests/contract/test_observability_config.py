@@ -286,12 +286,28 @@ DASHBOARDED = {
 }  # fmt: skip
 
 
-def test_inventory_flow_metrics_are_on_dashboards() -> None:
+# The purchase-order, ASN and API metrics (grafana/dashboards/purchase-orders.json), and the
+# process metrics every worker serves.
+PO_DASHBOARDED = {
+    "streams_po_unacknowledged", "streams_po_unacknowledged_oldest_age_seconds",
+    "streams_po_ack_deadline_breaches_total", "streams_acknowledgements_total",
+    "streams_po_ack_latency_seconds_bucket", "streams_po_line_decisions_total",
+    "streams_po_polled_total", "streams_po_closed_total", "streams_transaction_failures_total",
+    "streams_asn_total", "streams_asn_latency_seconds_bucket", "streams_spapi_responses_total",
+    "streams_spapi_budget_requests_per_second", "streams_exceptions_open",
+    "streams_http_client_request_duration_seconds_bucket",
+    "streams_http_client_request_duration_seconds_count", "streams_build_info",
+    "process_cpu_seconds_total", "process_resident_memory_bytes", "python_gc_collections_total",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("wanted", [DASHBOARDED, PO_DASHBOARDED], ids=["inventory", "orders"])
+def test_flow_metrics_are_on_dashboards(wanted: set[str]) -> None:
     on_dashboards: set[str] = set()
     for _, expr in dashboard_queries():
         on_dashboards |= metric_names(expr)
-    assert DASHBOARDED <= registry_names()
-    assert DASHBOARDED - on_dashboards == set(), "metrics no dashboard shows"
+    assert wanted <= registry_names()
+    assert wanted - on_dashboards == set(), "metrics no dashboard shows"
 
 
 # --- alerts -------------------------------------------------------------------------------
@@ -400,7 +416,7 @@ def test_thresholds_follow_the_settings() -> None:
 # --- grafana ------------------------------------------------------------------------------
 def test_dashboards_are_well_formed() -> None:
     assert {p.name for p in DASHBOARDS} >= {
-        "flows-overview.json", "inventory.json", "kafka-lag.json",
+        "flows-overview.json", "inventory.json", "kafka-lag.json", "purchase-orders.json",
     }  # fmt: skip
     uids = set()
     for path in DASHBOARDS:
