@@ -1,6 +1,7 @@
 """Probes and process metrics of a real ``streams worker`` process (real broker, the SP-API
-sandbox, the commercetools emulator): /readyz turns 200 once recovery is done and Kafka
-answered, /livez and /health answer, the probes need no token while the API does, and
+sandbox, the commercetools emulator): while the bulk restore reads a changelog /readyz
+answers 503 with its progress, then 200 once recovery is done and Kafka answered; /livez
+and /health answer, the probes need no token while the API does, and
 /metrics carries build_info, the process and GC collectors and the HTTP latency histogram
 of both clients (the PO poller's SP-API calls, the warehouse policy's commercetools reads)."""
 
@@ -16,9 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bench.state_scale import StateGen
 from pydantic import SecretStr
 
 from streams.adapters.kafka_admin import create_topics
+from streams.agents.faustutil import partition_for
 from streams.config import Settings
 from streams.sandbox.amazon import running_sandbox
 from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
@@ -27,6 +32,30 @@ from tests.support.worker import WorkerProcess
 pytestmark = [pytest.mark.kafka]
 
 TOKEN = "probe-test-token-" + "x" * 16
+RESTORED = 20_000  # SKU states in the changelog the bulk restore reads at start
+
+
+async def fill_skus_changelog(s: Settings) -> None:
+    """The skus changelog as Faust declares it, with RESTORED valid SKU states."""
+    topic = f"{s.app_id}-skus-changelog"
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        config = {"cleanup.policy": "compact"}
+        await admin.create_topics([NewTopic(topic, s.partitions, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+    gen = StateGen(RESTORED, channels=1, recent_ids=1)
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        for i in range(RESTORED):
+            key = gen.sku(i).encode()
+            value = orjson.dumps(gen.state(i))
+            await producer.send(topic, value, key=key, partition=partition_for(key, s.partitions))
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def get(port: int, path: str, token: str | None = None) -> tuple[int, Any]:
@@ -58,6 +87,7 @@ async def test_probes_and_process_metrics_of_a_running_worker(
 ) -> None:
     s = health_settings(kafka, ct_api, tmp_path)
     await create_topics(s)
+    await fill_skus_changelog(s)
     port = s.web_port
     async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port):
         w = WorkerProcess(s, tmp_path / "worker.log").start()
@@ -74,15 +104,24 @@ async def test_probes_and_process_metrics_of_a_running_worker(
                 answers.append(answer)
                 if answer[0] == 200:
                     break
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.05)
             assert answers and answers[-1][0] == 200, (answers[-3:], w.tail())
             ready = orjson.loads(answers[-1][1])
             assert ready["status"] == "ready" and ready["reasons"] == []
             assert ready["checks"]["kafka"]["reachable"] is True
             assert ready["checks"]["recovery"]["done"] is True
-            # every "not ready" on the way said why
+            # every "not ready" on the way said why; the bulk restore's with its progress
+            restoring = []
             for status, body in answers[:-1]:
                 assert status == 503 and orjson.loads(body)["reasons"], body
+                if orjson.loads(body).get("phase") == "bulk-restore":
+                    restoring.append(orjson.loads(body))
+            assert restoring, [a[1][:120] for a in answers[:5]]
+            assert all("skus" in r["tables"] for r in restoring)
+            for r in restoring:
+                if r["table"] == "skus":
+                    assert 0 <= r["tableRecords"] <= r["tableRecordsTotal"] == RESTORED, r
+            assert "bulk restore: skus" in w.tail(400) or "records into" in w.tail(400)
 
             status, live = await asyncio.to_thread(get, port, "/livez")
             assert status == 200 and orjson.loads(live)["status"] == "alive"
