@@ -28,6 +28,7 @@ from streams.observability import health, web
 from streams.observability.lag import LagMonitor
 from streams.observability.metrics import REGISTRY, set_build_info
 from streams.rebalance import StreamsApp
+from streams.runtime.kafka import producer_metadata
 
 ALL_FLOWS = (
     "inventory",
@@ -230,8 +231,9 @@ def create_app(
     async def metrics(view: Any, request: Any) -> Any:
         return view.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    # /livez, /readyz and /health (observability/health.py); build_info for /metrics
-    health.register(app)
+    # /livez, /readyz (Kafka asked over the worker's own producer connection) and /health;
+    # build_info for /metrics
+    health.register(app, kafka_probe=lambda: producer_metadata(app))
     set_build_info()
 
     return app

@@ -146,14 +146,14 @@ class Health:
         app: Any,
         *,
         clock: Callable[[], float] = time.monotonic,
-        kafka_probe: Callable[[], Awaitable[None]] | None = None,
+        kafka_probe: Callable[[], Awaitable[Any]],
     ) -> None:
         self.app = app
         self.clock = clock
         self.last_beat = clock()
         self.kafka_ok_at: float | None = None
         self.kafka_error: str | None = None
-        self._probe = kafka_probe or self._metadata_probe
+        self._probe = kafka_probe
 
     def beat(self) -> None:
         self.last_beat = self.clock()
@@ -166,15 +166,6 @@ class Health:
             log.debug("kafka probe failed: %s", self.kafka_error)
         else:
             self.kafka_ok_at, self.kafka_error = self.clock(), None
-
-    async def _metadata_probe(self) -> None:
-        """One metadata request over the worker's own producer connection (the connection
-        the worker's output goes through; no extra client, no credentials handled here)."""
-        producer = getattr(self.app.producer, "_producer", None)
-        client = getattr(producer, "client", None)
-        if client is None:
-            raise ConnectionError("producer not started")
-        await client.fetch_all_metadata()
 
     def state(self) -> WorkerState:
         app = self.app
@@ -203,11 +194,12 @@ class Health:
         return readiness(self.state())
 
 
-def register(app: Any) -> Health:
-    """The heartbeat and Kafka probe timers and the /livez, /readyz, /health pages."""
+def register(app: Any, kafka_probe: Callable[[], Awaitable[Any]]) -> Health:
+    """The heartbeat and Kafka probe tasks and the /livez, /readyz, /health pages;
+    ``kafka_probe`` is one cheap request to the broker (raises when it is unreachable)."""
     from streams.adapters.codecs import dumps
 
-    health = Health(app)
+    health = Health(app, kafka_probe=kafka_probe)
 
     # plain tasks, not Faust timers: they run from the app's start, recovery included
     @app.task
@@ -217,7 +209,7 @@ def register(app: Any) -> Health:
             await asyncio.sleep(HEARTBEAT_S)
 
     @app.task
-    async def kafka_probe() -> None:
+    async def kafka_probe_loop() -> None:
         while True:
             await health.probe_kafka()
             await asyncio.sleep(KAFKA_PROBE_S)
