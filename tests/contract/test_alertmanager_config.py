@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import miniyaml
+from tests.support.promtool import tool_missing
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "prometheus" / "alertmanager.example.yml"
@@ -25,12 +26,14 @@ OWNERS = ("operations", "ecommerce", "finance", "fulfilment", "platform")
 
 @pytest.fixture(scope="module")
 def amtool() -> str:
-    path = os.environ.get("AMTOOL") or shutil.which("amtool")
+    given = os.environ.get("AMTOOL")
+    path = (given if os.access(given, os.X_OK) else None) if given else shutil.which("amtool")
     if path is None:
-        pytest.skip(
+        tool_missing(
             "amtool is not installed: `apt-get install -y prometheus-alertmanager` "
             "(Debian/Ubuntu) or set AMTOOL=/path/to/amtool"
         )
+    assert path is not None
     return path
 
 

@@ -28,7 +28,7 @@ from streams.config import Settings
 from streams.domain.exceptions import KINDS
 from streams.observability.metrics import REGISTRY
 from tests.support import miniyaml
-from tests.support.promtool import INSTALL_HINT, find_promtool, run_promtool
+from tests.support.promtool import INSTALL_HINT, find_promtool, run_promtool, tool_missing
 
 REPO = Path(__file__).resolve().parents[2]
 PROM = REPO / "prometheus"
@@ -53,7 +53,8 @@ GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(\w+
 def promtool() -> str:
     path = find_promtool()
     if path is None:
-        pytest.skip(INSTALL_HINT)
+        tool_missing(INSTALL_HINT)
+    assert path is not None
     return path
 
 

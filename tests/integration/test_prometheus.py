@@ -12,7 +12,8 @@
 
 Prometheus binds 127.0.0.1 on a free port with a temporary storage directory and is
 stopped by its pid. It comes with the Debian package ``prometheus`` (scripts/setup.sh
---dev installs it); the test skips, saying so, only when it is missing.
+--dev installs it); the test skips, saying so, only when it is missing, and fails instead
+under .ci/run (``STREAMS_TEST_REQUIRE_PROMETHEUS=1``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from tests.contract.test_observability_config import (
 )
 from tests.support import miniyaml
 from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
+from tests.support.promtool import tool_missing
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
@@ -216,10 +218,11 @@ async def test_a_real_prometheus_scrapes_the_worker_and_runs_rules_and_dashboard
 ) -> None:
     binary = prometheus_binary()
     if binary is None:
-        pytest.skip(
+        tool_missing(
             "the Prometheus server is not installed: `apt-get install -y prometheus` "
             "(Debian/Ubuntu) or set PROMETHEUS=/path/to/prometheus"
         )
+    assert binary is not None
     s: Settings = at_sandbox(
         e2e_settings(
             kafka,
