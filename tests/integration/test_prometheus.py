@@ -13,7 +13,7 @@
 Prometheus binds 127.0.0.1 on a free port with a temporary storage directory and is
 stopped by its pid. It comes with the Debian package ``prometheus`` (scripts/setup.sh
 --dev installs it); the test skips, saying so, only when it is missing, and fails instead
-under .ci/run (``STREAMS_TEST_REQUIRE_PROMETHEUS=1``).
+under .ci/run (``REQUIRE_PROMETHEUS_TOOLS=1``).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def run_promtool(
 
 
 # .ci/run sets it: there a missing Prometheus tool is a failure, not a skip
-REQUIRE_ENV = "STREAMS_TEST_REQUIRE_PROMETHEUS"
+REQUIRE_ENV = "REQUIRE_PROMETHEUS_TOOLS"
 
 
 def tool_missing(hint: str) -> None:
