@@ -156,3 +156,46 @@ async def test_probes_and_process_metrics_of_a_running_worker(
             assert 'version="' in info and 'faust="0.' in info and info.endswith(" 1.0")
         finally:
             w.stop()
+
+
+async def test_readiness_follows_the_broker_and_liveness_does_not(tmp_path: Path) -> None:
+    """A worker on a broker of its own: ready; the broker stops (by its pid) and /readyz
+    turns 503 naming Kafka while /livez stays 200 (restarting would not help); the broker
+    comes back and the worker is ready again, without a restart."""
+    from streams import localkafka
+    from tests.support.kafka import unique_settings
+    from tests.support.services import free_port
+
+    k = localkafka.LocalKafka(tmp_path / "kafka", free_port(), free_port(), heap="512m")
+    await asyncio.to_thread(localkafka.up, k)
+    try:
+        s = unique_settings(k.bootstrap, tmp_path, web_port=free_port(), kafka_replication_factor=1)
+        await create_topics(s)
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+
+            async def until(status: int, timeout: float) -> dict[str, Any]:
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    assert w.proc is not None and w.proc.poll() is None, w.tail()
+                    live = await asyncio.to_thread(get, s.web_port, "/livez")
+                    ready = await asyncio.to_thread(get, s.web_port, "/readyz")
+                    if ready[0] == status:
+                        assert live[0] == 200, live
+                        return dict(orjson.loads(ready[1]))
+                    await asyncio.sleep(0.5)
+                raise AssertionError(f"/readyz never {status}: {ready!r}\n{w.tail()}")
+
+            await asyncio.to_thread(w.wait_ready, 90)
+            await until(200, 60)
+            await asyncio.to_thread(localkafka.down, k)
+            body = await until(503, 60)
+            assert [r for r in body["reasons"] if r.startswith("Kafka not reachable")], body
+            assert body["checks"]["kafka"]["reachable"] is False
+            await asyncio.to_thread(localkafka.up, k)
+            body = await until(200, 60)
+            assert body["checks"]["kafka"]["reachable"] is True
+        finally:
+            w.stop()
+    finally:
+        await asyncio.to_thread(localkafka.down, k)
