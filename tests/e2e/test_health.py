@@ -3,7 +3,9 @@ sandbox, the commercetools emulator): while the bulk restore reads a changelog /
 answers 503 with its progress, then 200 once recovery is done and Kafka answered; /livez
 and /health answer, the probes need no token while the API does, and
 /metrics carries build_info, the process and GC collectors and the HTTP latency histogram
-of both clients (the PO poller's SP-API calls, the warehouse policy's commercetools reads)."""
+of both clients (the PO poller's SP-API calls, the warehouse policy's commercetools reads);
+and, on a broker of its own that stops and comes back, /readyz follows the broker while
+/livez stays 200."""
 
 from __future__ import annotations
 
