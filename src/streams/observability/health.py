@@ -162,7 +162,9 @@ class Health:
         try:
             await asyncio.wait_for(self._probe(), KAFKA_PROBE_TIMEOUT_S)
         except Exception as exc:  # any failure is "not reachable"; the next probe tries again
-            self.kafka_error = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+            name, text = type(exc).__name__, str(exc)
+            # aiokafka's errors already start with their class name
+            self.kafka_error = text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
             log.debug("kafka probe failed: %s", self.kafka_error)
         else:
             self.kafka_ok_at, self.kafka_error = self.clock(), None
