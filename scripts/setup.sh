@@ -33,13 +33,21 @@ echo "setup: Apache Kafka jars (kafka/pom.xml -> .cache/kafka/libs)"
 echo "setup: commercetools emulator (npm ci -> .cache/ctmock)"
 .venv/bin/python -c "from streams.sandbox.ctmock import install; install()"
 
-if [[ $DEV == 1 ]] && ! command -v promtool >/dev/null 2>&1; then
-  echo "setup: promtool (Debian package prometheus)"
-  if [[ $(id -u) == 0 ]]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
-      || echo "setup: could not install promtool; its tests will fail" >&2
-  else
-    echo "setup: run 'sudo apt-get install prometheus' for promtool" >&2
+# the tests' Prometheus tools: promtool and the server itself (Debian package prometheus:
+# the rules' unit tests, a real Prometheus scraping a worker) and amtool (package
+# prometheus-alertmanager, ~10 MB: checks the example Alertmanager routing)
+if [[ $DEV == 1 ]]; then
+  pkgs=()
+  { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || pkgs+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || pkgs+=(prometheus-alertmanager)
+  if (( ${#pkgs[@]} )); then
+    echo "setup: ${pkgs[*]} (Debian packages: promtool, prometheus, amtool)"
+    if [[ $(id -u) == 0 ]]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null) \
+        || echo "setup: could not install ${pkgs[*]}; the tests needing them will fail" >&2
+    else
+      echo "setup: run 'sudo apt-get install ${pkgs[*]}' for the Prometheus tests" >&2
+    fi
   fi
 fi
 echo "setup: done"

@@ -26,10 +26,11 @@ from streams.agents.sales_orders import SalesOrderFlow
 from streams.agents.spapi_budget import RetailBudget
 from streams.config import Settings
 from streams.domain.ports import InventoryEntryReader
-from streams.observability import web
+from streams.observability import health, web
 from streams.observability.lag import LagMonitor
-from streams.observability.metrics import AMAZON_UNVALIDATED, REGISTRY
+from streams.observability.metrics import AMAZON_UNVALIDATED, REGISTRY, set_build_info
 from streams.rebalance import StreamsApp
+from streams.runtime.kafka import producer_metadata
 
 ALL_FLOWS = (
     "inventory",
@@ -243,9 +244,10 @@ def create_app(
     async def metrics(view: Any, request: Any) -> Any:
         return view.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    @app.page("/health")
-    async def health(view: Any, request: Any) -> Any:
-        return view.json({"status": "ok", "rebalancing": bool(app.rebalancing)})
+    # /livez, /readyz (Kafka asked over the worker's own producer connection) and /health;
+    # build_info for /metrics
+    health.register(app, kafka_probe=lambda: producer_metadata(app))
+    set_build_info()
 
     return app
 

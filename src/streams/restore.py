@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.observability.health import RestoreProgress
 from streams.runtime.store import OFFSET_KEY
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,19 @@ async def restore_tables(
     progress: Callable[[str], None] | None = None,
     progress_every_s: float = 5.0,
     stall_s: float = 60.0,
+    state: RestoreProgress | None = None,
 ) -> RestoreReport:
-    """Restore every partition of every target's changelog into its local database."""
+    """Restore every partition of every target's changelog into its local database;
+    ``state`` follows the progress (for the readiness probe)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.adapters.kafka_admin import client_kwargs
     from streams.runtime.kafka import all_metadata
 
     say = progress or (lambda msg: log.info("%s", msg))
+    targets = list(targets)
+    state = state if state is not None else RestoreProgress()
+    state.tables = [t.table for t in targets]
     report = RestoreReport()
     t0 = time.monotonic()
     consumer = AIOKafkaConsumer(
@@ -124,9 +130,17 @@ async def restore_tables(
                 say(f"bulk restore: {target.topic} not found, {target.table} left to Faust")
                 continue
             results = await _restore_topic(
-                consumer, TopicPartition, target, sorted(parts), say, progress_every_s, stall_s
+                consumer,
+                TopicPartition,
+                target,
+                sorted(parts),
+                say,
+                progress_every_s,
+                stall_s,
+                state,
             )
             report.partitions.extend(results)
+            state.finish_table()
     finally:
         await consumer.stop()
     report.seconds = time.monotonic() - t0
@@ -146,6 +160,7 @@ async def _restore_topic(
     say: Callable[[str], None],
     progress_every_s: float,
     stall_s: float,
+    state: RestoreProgress,
 ) -> list[PartitionResult]:
     import rocksdict
 
@@ -179,6 +194,7 @@ async def _restore_topic(
                 continue
             todo.append(tp)
         total = sum(results[tp.partition].end - results[tp.partition].start for tp in todo)
+        state.start_table(target.table, total)
         say(
             f"bulk restore: {target.table} from {target.topic}: {len(todo)} of "
             f"{len(tps)} partitions to read, about {total:,} records"
@@ -209,6 +225,7 @@ async def _restore_topic(
                         wb.put(m.key, m.value)
                     res.records += 1
                     done_records += 1
+                state.records = done_records
                 now = time.monotonic()
                 if last is not None:
                     # the records and the offset up to them, atomically
@@ -266,8 +283,13 @@ def bulk_restore(app: Any, settings: Settings) -> RestoreReport:
     def say(msg: str) -> None:
         print(msg, flush=True)
 
+    from streams.observability.health import serving_during_restore
+
+    state = RestoreProgress(tables=[t.table for t in targets])
+    # the probes answer (503 with this progress) while the restore runs: minutes at scale
+    work = restore_tables(settings, targets, progress=say, state=state)
     try:
-        return asyncio.run(restore_tables(settings, targets, progress=say))
+        return asyncio.run(serving_during_restore(settings, state, work))
     except Exception as exc:  # the broker away, say: Faust's recovery does what is left
         log.warning(
             "bulk restore failed (%s: %s), Faust recovers the tables", type(exc).__name__, exc

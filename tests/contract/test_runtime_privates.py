@@ -30,7 +30,7 @@ from faust.types import TP
 from streams.runtime.commit import ReadOffsets
 from streams.runtime.consumer import ContiguousCommitConsumer, StreamsApp, TrackedMessage
 from streams.runtime.events import PartitionEvent, bind_event
-from streams.runtime.kafka import all_metadata, partition_for, position
+from streams.runtime.kafka import all_metadata, partition_for, position, producer_metadata
 from streams.runtime.store import OFFSET_KEY, TableStore, read_partition, rocksdict_targets
 from streams.runtime.versions import TESTED, UntestedRuntimeVersion, check_versions, installed
 from tests.support.kafka import produce
@@ -274,3 +274,23 @@ async def test_position_and_metadata_from_the_consumers_internals(kafka: str) ->
         assert position(consumer, tp) == 4  # the next offset getmany hands out
     finally:
         await consumer.stop()
+
+
+async def test_producer_metadata_over_fausts_own_producer(app: faust.App, kafka: str) -> None:
+    """``app.producer._producer`` (Faust's AIOKafkaProducer, None until started) and its
+    ``client.fetch_all_metadata()``: the readiness probe's request."""
+    with pytest.raises(ConnectionError, match="not started"):
+        await producer_metadata(app)
+    from aiokafka import AIOKafkaProducer
+
+    producer = cast(Any, app.producer)
+    assert producer._producer is None
+    raw = AIOKafkaProducer(bootstrap_servers=kafka)
+    await raw.start()
+    try:
+        producer._producer = raw  # what Faust's Producer.on_start does
+        cluster = await producer_metadata(app)
+        assert cluster.brokers(), "the broker answered with its metadata"
+    finally:
+        producer._producer = None
+        await raw.stop()

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 INSTALL_HINT = (
     "promtool is not installed: `apt-get install -y prometheus` (Debian/Ubuntu) "
     "or set PROMTOOL=/path/to/promtool"
@@ -46,3 +48,14 @@ def run_promtool(
         timeout=timeout,
         check=False,
     )
+
+
+# .ci/run sets it: there a missing Prometheus tool is a failure, not a skip
+REQUIRE_ENV = "REQUIRE_PROMETHEUS_TOOLS"
+
+
+def tool_missing(hint: str) -> None:
+    """Skip the test (saying what to install), or fail it where the tools are required."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{hint} ({REQUIRE_ENV}=1: the Prometheus tools are required here)")
+    pytest.skip(hint)

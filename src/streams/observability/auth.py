@@ -1,5 +1,6 @@
 """Bearer-token guard of the worker's web server: with ``STREAMS_WEB_TOKEN`` set, every path
-but ``/metrics`` and ``/health`` needs ``Authorization: Bearer <token>``."""
+but ``/metrics``, ``/health`` and the probes (``/livez``, ``/readyz``) needs
+``Authorization: Bearer <token>``."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.config import Settings
 
-OPEN_PATHS = frozenset({"/metrics", "/health"})
+# what Prometheus and the orchestrator's probes ask for carries no token
+OPEN_PATHS = frozenset({"/metrics", "/health", "/livez", "/readyz"})
 
 
 def bearer_guard(token: str) -> Callable[..., Awaitable[aioweb.StreamResponse]]:
-    """aiohttp middleware: everything but /metrics and /health needs the bearer token."""
+    """aiohttp middleware: everything but OPEN_PATHS needs the bearer token."""
     expected = token.encode()
 
     @aioweb.middleware

@@ -5,12 +5,33 @@ Dashboards and alert rules name only what is defined here; a test checks that.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import platform
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 # *_created series double the exposition for no use on dashboards
 disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# prometheus_client's own: process_* (CPU, memory, open files, start time) and python_gc_*
+ProcessCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+# (the library registers them on its default registry, which the worker does not serve)
+
+BUILD_INFO = Gauge(
+    "streams_build_info",
+    "Always 1; the labels say what runs (package version, Python and Faust versions)",
+    ["version", "python", "faust"],
+    registry=REGISTRY,
+)
 
 RECORDS = Counter(
     "streams_records_total",
@@ -333,17 +354,59 @@ AMAZON_UNVALIDATED = Counter(
     ["api"],
     registry=REGISTRY,
 )
+HTTP_SECONDS = Histogram(
+    "streams_http_client_request_duration_seconds",
+    "Duration of one HTTP exchange with an outside system (one attempt: a retried call "
+    "counts each attempt), by system (spapi, commercetools), operation and outcome (ok, "
+    "client_error, throttled = 429, server_error = 5xx, no_response)",
+    ["system", "operation", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+
+
+def http_outcome(status: int) -> str:
+    """The outcome class of an HTTP status (0 = no answer arrived)."""
+    if status == 0:
+        return "no_response"
+    if status == 429:
+        return "throttled"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+
+
+def set_build_info() -> None:
+    """``streams_build_info`` for this process (called once when the app is built)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "unknown"
+
+    from streams import __version__
+
+    BUILD_INFO.clear()
+    BUILD_INFO.labels(__version__, platform.python_version(), of("faust-streaming")).set(1)
 
 
 class SpApiResponses:
-    """SP-API client hooks: every response as ``streams_spapi_responses_total``."""
+    """SP-API client hooks: every response as ``streams_spapi_responses_total`` and its
+    duration in ``streams_http_client_request_duration_seconds{system="spapi"}``."""
 
     def on_response(self, operation: str, status: int, seconds: float) -> None:
         SPAPI_RESPONSES.labels(operation, str(status)).inc()
+        HTTP_SECONDS.labels("spapi", operation, http_outcome(status)).observe(seconds)
 
 
 class CtResponses:
-    """commercetools client hooks: every response as ``streams_ct_responses_total``."""
+    """commercetools client hooks: every response as ``streams_ct_responses_total`` and its
+    duration in ``streams_http_client_request_duration_seconds{system="commercetools"}``."""
 
     def on_response(self, operation: str, status: int, seconds: float) -> None:
         CT_RESPONSES.labels(operation, str(status)).inc()
+        HTTP_SECONDS.labels("commercetools", operation, http_outcome(status)).observe(seconds)

@@ -32,7 +32,8 @@ def render_status(ops: StatusSource, table: Mapping[str, Mapping[str, Any]], now
         f"<h1>Stream processor status</h1><p>Worker <b>{e(ops.worker)}</b>, application "
         f"<b>{e(s.app_id)}</b>, at {e(iso(now))}. Rebalancing: "
         f"{'yes' if ops.app.rebalancing else 'no'}. "
-        "<a href='/metrics'>/metrics</a> (Prometheus) &middot; <a href='/health'>/health</a>"
+        "<a href='/metrics'>/metrics</a> (Prometheus) &middot; <a href='/readyz'>/readyz</a>"
+        " &middot; <a href='/livez'>/livez</a> &middot; <a href='/health'>/health</a>"
         " &middot; <a href='/api/exceptions'>/api/exceptions</a> (JSON; also "
         "<code>/api/sku/&lt;sku&gt;</code>, <code>/api/po/&lt;number&gt;</code>)</p>",
         "<p><small>An <b>exception</b> is a problem a team must act on. <b>critical</b>: act "

@@ -1,4 +1,5 @@
-"""The aiokafka internals the raw stages and the bulk restore read, and its partitioner."""
+"""The aiokafka internals the raw stages, the bulk restore and the readiness probe read, and
+its partitioner."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ def position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
 async def all_metadata(consumer: AIOKafkaConsumer) -> Any:
     """The cluster metadata of every topic (one request), as aiokafka's ClusterMetadata."""
     return await consumer._client.fetch_all_metadata()
+
+
+async def producer_metadata(app: Any) -> Any:
+    """One metadata request over the Faust producer's own aiokafka client (the readiness
+    probe: the connection the worker's output goes through answers). Faust keeps the
+    AIOKafkaProducer in ``Producer._producer`` (None until started)."""
+    producer = getattr(app.producer, "_producer", None)
+    if producer is None:
+        raise ConnectionError("the producer has not started")
+    return await producer.client.fetch_all_metadata()
 
 
 def partition_for(key: bytes, partitions: int) -> int:
