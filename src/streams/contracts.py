@@ -25,8 +25,9 @@ from pydantic import ValidationError
 
 from streams.adapters import amazon_models
 from streams.config import Settings
+from streams.package_data import schemas_dir
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = schemas_dir()  # package data: found in a wheel install too
 
 
 class BadInput(ValueError):

@@ -26,8 +26,9 @@ from pydantic import BaseModel
 from streams.domain.dispatch import Dispatch
 from streams.domain.inventory_commands import InventoryCommand
 from streams.domain.mapping import SkuMapping
+from streams.package_data import schemas_dir
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = schemas_dir()  # package data: found in a wheel install too
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 

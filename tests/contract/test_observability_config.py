@@ -482,7 +482,7 @@ def test_compose_stack_shape() -> None:
     assert "--config.file=/etc/prometheus/prometheus.compose.yml" in command
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim\b", dockerfile, re.M)
 
 
 def _compose_command() -> tuple[list[str] | None, str]:
