@@ -20,6 +20,7 @@ MODELS = {
     "vendorOrders": "vendorOrders.json",
     "vendorShipments": "vendorShipments.json",
     "vendorTransactionStatus": "vendorTransactionStatus.json",
+    "vendorInvoices": "vendorInvoices.json",
     "vendorDirectFulfillmentInventory": "vendorDirectFulfillmentInventoryV1.json",
 }
 
