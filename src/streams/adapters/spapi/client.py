@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from streams.adapters.spapi import df_inventory, orders, shipping, transactions
+from streams.adapters.spapi import df_inventory, invoices, orders, shipping, transactions
 from streams.adapters.spapi.df_inventory import DfInventoryApi
 from streams.adapters.spapi.errors import SpApiHooks
+from streams.adapters.spapi.invoices import VendorInvoicesApi
 from streams.adapters.spapi.orders import VendorOrdersApi
 from streams.adapters.spapi.shipping import VendorShipmentsApi
 from streams.adapters.spapi.transactions import TransactionsApi
@@ -24,13 +25,16 @@ PATHS: dict[str, str] = {
     **shipping.PATHS,
     **df_inventory.PATHS,
     **transactions.PATHS,
+    **invoices.PATHS,
 }
 # Amazon's default usage plans: 10/s burst 10 everywhere, except the retail getTransaction's
 # burst 20 (twice the burst)
 DOUBLE_BURST = frozenset({transactions.RETAIL})
 
 
-class SpApiClient(VendorOrdersApi, VendorShipmentsApi, DfInventoryApi, TransactionsApi):
+class SpApiClient(
+    VendorOrdersApi, VendorShipmentsApi, DfInventoryApi, TransactionsApi, VendorInvoicesApi
+):
     """Async SP-API client; ``async with SpApiClient(settings) as api: ...``.
 
     Pass ``session`` to share an aiohttp session (the client then leaves it open). ``hooks``

@@ -31,7 +31,7 @@ import orjson
 from aiohttp import web
 
 from streams.adapters.amazon_models import example, validate
-from streams.sandbox.amazon import df_transactions
+from streams.sandbox.amazon import df_transactions, invoices
 from streams.sandbox.amazon.faults import Faults, FaultState, faults_from_json
 from streams.sandbox.amazon.generator import CatalogueItem, OrderGenerator, isoformat
 
@@ -55,6 +55,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "/vendor/directFulfillment/inventory/v1/warehouses/{warehouseId}/items",
     ),
     **df_transactions.OPERATIONS,  # DF transaction status: its own module
+    **invoices.OPERATIONS,  # submitInvoices: its own module
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -802,6 +803,7 @@ _HANDLERS: dict[str, Handler] = {
     "SubmitShipmentConfirmations": submit_shipment_confirmations,
     "submitInventoryUpdate": submit_inventory_update,
     **df_transactions.HANDLERS,
+    **invoices.HANDLERS,
 }
 
 
