@@ -17,6 +17,7 @@ from streams.agents.ct_commands import CtCommandFlow
 from streams.agents.ct_sweep import SweepFlow
 from streams.agents.inventory import InventoryFlow
 from streams.agents.inventory_sender import InventorySenderFlow
+from streams.agents.invoices import InvoiceFlow
 from streams.agents.ops import OpsFlow
 from streams.agents.po_poller import PoPoller
 from streams.agents.purchase_orders import PurchaseOrderFlow
@@ -40,6 +41,7 @@ ALL_FLOWS = (
     "sales_orders",
     "inventory_sender",
     "ct_sweep",
+    "invoices",
 )
 
 
@@ -105,6 +107,7 @@ class Flows:
     channel_policy: ChannelPolicyFlow | None = None
     ops: OpsFlow | None = None
     retail_budget: RetailBudget | None = None
+    invoices: InvoiceFlow | None = None
 
 
 class WorkerApp(StreamsApp):
@@ -165,7 +168,7 @@ def create_app(
     if "ct_sweep" in flows:  # what no commercetools message announced, every 15 s
         sweep = SweepFlow(app, s, inventory.inventory_query, inventory.send_read, clock)
 
-    po_flow = asn = sales = None
+    po_flow = asn = sales = invoices = None
     if "purchase_orders" in flows:
         po_flow = PurchaseOrderFlow(
             app, s, inventory.sku_topic, inventory.products, clock, spapi_factory
@@ -174,6 +177,8 @@ def create_app(
         if "asn" in flows:
             asn = AsnFlow(app, s, po_flow, clock, spapi_factory)
             po_flow.shipments = asn.shipments
+            if "invoices" in flows and s.invoices_enabled:  # a finance decision: off by default
+                invoices = InvoiceFlow(app, s, po_flow, asn, clock, spapi_factory)
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
@@ -223,6 +228,7 @@ def create_app(
         ct_commands=commands,
         channel_policy=policy,
         ops=ops,
+        invoices=invoices,
         retail_budget=retail_budget,
     )
 

@@ -6,6 +6,7 @@ No I/O happens at import. Secrets are ``SecretStr`` so they never print by accid
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,6 +291,24 @@ class Settings(BaseSettings):
     # commercetools errors are retried without end; after this long finance is told
     sales_order_retry_s: float = Field(600.0, ge=0)
 
+    # --- invoices (INV: vendorInvoices submitInvoices, docs/invoices.md) -----------------
+    # off by default: invoicing Amazon is a finance decision
+    invoices_enabled: bool = False
+    topic_invoices: str = "amazon.invoices"
+    # per-shipment: one invoice per accepted shipment confirmation; per-po: one per PO once
+    # every accepted line shipped (or the PO is Closed)
+    invoice_mode: Literal["per-shipment", "per-po"] = "per-shipment"
+    # {po} and {seq} (the PO's invoice counter) are required: they make numbers unique
+    invoice_number_pattern: str = Field("INV-{po}-{seq}", min_length=1, max_length=64)
+    # Amazon PartyIdentification JSON; unset remit-to = the PO's selling party id
+    invoice_remit_to: dict[str, Any] | None = None
+    invoice_ship_from: dict[str, Any] | None = None
+    invoice_tax_type: str | None = None  # TaxDetails.taxType, e.g. VAT; unset: no tax lines
+    invoice_tax_rate: Decimal = Field(Decimal(0), ge=0, le=1)
+    # a price other than the PO's needs an override for the line AND to be within this
+    invoice_price_tolerance: Decimal = Field(Decimal(0), ge=0, le=1)
+    invoice_price_overrides: dict[str, Decimal] = Field(default_factory=dict)
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, data: Any) -> Any:
@@ -305,6 +324,17 @@ class Settings(BaseSettings):
         return data
 
     _derived: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _invoice_number_pattern(self) -> Settings:
+        pattern = self.invoice_number_pattern
+        if "{po}" not in pattern or "{seq}" not in pattern:
+            raise ValueError("STREAMS_INVOICE_NUMBER_PATTERN must contain {po} and {seq}")
+        try:
+            pattern.format(po="PO", seq=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"STREAMS_INVOICE_NUMBER_PATTERN is not a pattern: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _derive_spapi_endpoints(self) -> Settings:
