@@ -7,7 +7,11 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import json
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 from hypothesis import strategies as st
 
 from streams.adapters import amazon_models
@@ -22,6 +26,10 @@ from streams.domain.invoice import (
 from streams.domain.invoice_book import InvoiceBook
 from streams.domain.invoice_check import InvoiceContext, validate_invoice
 
+ROOT = Path(__file__).resolve().parents[2]
+TOPIC_SCHEMA = Draft202012Validator(
+    json.loads((ROOT / "schemas" / "amazon.invoices.schema.json").read_text())
+)
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
 model_check = partial(amazon_models.validate, "vendorInvoices", "Invoice")
 RULES = InvoiceRules(
@@ -308,6 +316,14 @@ def test_property_invoices_of_valid_shipments_validate_and_never_exceed_shipped(
         amazon_models.validate("vendorInvoices", "SubmitInvoicesRequest", {"invoices": [body]})
         == []
     )
+    assert list(TOPIC_SCHEMA.iter_errors(body)) == []
     billed = invoice_eaches(body, t)
     assert all(billed[k] <= shipped.get(k, 0) for k in billed)
     assert billed == {k: n for k, n in shipped.items() if n}
+
+
+def test_the_topic_examples_are_amazon_invoices() -> None:
+    files = sorted((ROOT / "schemas" / "examples" / "amazon.invoices").glob("*.json"))
+    assert files
+    for f in files:
+        assert model_check(json.loads(f.read_text())) == [], f.name
