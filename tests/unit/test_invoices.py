@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-import json
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
-from jsonschema import Draft202012Validator
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from streams.adapters import amazon_models
 from streams.domain.invoice import (
