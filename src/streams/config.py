@@ -6,12 +6,13 @@ No I/O happens at import. Secrets are ``SecretStr`` so they never print by accid
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.domain.spapi_regions import (
     LWA_TOKEN_URL,
@@ -301,13 +302,13 @@ class Settings(BaseSettings):
     # {po} and {seq} (the PO's invoice counter) are required: they make numbers unique
     invoice_number_pattern: str = Field("INV-{po}-{seq}", min_length=1, max_length=64)
     # Amazon PartyIdentification JSON; unset remit-to = the PO's selling party id
-    invoice_remit_to: dict[str, Any] | None = None
-    invoice_ship_from: dict[str, Any] | None = None
+    invoice_remit_to: Annotated[dict[str, Any] | None, NoDecode] = None
+    invoice_ship_from: Annotated[dict[str, Any] | None, NoDecode] = None
     invoice_tax_type: str | None = None  # TaxDetails.taxType, e.g. VAT; unset: no tax lines
     invoice_tax_rate: Decimal = Field(Decimal(0), ge=0, le=1)
     # a price other than the PO's needs an override for the line AND to be within this
     invoice_price_tolerance: Decimal = Field(Decimal(0), ge=0, le=1)
-    invoice_price_overrides: dict[str, Decimal] = Field(default_factory=dict)
+    invoice_price_overrides: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -324,6 +325,20 @@ class Settings(BaseSettings):
         return data
 
     _derived: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("invoice_remit_to", "invoice_ship_from", "invoice_tax_type", mode="before")
+    @classmethod
+    def _invoice_unset(cls, v: Any) -> Any:
+        if v == "":  # an empty variable (streams config prints one) = unset
+            return None
+        return json.loads(v) if isinstance(v, str) and v.lstrip().startswith("{") else v
+
+    @field_validator("invoice_price_overrides", mode="before")
+    @classmethod
+    def _invoice_no_overrides(cls, v: Any) -> Any:
+        if v == "":
+            return {}
+        return json.loads(v) if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _invoice_number_pattern(self) -> Settings:
@@ -410,6 +425,8 @@ class Settings(BaseSettings):
                 out[name] = str(value)
             elif isinstance(value, tuple):
                 out[name] = ",".join(value)
+            elif isinstance(value, dict):  # JSON, as the variable is read
+                out[name] = json.dumps(value, default=str)
             else:
                 out[name] = value
         return out
