@@ -264,6 +264,11 @@ def test_a_failed_transaction_is_a_finance_exception_and_frees_the_shipment() ->
     assert book.to_retry() == ["S1"] and book.invoiced_eaches() == {}
     retry = book.on_recheck(t, RULES, model_check, NOW)
     assert [n for n, _ in retry.publish] == ["INV-PO1-2"]  # a number is never given twice
+    book.on_submitted("INV-PO1-2", book.invoices["INV-PO1-2"]["digest"], "tx2", 2.0)
+    done = book.on_transaction("INV-PO1-2", "tx2", "Success", [], NOW)
+    assert [(x["kind"], x["status"]) for x in done.exceptions] == [
+        ("invoice-transaction-failed", "resolved")
+    ]
 
 
 def test_a_duplicate_refusal_after_an_uncertain_resend_means_the_first_one_stands() -> None:

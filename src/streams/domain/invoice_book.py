@@ -256,7 +256,10 @@ class InvoiceBook:
             return eff
         inv["status"] = "accepted"
         eff.outcomes.append("accepted")
-        self._resolve(TX_FAILED, number, _iso(now), eff)
+        # this invoice bills what an earlier, failed one could not: their exceptions end
+        for other, x in self.invoices.items():
+            if other == number or set(x["sids"]) & set(inv["sids"]):
+                self._resolve(TX_FAILED, other, _iso(now), eff)
         return eff
 
     # --- internals
