@@ -11,6 +11,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # every flow's module is imported here, unguarded: one that fails to import fails the start
+from streams.agents import invoice_web
 from streams.agents.asn import AsnFlow
 from streams.agents.channel_policy import ChannelPolicyFlow
 from streams.agents.ct_commands import CtCommandFlow
@@ -215,6 +216,8 @@ def create_app(
             shipments=asn.shipments if asn is not None else None,
         )
         web.register(app, s, ops)
+        if invoices is not None:  # GET /api/invoice/{number} (streams invoice)
+            invoice_web.register(app, s.invoice_number_pattern, invoices.invoices, ops)
 
     app.flows = Flows(
         inventory=inventory,

@@ -19,6 +19,8 @@ from streams.adapters.spapi import SpApiClient
 from streams.config import Settings
 from streams.domain.invoice import InvoiceRules, build_invoice
 from streams.sandbox.amazon import SandboxControl, running_sandbox
+from streams.sandbox.amazon.invoices import DUPLICATE
+from streams.views import fetch
 from tests.e2e.test_asn import dispatch, metric, sscc
 from tests.e2e.test_purchase_orders import item, mapping, order, stock
 from tests.support.e2e import at_sandbox, e2e_sandbox, e2e_settings
@@ -30,12 +32,17 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 SUBMIT = "submitInvoices"
 
 
+def metrics_of(w: WorkerProcess) -> str:
+    """The worker's /metrics, or "" while it is too busy to answer (a loaded machine)."""
+    try:
+        return w.metrics()
+    except OSError:
+        return ""
+
+
 def summary(w: WorkerProcess) -> str:
     keep = ("streams_invoices", "streams_asn_total", "streams_exc")
-    try:
-        text = w.metrics()
-    except OSError:
-        text = ""
+    text = metrics_of(w)
     lines = [ln for ln in text.splitlines() if ln.startswith(keep)]
     return "\n".join(lines) + "\n" + w.tail(30)
 
@@ -130,7 +137,7 @@ async def test_accepted_shipments_are_invoiced_once_even_across_a_sigkill(
             )
 
             async def first_round() -> bool:
-                text = w.metrics()
+                text = metrics_of(w)
                 return (
                     metric(text, "streams_invoices_total", outcome="accepted") >= 1
                     and metric(text, "streams_invoices_total", outcome="failed") >= 1
@@ -147,7 +154,7 @@ async def test_accepted_shipments_are_invoiced_once_even_across_a_sigkill(
             await produce(bs, f"{s.app_id}-invoice-events", again)
 
             async def redelivered() -> bool:
-                return metric(w.metrics(), "streams_invoices_total", outcome="duplicate") >= 1
+                return metric(metrics_of(w), "streams_invoices_total", outcome="duplicate") >= 1
 
             assert await until(redelivered), summary(w)
 
@@ -174,12 +181,21 @@ async def test_accepted_shipments_are_invoiced_once_even_across_a_sigkill(
             w.wait_ready()
 
             async def settled() -> bool:
-                text = w.metrics()
+                text = metrics_of(w)
                 # after the restart: PO 3 accepted (once), PO 2 invoiced anew and accepted
                 return metric(text, "streams_invoices_total", outcome="accepted") >= 2
 
             assert await until(settled), summary(w)
             await asyncio.sleep(2.0)  # anything that would be sent twice has had time to be
+            # streams invoice <number>: through the worker's API
+            status, view = await asyncio.to_thread(fetch, s, "/api/invoice/INV-INVPO003-1")
+            assert status == 200 and view["status"] == "accepted", view
+            assert view["shipments"] == ["SHIP-I3"] and view["total"] == "18.60"
+            status, view = await asyncio.to_thread(fetch, s, "/api/invoice/INV-INVPO002-1")
+            assert view["status"] == "failed" and view["errors"][0]["code"] == DUPLICATE
+            assert [x["kind"] for x in view["exceptions"]] == ["invoice-transaction-failed"]
+            status, _ = await asyncio.to_thread(fetch, s, "/api/invoice/INV-NOPO-1")
+            assert status == 404
         finally:
             w.stop()
 

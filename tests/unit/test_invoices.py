@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from streams.adapters import amazon_models
+from streams.agents.invoice_web import invoice_view
 from streams.domain.invoice import (
     InvoiceBuildError,
     InvoiceRules,
     PoTerms,
     build_invoice,
     invoice_eaches,
+    po_of_number,
     terms_from_record,
 )
 from streams.domain.invoice_book import InvoiceBook
@@ -331,3 +333,17 @@ def test_the_topic_examples_are_amazon_invoices() -> None:
     assert files
     for f in files:
         assert model_check(json.loads(f.read_text())) == [], f.name
+
+
+def test_the_invoice_view_and_the_po_an_invoice_number_names() -> None:
+    assert po_of_number("INV-{po}-{seq}", "INV-AB-1-12") == "AB-1"
+    assert po_of_number("{seq}/{po}", "3/PO9") == "PO9"
+    assert po_of_number("INV-{po}-{seq}", "CN-PO1-1") is None
+    book = InvoiceBook("PO1")
+    t = terms(("1", "Cases", 6, 4, 4, "4.99"))
+    book.on_shipment("S1", "d1", {"1": 12}, t, RULES, model_check, NOW)
+    view = invoice_view(book, "INV-PO1-1")
+    assert view is not None
+    assert (view["status"], view["total"], view["shipments"]) == ("queued", "59.88", ["S1"])
+    assert view["lines"] == [{"itemSequenceNumber": "1", "eaches": 12, "netAmount": "59.88"}]
+    assert invoice_view(book, "INV-PO1-2") is None

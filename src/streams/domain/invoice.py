@@ -20,6 +20,7 @@ decisions are :mod:`streams.domain.invoice_book`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,17 @@ class InvoiceRules:
 
     def number(self, po: str, seq: int) -> str:
         return self.number_pattern.format(po=po, seq=seq)
+
+
+def po_of_number(pattern: str, number: str) -> str | None:
+    """The PO an invoice number names under ``pattern`` (None: it does not fit)."""
+    parts = re.split(r"(\{po\}|\{seq\})", pattern)
+    regex = "".join(
+        "(?P<po>.+?)" if p == "{po}" else r"(?P<seq>\d+)" if p == "{seq}" else re.escape(p)
+        for p in parts
+    )
+    m = re.fullmatch(regex, number)
+    return m["po"] if m else None
 
 
 @dataclass(frozen=True)
