@@ -253,6 +253,21 @@ def test_per_po_mode_waits_until_every_accepted_line_shipped() -> None:
     assert book.invoices[number]["sids"] == ["S1", "S2"]
 
 
+def test_per_po_mode_invoices_what_a_closed_po_shipped() -> None:
+    rules = InvoiceRules(remit_to={"partyId": "V"}, mode="per-po")
+    lines: list[Line] = [("1", "Eaches", 1, 10, 10, "1.00")]
+    book = InvoiceBook("PO1")
+    assert book.on_shipment(
+        "S1", "d1", {"1": 6}, terms(*lines), rules, model_check, NOW
+    ).outcomes == ["waiting"]
+    assert book.waiting() == ["S1"]
+    closed = terms_from_record({**pos_record("PO1", *lines), "state": "Closed"}, "V")
+    assert isinstance(closed, PoTerms) and closed.closed
+    eff = book.on_recheck(closed, rules, model_check, NOW)
+    ((_, body),) = eff.publish
+    assert body["items"][0]["invoicedQuantity"]["amount"] == 6 and book.waiting() == []
+
+
 def test_a_failed_transaction_is_a_finance_exception_and_frees_the_shipment() -> None:
     t = terms(("1", "Eaches", 1, 10, 10, "1.00"))
     book = InvoiceBook("PO1")

@@ -72,6 +72,7 @@ class InvoiceFlow:
         self.sent = _table(app, "invoice_sent", s)
         self.model_check = partial(amazon_validate, "vendorInvoices", "Invoice")
         self.pending_tx: dict[str, tuple[str, str, float]] = {}  # txid -> (PO, number, at)
+        self.waiting: set[str] = set()  # POs with shipments not invoiced yet (per-po mode)
         self.needs_scan = True
         asn_flow.on_accepted.append(self.shipment_accepted)
         app.agent(self.events_topic, name="invoice-events")(self.invoice_events)
@@ -163,6 +164,10 @@ class InvoiceFlow:
             self.pending_tx.pop(txid, None)
         for txid, number, at in eff.watch:
             self.pending_tx[txid] = (book.po, number, at)
+        if book.waiting():
+            self.waiting.add(book.po)
+        else:
+            self.waiting.discard(book.po)
 
     # --- timer: transaction status, the start-up scan (never writes tables) -------------
     async def tick(self) -> None:
@@ -171,6 +176,11 @@ class InvoiceFlow:
         if self.needs_scan:
             self.needs_scan = False
             await self._scan()
+        for po in list(self.waiting):
+            terms = self.terms(po)
+            if isinstance(terms, PoTerms) and terms.closed:  # invoice what a Closed PO shipped
+                self.waiting.discard(po)
+                await self.events_topic.send(key=po.encode(), value=dumps({"t": "recheck"}))
         for txid, (po, number, submitted) in list(self.pending_tx.items()):
             try:
                 status = await self.spapi().get_transaction(txid)
@@ -202,6 +212,8 @@ class InvoiceFlow:
                 pending[txid] = (book.po, number, at)
             if book.to_retry():
                 await self.events_topic.send(key=key, value=dumps({"t": "recheck"}))
+            if book.waiting():
+                self.waiting.add(book.po)
         self.pending_tx = pending
         for key, raw in self.asn_flow.shipments.items():
             shipments = ShipmentBook(key.decode(), loads(raw))

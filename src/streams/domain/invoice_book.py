@@ -125,6 +125,10 @@ class InvoiceBook:
             if inv["status"] == "submitted" and inv.get("txid")
         ]
 
+    def waiting(self) -> list[str]:
+        """Accepted shipments not invoiced yet (per-po mode: the PO is not fully shipped)."""
+        return [sid for sid, sh in self.shipments.items() if sh["status"] == "accepted"]
+
     def to_retry(self) -> list[str]:
         """Shipments judged invalid, or whose invoice Amazon refused: judged again at start."""
         return [sid for sid, sh in self.shipments.items() if sh["status"] in ("invalid", "failed")]
@@ -181,10 +185,10 @@ class InvoiceBook:
         """Judge again what could not be invoiced (after finance fixed the cause)."""
         eff = InvoiceEffects()
         retry = self.to_retry()
-        if retry:
-            for sid in retry:
-                self.shipments[sid]["status"] = "accepted"
-            eff.changed = True
+        for sid in retry:
+            self.shipments[sid]["status"] = "accepted"
+        if retry or self.waiting():
+            eff.changed = bool(retry)
             self._invoice_ready(terms, rules, model_check, now, eff)
         return eff
 
