@@ -233,5 +233,8 @@ async def test_accepted_shipments_are_invoiced_once_even_across_a_sigkill(
         assert failed and failed[0]["owner"] == "finance" and failed[0]["status"] == "open"
         assert "DuplicateInvoiceNumber" in failed[0]["rootCause"]
         refs = failed[0]["refs"]
-        assert (refs["purchaseOrderNumber"], refs["shipmentId"]) == ("INVPO002", "INV-INVPO002-1")
+        assert (refs["purchaseOrderNumber"], refs["invoiceNumber"]) == (
+            "INVPO002",
+            "INV-INVPO002-1",
+        )
         assert failed[-1]["status"] == "resolved"

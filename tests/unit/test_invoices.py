@@ -278,6 +278,7 @@ def test_a_failed_transaction_is_a_finance_exception_and_frees_the_shipment() ->
         number, "tx1", "Failure", [{"code": "InvalidInvoice", "message": "bad"}], NOW
     )
     assert eff.outcomes == ["failed"] and eff.exceptions[0]["kind"] == "invoice-transaction-failed"
+    assert eff.exceptions[0]["refs"]["invoiceNumber"] == "INV-PO1-1"
     assert book.to_retry() == ["S1"] and book.invoiced_eaches() == {}
     retry = book.on_recheck(t, RULES, model_check, NOW)
     assert [n for n, _ in retry.publish] == ["INV-PO1-2"]  # a number is never given twice

@@ -3,11 +3,15 @@ shipped / invoiced, amounts, and the differences that join the PO row's discrepa
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from streams.domain.invoice_book import InvoiceBook
-from streams.report import reconcile_po
+from streams.report import _invoice_report, build_rows, reconcile_po
 from streams.report_invoices import invoice_lines, invoiced_totals
 from tests.unit.test_invoices import NOW, RULES, model_check, pos_record, terms
 
@@ -51,3 +55,27 @@ def test_a_refused_invoice_bills_nothing_and_is_a_discrepancy() -> None:
         po, shipments(S1={"1": 4}), now=0.0, deadline_s=1e12, invoices=book.to_json()
     )
     assert "invoice INV-PO1-1 failed" in row.discrepancies
+
+
+def test_the_report_writes_the_lines_csv_beside_the_po_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [("1", "Eaches", 1, 10, 10, "2.50")]
+    po = {**pos_record("PO1", *lines), "poDate": 1.0}
+    book = InvoiceBook("PO1")
+    book.on_shipment("S1", "d1", {"1": 4}, terms(*lines), RULES, model_check, NOW)
+    rows = build_rows(
+        {"PO1": po}, {}, "1970-01", now=2.0, deadline_s=1e12, invoices={"PO1": book.to_json()}
+    )
+    sources = {
+        "pos": {"PO1": po},
+        "shipments": {"PO1": shipments(S1={"1": 4})},
+        "invoices": {"PO1": book.to_json()},
+    }
+    _invoice_report(rows, sources, tmp_path / "reconciliation-1970-01.csv")
+    with (tmp_path / "reconciliation-1970-01-lines.csv").open() as f:
+        got = list(csv.DictReader(f))
+    assert [
+        (r["line"], r["shipped_eaches"], r["invoiced_eaches"], r["invoiced_amount"]) for r in got
+    ] == [("1", "4", "4", "10.00")]
+    assert "invoiced (net) 10.00 USD" in capsys.readouterr().out

@@ -54,6 +54,7 @@ class Refs(BaseModel):
     itemSequenceNumber: str | None = None
     shipmentId: str | None = None
     transactionId: str | None = None
+    invoiceNumber: str | None = None  # vendor invoices (docs/invoices.md)
 
 
 class OpsException(BaseModel):

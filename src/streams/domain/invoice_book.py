@@ -401,10 +401,11 @@ class InvoiceBook:
             if sid in self.shipments:
                 self.shipments[sid].update({"status": "failed", "invoice": None})
 
-    def _refs(self, ref: str) -> Refs:
+    def _refs(self, kind: str, ref: str) -> Refs:
         if ref == "po":
             return Refs(purchaseOrderNumber=self.po)
-        # shipment ids and invoice numbers both go in shipmentId: Refs has no invoice field
+        if kind == TX_FAILED:  # about one invoice
+            return Refs(purchaseOrderNumber=self.po, invoiceNumber=ref)
         return Refs(purchaseOrderNumber=self.po, shipmentId=ref)
 
     def _raise(
@@ -421,15 +422,13 @@ class InvoiceBook:
         prev = self.exceptions.get(slot)
         exc = raise_exception(
             kind,
-            self._refs(ref),
+            self._refs(kind, ref),
             cause,
             now_iso,
             OpsException.model_validate(prev) if prev else None,
         )
         self.exceptions[slot] = to_record(exc)
         rec = to_record(exc)
-        if kind == TX_FAILED:
-            rec["invoiceNumber"] = ref
         if violations is not None:
             rec["violations"] = [x.to_json() for x in violations]
         eff.exceptions.append(rec)
