@@ -36,6 +36,8 @@ export STREAMS_SANDBOX_HOST=127.0.0.1
 export STREAMS_SPAPI_ENDPOINT=http://127.0.0.1:$STREAMS_SANDBOX_PORT
 export STREAMS_SPAPI_LWA_URL=$STREAMS_SPAPI_ENDPOINT/auth/o2/token
 export STREAMS_WEB_HOST=127.0.0.1
+# the demo invoices what Amazon accepted (off by default in production: a finance decision)
+export STREAMS_INVOICES_ENABLED=${STREAMS_INVOICES_ENABLED:-true}
 
 # a previous run that did not get to clean up: stop its broker and emulator (by their pid
 # files), so that nothing of its world survives

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # every flow's module is imported here, unguarded: one that fails to import fails the start
 from streams.adapters import amazon_models
+from streams.agents import invoice_web
 from streams.agents.asn import AsnFlow
 from streams.agents.channel_policy import ChannelPolicyFlow
 from streams.agents.ct_commands import CtCommandFlow
@@ -19,6 +20,7 @@ from streams.agents.ct_sweep import SweepFlow
 from streams.agents.df_poller import DfPoller
 from streams.agents.inventory import InventoryFlow
 from streams.agents.inventory_sender import InventorySenderFlow
+from streams.agents.invoices import InvoiceFlow
 from streams.agents.ops import OpsFlow
 from streams.agents.po_poller import PoPoller
 from streams.agents.purchase_orders import PurchaseOrderFlow
@@ -44,6 +46,7 @@ ALL_FLOWS = (
     "inventory_sender",
     "ct_sweep",
     "df_poller",
+    "invoices",
 )
 
 
@@ -110,6 +113,7 @@ class Flows:
     ops: OpsFlow | None = None
     retail_budget: RetailBudget | None = None
     df_poller: DfPoller | None = None  # Direct Fulfillment orders in (STREAMS_DF_ENABLED)
+    invoices: InvoiceFlow | None = None
 
 
 class WorkerApp(StreamsApp):
@@ -174,7 +178,7 @@ def create_app(
     if "ct_sweep" in flows:  # what no commercetools message announced, every 15 s
         sweep = SweepFlow(app, s, inventory.inventory_query, inventory.send_read, clock)
 
-    po_flow = asn = sales = None
+    po_flow = asn = sales = invoices = None
     if "purchase_orders" in flows:
         po_flow = PurchaseOrderFlow(
             app, s, inventory.sku_topic, inventory.products, clock, spapi_factory
@@ -183,6 +187,8 @@ def create_app(
         if "asn" in flows:
             asn = AsnFlow(app, s, po_flow, clock, spapi_factory)
             po_flow.shipments = asn.shipments
+            if "invoices" in flows and s.invoices_enabled:  # a finance decision: off by default
+                invoices = InvoiceFlow(app, s, po_flow, asn, clock, spapi_factory)
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
@@ -223,6 +229,8 @@ def create_app(
             shipments=asn.shipments if asn is not None else None,
         )
         web.register(app, s, ops)
+        if invoices is not None:  # GET /api/invoice/{number} (streams invoice)
+            invoice_web.register(app, s.invoice_number_pattern, invoices.invoices, ops)
 
     app.flows = Flows(
         inventory=inventory,
@@ -236,6 +244,7 @@ def create_app(
         ct_commands=commands,
         channel_policy=policy,
         ops=ops,
+        invoices=invoices,
         retail_budget=retail_budget,
         df_poller=df_poller,
     )

@@ -96,8 +96,10 @@ def _sandbox(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _ops_view(s: Settings, a: argparse.Namespace) -> int:
-    from streams.views import show_exceptions, show_po, show_sku
+    from streams.views import show_exceptions, show_invoice, show_po, show_sku
 
+    if a.command == "invoice":
+        return show_invoice(s, a.number, as_json=a.json)
     if a.command == "exceptions":
         return show_exceptions(s, owner=a.owner, as_json=a.json)
     if a.command == "sku":
@@ -164,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_ops_view)
     sp = sub.add_parser("po", help="one purchase order: lines, decisions, ack, ASN, transactions")
+    sp.add_argument("number")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_ops_view)
+
+    sp = sub.add_parser("invoice", help="one vendor invoice: status, lines, transaction")
     sp.add_argument("number")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_ops_view)

@@ -31,6 +31,12 @@ from streams.config import Settings
 from streams.domain.po_close import shipped_eaches
 from streams.domain.purchase_order import load as load_po
 from streams.domain.watchers import ack_status, hours, iso
+from streams.report_invoices import (
+    invoice_discrepancies,
+    invoice_lines,
+    invoiced_totals,
+    write_lines_csv,
+)
 from streams.report_sources import ReportError, lookup_ct_orders, read_changelog
 
 # the commercetools order of a PO is numbered prefix + PO (the sales-order flow's setting
@@ -127,8 +133,10 @@ def reconcile_po(
     deadline_s: float,
     ct_order: str = "-",
     order_prefix: str = CT_ORDER_PREFIX,
+    invoices: Mapping[str, Any] | None = None,
 ) -> Row:
-    """One report row (pure): ``po`` is a ``pos`` record, ``book`` its ``shipments`` record."""
+    """One report row (pure): ``po`` is a ``pos`` record, ``book`` its ``shipments`` record,
+    ``invoices`` its ``invoices`` record (invoice differences join the discrepancies)."""
     number = str(po.get("po"))
     decisions = po.get("decisions") or {}
     shipped = shipped_eaches(book)
@@ -196,6 +204,7 @@ def reconcile_po(
     for sid, sh in sorted(((book or {}).get("shipments") or {}).items()):
         if sh.get("status") in ("invalid", "rejected", "failed", "pending"):
             problems.append(f"shipment {sid} {sh.get('status')}")
+    problems.extend(invoice_discrepancies(po, book, invoices))
     return Row(
         po_number=number,
         po_date=iso(float(po_date)) if po_date is not None else "-",
@@ -242,6 +251,7 @@ def build_rows(
     deadline_s: float,
     ct_orders: Mapping[str, str] | None = None,
     order_prefix: str = CT_ORDER_PREFIX,
+    invoices: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Row]:
     """Rows for the POs dated in ``month``, by date then number (no totals row)."""
     start, end = month_bounds(month)
@@ -257,6 +267,7 @@ def build_rows(
             deadline_s=deadline_s,
             ct_order=(ct_orders or {}).get(str(po.get("po")), "-"),
             order_prefix=order_prefix,
+            invoices=(invoices or {}).get(str(po.get("po"))),
         )
         for po in chosen
     ]
@@ -274,7 +285,11 @@ def write_csv(rows: list[Row], path: Path) -> None:
 # --- I/O: Kafka, commercetools (streams.report_sources), the terminal ------------------
 
 
-async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
+async def _collect(
+    s: Settings, month: str, sources: dict[str, Any] | None = None
+) -> tuple[list[Row], list[str]]:
+    """The rows; ``sources`` (when given) receives the records read ("pos", "shipments",
+    "invoices")."""
     notes: list[str] = []
     try:
         pos = await read_changelog(s, f"{s.app_id}-pos-changelog")
@@ -287,9 +302,13 @@ async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
     except ReportError as exc:
         books = {}
         notes.append(f"no shipment state ({exc}): shipped quantities are 0, ASN status '-'")
+    bills = await _invoice_books(s, notes)
+    if sources is not None:
+        sources.update(pos=pos, shipments=books, invoices=bills)
     now = time.time()
     prefix = order_prefix(s)
-    rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s, order_prefix=prefix)
+    rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s,
+                      order_prefix=prefix, invoices=bills)  # fmt: skip
     orders, why = await lookup_ct_orders(
         s, [r.po_number for r in rows], lambda po: ct_order_number(po, prefix)
     )
@@ -297,8 +316,18 @@ async def _collect(s: Settings, month: str) -> tuple[list[Row], list[str]]:
         notes.append(f"commercetools not reachable ({why}): commercetools order shown as '-'")
     if orders:
         rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s,
-                          ct_orders=orders, order_prefix=prefix)  # fmt: skip
+                          ct_orders=orders, order_prefix=prefix, invoices=bills)  # fmt: skip
     return rows, notes
+
+
+async def _invoice_books(s: Settings, notes: list[str]) -> dict[str, Any]:
+    if not getattr(s, "invoices_enabled", False):
+        return {}
+    try:
+        return await read_changelog(s, f"{s.app_id}-invoices-changelog")
+    except ReportError as exc:
+        notes.append(f"no invoice state ({exc}): nothing shows as invoiced")
+        return {}
 
 
 def reconciliation(settings: Settings, month: str, out: str | Path | None = None) -> int:
@@ -308,13 +337,16 @@ def reconciliation(settings: Settings, month: str, out: str | Path | None = None
         print(f"error: {exc}", file=sys.stderr)
         return 2
     path = Path(out) if out else Path(f"reconciliation-{month}.csv")
+    sources: dict[str, Any] = {}
     try:
-        rows, notes = asyncio.run(_collect(settings, month))
+        rows, notes = asyncio.run(_collect(settings, month, sources))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_csv([*rows, totals(rows)], path)
     _print(rows, month)
+    if getattr(settings, "invoices_enabled", False):
+        _invoice_report(rows, sources, path)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     flagged = sum(1 for r in rows if r.discrepancies)
@@ -348,3 +380,18 @@ def _print(rows: list[Row], month: str) -> None:
             f"{r.ct_order_number} {r.ct_order}".strip(), r.discrepancies,
         )  # fmt: skip
     console().print(table)
+
+
+def _invoice_report(rows: list[Row], sources: Mapping[str, Any], path: Path) -> None:
+    """Per PO line: ordered / accepted / shipped / invoiced, next to the PO report."""
+    pos, books, bills = sources["pos"], sources["shipments"], sources["invoices"]
+    lines = [
+        ln
+        for r in rows
+        if r.po_number in pos
+        for ln in invoice_lines(pos[r.po_number], books.get(r.po_number), bills.get(r.po_number))
+    ]
+    lines_path = path.with_name(path.stem + "-lines.csv")
+    write_lines_csv(lines, lines_path)
+    amounts = ", ".join(f"{format(v, 'f')} {c}" for c, v in sorted(invoiced_totals(lines).items()))
+    print(f"wrote {lines_path}: {len(lines)} PO line(s); invoiced (net) {amounts or 'nothing'}")

@@ -38,6 +38,7 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
         TopicSpec(s.topic_po_acknowledgements, n),
         TopicSpec(s.topic_shipment_confirmations, n),
         TopicSpec(s.topic_inventory_commands, n),
+        *([TopicSpec(s.topic_invoices, n)] if s.invoices_enabled else []),  # docs/invoices.md
         # latest state per exception id is what matters; history stays for a week
         TopicSpec(
             s.topic_exceptions,

@@ -262,3 +262,36 @@ def _print_exceptions_short(out: Console, recs: list[Mapping[str, Any]]) -> None
             str(r.get("owner")), str(r.get("rootCause")),
         )  # fmt: skip
     out.print(t)
+
+
+# --- streams invoice -----------------------------------------------------------------------
+
+
+def show_invoice(settings: Settings, number: str, as_json: bool = False) -> int:
+    return _run(settings, f"/api/invoice/{quote(number, safe='')}", as_json, _print_invoice)
+
+
+def _print_invoice(out: Console, b: Mapping[str, Any]) -> None:
+    out.print(
+        f"[bold]invoice {b['invoiceNumber']}[/]  PO {b['purchaseOrderNumber']}, {b.get('status')}"
+        f", dated {b.get('date')}, total {b.get('total')} {b.get('currency')} "
+        f"(worker {b.get('worker')})"
+    )
+    line = f"shipments: {', '.join(b.get('shipments') or []) or '-'}"
+    if b.get("transactionId"):
+        line += f"; transaction {b['transactionId']}"
+    if b.get("resent"):
+        line += " (sent again after a crash)"
+    out.print(line)
+    for key in ("error", "note"):
+        if b.get(key):
+            out.print(f"{key}: {b[key]}")
+    for e in b.get("errors") or []:
+        out.print(f"Amazon: {e.get('code')}: {e.get('message')}")
+    t = Table(title="lines", box=box.SIMPLE_HEAD)
+    for col in ("line", "eaches", "net amount"):
+        t.add_column(col)
+    for ln in b.get("lines") or []:
+        t.add_row(str(ln["itemSequenceNumber"]), str(ln["eaches"]), str(ln.get("netAmount")))
+    out.print(t)
+    _print_exceptions_short(out, b.get("exceptions") or [])

@@ -22,7 +22,8 @@ from streams.domain.warehouse_policy import ChannelPolicy, ChannelRule
 
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, sales_orders_enabled=True, channel_policy_enabled=True,
-                    inventory_sender_enabled=True, df_enabled=True)  # fmt: skip
+                    inventory_sender_enabled=True, df_enabled=True,
+                    invoices_enabled=True)  # fmt: skip
 
 
 def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> None:
@@ -34,6 +35,8 @@ def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> Non
     assert f.ops.products is f.inventory.products
     assert f.ops.pos is f.purchase_orders.pos
     assert f.ops.shipments is f.asn.shipments
+    assert f.invoices is not None and f.invoices.asn_flow is f.asn
+    assert f.asn.on_accepted == [f.invoices.shipment_accepted]
     assert f.inventory.lag is f.lag_monitor
     assert f.inventory.decisions_topic is f.purchase_orders.events_topic
 

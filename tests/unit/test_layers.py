@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "streams.resync": 3,
     "streams.report_sources": 3,  # what the report reads (Kafka, commercetools)
     "streams.report": 3,
+    "streams.report_invoices": 3,  # the report's invoice part
     "streams.sandbox": 3,
     "streams.localkafka": 3,
     "streams.agents": 4,

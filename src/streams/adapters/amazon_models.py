@@ -42,6 +42,7 @@ MODELS = {
     "vendorOrders": "vendorOrders.json",
     "vendorShipments": "vendorShipments.json",
     "vendorTransactionStatus": "vendorTransactionStatus.json",
+    "vendorInvoices": "vendorInvoices.json",
     "vendorDirectFulfillmentInventory": "vendorDirectFulfillmentInventoryV1.json",
     "df-orders": "vendorDirectFulfillmentOrders_2021-12-28.json",
     "df-shipping": "vendorDirectFulfillmentShipping_2021-12-28.json",

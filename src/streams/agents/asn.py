@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,9 @@ class AsnFlow:
         self.pending_tx: dict[str, tuple[str, str, float]] = {}  # txid -> (PO, sid, submitted)
         self.waiting: set[str] = set()  # POs whose dispatches wait for the acknowledgement
         self.needs_scan = True
+        # called with (PO, shipment id, accepted version) when Amazon accepts a confirmation
+        # (the invoice flow); the shipments table is written before they are called
+        self.on_accepted: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         app.agent(self.dispatch_topic, name="asn-intake")(self.intake)
         app.agent(self.events_topic, name="asn-events")(self.asn_events)
         self.sender = AsnSender(
@@ -205,6 +208,11 @@ class AsnFlow:
             log.warning("asn-events: unknown event type %r for PO %r", t, key)
             return
         await self._apply(key, book, eff)
+        if t == "tx" and "accepted" in eff.outcomes:
+            version = book.effective(item["sid"])
+            for listener in self.on_accepted:
+                if version is not None:
+                    await listener(book.po, item["sid"], version)
 
     async def _apply(self, key: bytes, book: ShipmentBook, eff: Effects) -> None:
         if eff.changed:

@@ -25,6 +25,7 @@ from streams.observability import metrics as M
 log = logging.getLogger(__name__)
 
 ACK, ASN, TX = "submitAcknowledgement", "SubmitShipmentConfirmations", "getTransaction"
+INV = "submitInvoices"  # by the owners of amazon.invoices' partitions (docs/invoices.md)
 
 
 def retail_shares(s: Settings, assigned: Iterable[Any]) -> dict[str, Share]:
@@ -32,8 +33,12 @@ def retail_shares(s: Settings, assigned: Iterable[Any]) -> dict[str, Share]:
     tps = list(assigned)
     acks = sum(tp.topic == s.topic_po_acknowledgements for tp in tps)
     asns = sum(tp.topic == s.topic_shipment_confirmations for tp in tps)
-    n = s.partitions  # both topics have STREAMS_PARTITIONS (streams.topics)
-    return {ACK: Share(acks, n), ASN: Share(asns, n), TX: Share(acks + asns, 2 * n)}
+    invs = sum(tp.topic == s.topic_invoices for tp in tps)
+    n = s.partitions  # these topics have STREAMS_PARTITIONS (streams.topics)
+    shares = {ACK: Share(acks, n), ASN: Share(asns, n), TX: Share(acks + asns, 2 * n)}
+    if s.invoices_enabled:  # invoice transactions are few: they share getTransaction's plan
+        shares[INV] = Share(invs, n)
+    return shares
 
 
 class RetailBudget:

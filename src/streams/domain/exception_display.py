@@ -29,5 +29,6 @@ def refs_text(refs: Mapping[str, Any] | None) -> str:
         "sku": "SKU",
         "shipmentId": "shipment",
         "transactionId": "tx",
+        "invoiceNumber": "invoice",
     }
     return " ".join(f"{names.get(k, k)} {v}" for k, v in (refs or {}).items() if v)

@@ -40,6 +40,9 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
     "inventory-send-stalled": ("platform", "critical"),
     # storefront stock reaching Amazon only at the sweep's pace is an overselling risk
     "ct-notifications-missed": ("platform", "critical"),
+    # vendor invoices (docs/invoices.md): nothing billed until finance acts
+    "invoice-invalid": ("finance", "critical"),
+    "invoice-transaction-failed": ("finance", "critical"),
 }
 
 
@@ -51,6 +54,7 @@ class Refs(BaseModel):
     itemSequenceNumber: str | None = None
     shipmentId: str | None = None
     transactionId: str | None = None
+    invoiceNumber: str | None = None  # vendor invoices (docs/invoices.md)
 
 
 class OpsException(BaseModel):

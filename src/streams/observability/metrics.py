@@ -214,6 +214,14 @@ ASNS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+INVOICES = Counter(
+    "streams_invoices_total",
+    "Vendor invoices by outcome (built, waiting = per-po mode, PO not fully shipped, invalid, "
+    "duplicate, submitted, rejected = refused by the API, accepted, failed = transaction "
+    "Failure)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 ASN_LATENCY = Histogram(
     "streams_asn_latency_seconds",
     "Dispatch taken in from wms.dispatches -> shipment confirmation submitted to Amazon",

@@ -11,6 +11,7 @@ from streams.adapters.spapi import (
     df_inventory,
     df_orders,
     df_shipping,
+    invoices,
     orders,
     shipping,
     tokens,
@@ -20,6 +21,7 @@ from streams.adapters.spapi.df_inventory import DfInventoryApi
 from streams.adapters.spapi.df_orders import DfOrdersApi
 from streams.adapters.spapi.df_shipping import DfShippingApi
 from streams.adapters.spapi.errors import SpApiHooks
+from streams.adapters.spapi.invoices import VendorInvoicesApi
 from streams.adapters.spapi.orders import VendorOrdersApi
 from streams.adapters.spapi.shipping import VendorShipmentsApi
 from streams.adapters.spapi.transactions import TransactionsApi
@@ -37,6 +39,7 @@ PATHS: dict[str, str] = {
     **df_orders.PATHS,
     **df_shipping.PATHS,
     **tokens.PATHS,
+    **invoices.PATHS,
 }
 # Amazon's default usage plans: 10/s burst 10 everywhere, except the retail getTransaction's
 # burst 20 (twice the burst) and createRestrictedDataToken's 1/s burst 10
@@ -51,6 +54,7 @@ class SpApiClient(
     TransactionsApi,
     DfOrdersApi,
     DfShippingApi,
+    VendorInvoicesApi,
 ):
     """Async SP-API client; ``async with SpApiClient(settings) as api: ...``.
 

@@ -24,6 +24,7 @@ from streams.sandbox.amazon import (
     df_orders,
     df_shipping,
     df_transactions,
+    invoices,
     lifecycle,
     lwa,
     retail_orders,
@@ -42,7 +43,16 @@ HOST = "127.0.0.1"
 
 # the SP-API operations served, one module per API (each with OPERATIONS and HANDLERS):
 # operationId -> (method, path); the paths are Amazon's, from its models
-_APIS = (retail_orders, submissions, df_transactions, lifecycle, df_orders, df_shipping, tokens)
+_APIS = (
+    retail_orders,
+    submissions,
+    df_transactions,
+    lifecycle,
+    df_orders,
+    df_shipping,
+    tokens,
+    invoices,
+)
 OPERATIONS: dict[str, tuple[str, str]] = {k: v for m in _APIS for k, v in m.OPERATIONS.items()}
 
 
