@@ -8,9 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from streams.config import Settings, config_error
+from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -67,6 +65,12 @@ def _topics(s: Settings, a: argparse.Namespace) -> int:
     for p in problems:
         print(f"PROBLEM  {p.topic}: {p.problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _doctor(s: Settings, a: argparse.Namespace) -> int:
+    from streams.doctor import run_doctor
+
+    return run_doctor(s)
 
 
 def _worker(s: Settings, a: argparse.Namespace) -> int:
@@ -135,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["create", "check"])
     sp.set_defaults(func=_topics)
 
+    sp = sub.add_parser(
+        "doctor", help="pre-flight check of Kafka, commercetools and Amazon (exit 1 on a failure)"
+    )
+    sp.set_defaults(func=_doctor)
+
     sp = sub.add_parser("worker", help="run the stream processor")
     sp.set_defaults(func=_worker)
 
@@ -191,13 +200,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"streams: configuration error: {config_error(exc)}", file=sys.stderr)
+        settings = load_settings()
+        code: int = args.func(settings, args)
+    except ConfigError as exc:  # one line naming the STREAMS_* variable, no traceback
+        print(f"streams: configuration error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    code: int = args.func(settings, args)
+    except Exception as exc:
+        line = _unreachable(exc, settings)
+        if line is None:
+            raise
+        print(f"streams: configuration error: {line}", file=sys.stderr)
+        return 2
     return code
+
+
+def _unreachable(exc: Exception, s: Settings | None) -> str | None:
+    """A Kafka that cannot be reached, said in one line (most often a wrong bootstrap)."""
+    from aiokafka.errors import KafkaConnectionError
+
+    if s is None or not isinstance(exc, KafkaConnectionError):
+        return None
+    return (
+        f"STREAMS_KAFKA_BOOTSTRAP={s.kafka_bootstrap}: cannot reach Kafka "
+        f"(security protocol {s.kafka_security_protocol}): {' '.join(str(exc).split())}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
