@@ -170,7 +170,10 @@ class AsnFlow:
             try:
                 await self._on_event(key, loads(event.value))
             except Exception:  # a bug must not stop the partition; the record is logged
-                log.exception("asn-events: cannot apply %r to PO %r", event.value[:300], key)
+                log.exception(
+                    "asn-events: cannot apply %r to PO %r", event.value[:300], key,
+                    extra={"po": key.decode(errors="replace")},
+                )  # fmt: skip
             M.BATCH_SECONDS.labels("asn-events").observe(time.perf_counter() - started)
 
     async def _on_event(self, key: bytes, item: dict[str, Any]) -> None:
