@@ -73,6 +73,15 @@ def _doctor(s: Settings, a: argparse.Namespace) -> int:
     return run_doctor(s)
 
 
+def _dlq(s: Settings, a: argparse.Namespace) -> int:
+    from streams.dlq import run_replay
+
+    return run_replay(
+        s, a.topic, since=a.since, filters=a.filter or [], dry_run=a.dry_run,
+        from_beginning=a.all,
+    )  # fmt: skip
+
+
 def _worker(s: Settings, a: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
@@ -143,6 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="pre-flight check of Kafka, commercetools and Amazon (exit 1 on a failure)"
     )
     sp.set_defaults(func=_doctor)
+
+    sp = sub.add_parser("dlq", help="dead letters: replay them to their source topic")
+    dsub = sp.add_subparsers(dest="action", required=True)
+    rp = dsub.add_parser(
+        "replay",
+        help="re-deliver dead letters (original key and partition) after the cause is fixed",
+        description="Re-delivers each dead letter of TOPIC (a DLQ topic, or the input topic "
+        "whose DLQ is meant) to its source topic. Starts where the last replay stopped "
+        "(--all: at the beginning) and reads to the DLQ's current end.",
+    )
+    rp.add_argument("topic", metavar="TOPIC", help="e.g. ct.messages.dlq (or ct.messages)")
+    rp.add_argument("--since", metavar="ISO", help="only dead letters failed at/after this time")
+    rp.add_argument(
+        "--filter", action="append", metavar="EXPR",
+        help="KEY=VALUE, KEY~TEXT, KEY!=VALUE, KEY!~TEXT; KEY: error, reason, key, topic, "
+        "partition, offset (of the source record); repeat to and them",
+    )  # fmt: skip
+    rp.add_argument("--dry-run", action="store_true", help="print what would go, send nothing")
+    rp.add_argument("--all", action="store_true", help="from the DLQ's beginning")
+    rp.set_defaults(func=_dlq)
 
     sp = sub.add_parser("worker", help="run the stream processor")
     sp.set_defaults(func=_worker)

@@ -49,6 +49,7 @@ COMMANDS = [
     ["topics", "check"],
     ["worker"],
     ["doctor"],
+    ["dlq", "replay", "ct.messages.dlq", "--dry-run"],
     ["report", "reconciliation", "--month", "2026-01"],
 ]
 
