@@ -287,8 +287,8 @@ async def amazon_checks(s: Settings, http: aiohttp.ClientSession) -> list[Check]
         out.append(Check("amazon endpoint", True, "retail purchase orders readable"))
     else:
         hint = {
-            403: "the application's roles (Vendor: retail procurement) and that the refresh "
-            "token's account is a vendor of STREAMS_SPAPI_REGION",
+            403: "the application's roles (Amazon Fulfillment, or Inventory and Order "
+            "Tracking) and that the refresh token's account is a vendor in STREAMS_SPAPI_REGION",
             404: "STREAMS_SPAPI_ENDPOINT",
         }.get(status, "STREAMS_SPAPI_ENDPOINT")
         out.append(
