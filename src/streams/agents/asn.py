@@ -1,4 +1,4 @@
-"""Dispatch -> ASN (DESIGN.md flow 7): intake, join and check per PO, sender, transaction status.
+"""Dispatch -> ASN (docs/asn.md): intake, join and check per PO, sender, transaction status.
 
     wms.dispatches (key: PO) ──intake──> <app>-asn-events (key: PO, our partitioner)
          └─ bad record ─> wms.dispatches.dlq          │ ASN agent: reads pos[PO] (same key,

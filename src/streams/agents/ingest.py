@@ -1,4 +1,4 @@
-"""Ingest (DESIGN.md flow 1) off Faust's per-event path.
+"""Ingest (docs/architecture.md) off Faust's per-event path.
 
     ct.messages ──────────┐  raw aiokafka consumer, group ``<app>-ingest``
     master.sku-mappings ──┴─> bundles on <app>-sku-events, one per SKU partition per batch

@@ -1,4 +1,4 @@
-"""Purchase orders (DESIGN.md flows 4-6): intake, line routing, decisions, acknowledgements.
+"""Purchase orders (docs/purchase-orders.md): intake, line routing, decisions, acknowledgements.
 
     SP-API poller ──> amazon.purchase-orders (key: PO) ──intake──> table ``pos``
                                  │ the lines to allocate, one bundle per SKU partition
