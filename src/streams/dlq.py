@@ -125,16 +125,15 @@ async def replay(
     dlq = topic if topic.endswith(s.dlq_suffix) else s.dlq_topic(topic)
     since_t, keep = parse_since(since), parse_filter(filters or [])
     kw = client_kwargs(s)
-    consumer = AIOKafkaConsumer(
-        group_id=f"{s.app_id}-dlq-replay", enable_auto_commit=False, **kw
-    )
+    consumer = AIOKafkaConsumer(group_id=f"{s.app_id}-dlq-replay", enable_auto_commit=False, **kw)
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **kw)
     await consumer.start()
     await producer.start()
     out = Outcome(dlq)
     try:
         # topics() lists what exists; partitions_for waits for the topic's metadata
-        parts = await producer.partitions_for(dlq) if dlq in await consumer.topics() else set()
+        existing: set[str] = set(await consumer.topics())
+        parts = await producer.partitions_for(dlq) if dlq in existing else set()
         if not parts:
             raise ConfigError(f"topic {dlq} does not exist (STREAMS_DLQ_SUFFIX={s.dlq_suffix})")
         tps = [TopicPartition(dlq, p) for p in sorted(parts)]
@@ -154,7 +153,7 @@ async def replay(
                     if r.offset >= ends[tp]:
                         break
                     out.seen += 1
-                    await _one(r, out, since_t, keep, dry_run, producer, partitions, say)
+                    await _one(r, out, since_t, keep, dry_run, producer, partitions, existing, say)
         if not dry_run:
             await producer.flush()
             await consumer.commit({tp: OffsetAndMetadata(ends[tp], "") for tp in tps})
@@ -172,6 +171,7 @@ async def _one(
     dry_run: bool,
     producer: Any,
     partitions: dict[str, set[int]],
+    existing: set[str],
     say: Callable[[str], None],
 ) -> None:
     where = f"{out.dlq}@{r.offset}"
@@ -185,6 +185,10 @@ async def _one(
         out.passed_over += 1
         return
     target = letter["topic"]
+    if target not in existing:  # not waited for: the producer would block on its metadata
+        out.unusable.append(f"{where}: source topic {target} does not exist")
+        say(f"cannot replay {where}: source topic {target} does not exist")
+        return
     if target not in partitions:
         partitions[target] = await producer.partitions_for(target)
     # the source partition (co-partitioned state expects the key there); if the topic has

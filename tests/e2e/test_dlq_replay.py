@@ -126,3 +126,30 @@ async def test_a_bad_filter_or_topic_is_a_configuration_error(kafka: str, tmp_pa
     assert code == 2
     code, _ = await replay(s, "ct.messages", "--filter", "colour=red")
     assert code == 2
+
+
+async def test_a_dead_letter_whose_source_topic_is_gone_is_reported(
+    kafka: str, tmp_path: Path
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    s = unique_settings(kafka, tmp_path, kafka_replication_factor=1)
+    gone = f"{s.topic_dispatches}.gone"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{gone}.dlq", 1, 1)])
+    finally:
+        await admin.close()
+    v = dlq_record(b"{}", "missing field x", topic=gone, partition=0, offset=3,
+                   timestamp=None, failed_at=time.time())  # fmt: skip
+    p = AIOKafkaProducer(bootstrap_servers=kafka)
+    await p.start()
+    try:
+        await p.send_and_wait(f"{gone}.dlq", orjson.dumps(v), key=b"PO-9")
+    finally:
+        await p.stop()
+    code, lines = await replay(s, f"{gone}.dlq")
+    assert code == 1
+    assert any(f"source topic {gone} does not exist" in line for line in lines), lines
+    assert "replayed 0 of 1 dead letters" in lines[-2] and "1 cannot be replayed" in lines[-2]
