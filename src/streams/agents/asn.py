@@ -172,7 +172,7 @@ class AsnFlow:
             except Exception:  # a bug must not stop the partition; the record is logged
                 log.exception(
                     "asn-events: cannot apply %r to PO %r", event.value[:300], key,
-                    extra={"po": key.decode(errors="replace")},
+                    extra={"po": key.decode(errors="replace") if isinstance(key, bytes) else key},
                 )  # fmt: skip
             M.BATCH_SECONDS.labels("asn-events").observe(time.perf_counter() - started)
 
