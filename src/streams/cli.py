@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["create", "check"])
     sp.set_defaults(func=_topics)
 
+    sp = sub.add_parser("worker", help="run the stream processor")
+    sp.set_defaults(func=_worker)
+
     sp = sub.add_parser(
         "doctor", help="pre-flight check of Kafka, commercetools and Amazon (exit 1 on a failure)"
     )
@@ -172,9 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dry-run", action="store_true", help="print what would go, send nothing")
     rp.add_argument("--all", action="store_true", help="from the DLQ's beginning")
     rp.set_defaults(func=_dlq)
-
-    sp = sub.add_parser("worker", help="run the stream processor")
-    sp.set_defaults(func=_worker)
 
     sp = sub.add_parser("exceptions", help="open owned exceptions (from the worker's API)")
     sp.add_argument("--owner", default=None, help="operations, finance, ecommerce, fulfilment")

@@ -7,16 +7,13 @@ draft-4 validator over a root that carries the file's ``definitions`` validates 
 from __future__ import annotations
 
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import orjson
 from jsonschema import Draft4Validator
 
-# package data (src/streams/schemas links to the repository's schemas/), so an installed
-# wheel finds the models outside the checkout
-MODELS_DIR = Path(str(files("streams").joinpath("schemas", "amazon")))
+MODELS_DIR = Path(__file__).resolve().parents[3] / "schemas" / "amazon"
 
 # API name -> model file
 MODELS = {
