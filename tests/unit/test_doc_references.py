@@ -4,6 +4,8 @@ reader cannot open a page that is not there (``*.md`` anywhere, and repository p
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from pathlib import Path
 
@@ -49,13 +51,31 @@ def named_files() -> list[tuple[Path, int, str]]:
             text = f.read_text(encoding="utf-8", errors="replace")
             for m in NAME.finditer(text):
                 name = m["name"].rstrip(".")
-                if not (upstream and "/" in name):
-                    out.append((f, text.count("\n", 0, m.start()) + 1, name))
+                if upstream and "/" in name:
+                    continue
+                # code builds paths of its own (tmp files, examples): there only page names
+                # are judged; docs and comments are judged on every repository path
+                if f.suffix == ".py" and not name.endswith(".md"):
+                    continue
+                out.append((f, text.count("\n", 0, m.start()) + 1, name))
     return out
 
 
+@functools.cache
+def repository_names() -> frozenset[str]:
+    """Every file name in the repository (hidden directories and node_modules aside)."""
+    names: set[str] = set()
+    for _, dirs, filenames in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules"]
+        names.update(filenames)
+    return frozenset(names)
+
+
 def exists(source: Path, name: str) -> bool:
-    return any((base / name).exists() for base in (source.parent, ROOT, ROOT / "docs"))
+    if any((base / name).exists() for base in (source.parent, ROOT, ROOT / "docs")):
+        return True
+    # a bare name (``LICENSE-NOTE.md`` of a directory the code names) exists somewhere
+    return "/" not in name and name in repository_names()
 
 
 def test_every_named_file_exists() -> None:
@@ -73,3 +93,4 @@ def test_the_check_sees_references() -> None:
     assert {"docs/topics.md", "docs/commercetools.md", "schemas/dlq.schema.json"} <= names
     assert "docs/runbooks/StreamsWorkerDown.md" in names  # from a GitHub link
     assert not exists(ROOT / "README.md", "DESIGN.md")
+    assert not exists(ROOT / "README.md", "docs/no-such-page.md")
