@@ -6,7 +6,6 @@ No I/O happens at import. Secrets are ``SecretStr`` so they never print by accid
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -443,6 +442,8 @@ def load_settings(**values: Any) -> Settings:
 
 def config_error(exc: Exception) -> str:
     """One line per problem of a settings ``ValidationError``, named by environment variable."""
+    import re
+
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         found = re.search(r'error parsing value for field "(\w+)"', str(exc))
