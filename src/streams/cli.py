@@ -8,9 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from streams.config import Settings, config_error
+from streams.config import ConfigError, Settings, load_settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -67,6 +65,21 @@ def _topics(s: Settings, a: argparse.Namespace) -> int:
     for p in problems:
         print(f"PROBLEM  {p.topic}: {p.problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _doctor(s: Settings, a: argparse.Namespace) -> int:
+    from streams.doctor import run_doctor
+
+    return run_doctor(s)
+
+
+def _dlq(s: Settings, a: argparse.Namespace) -> int:
+    from streams.dlq import run_replay
+
+    return run_replay(
+        s, a.topic, since=a.since, filters=a.filter or [], dry_run=a.dry_run,
+        from_beginning=a.all,
+    )  # fmt: skip
 
 
 def _worker(s: Settings, a: argparse.Namespace) -> int:
@@ -157,6 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("worker", help="run the stream processor")
     sp.set_defaults(func=_worker)
 
+    sp = sub.add_parser(
+        "doctor", help="pre-flight check of Kafka, commercetools and Amazon (exit 1 on a failure)"
+    )
+    sp.set_defaults(func=_doctor)
+
+    sp = sub.add_parser("dlq", help="dead letters: replay them to their source topic")
+    dsub = sp.add_subparsers(dest="action", required=True)
+    rp = dsub.add_parser(
+        "replay",
+        help="re-deliver dead letters (original key and partition) after the cause is fixed",
+        description="Re-delivers each dead letter of TOPIC (a DLQ topic, or the input topic "
+        "whose DLQ is meant) to its source topic. Starts where the last replay stopped "
+        "(--all: at the beginning) and reads to the DLQ's current end.",
+    )
+    rp.add_argument("topic", metavar="TOPIC", help="e.g. ct.messages.dlq (or ct.messages)")
+    rp.add_argument("--since", metavar="ISO", help="only dead letters failed at/after this time")
+    rp.add_argument(
+        "--filter", action="append", metavar="EXPR",
+        help="KEY=VALUE, KEY~TEXT, KEY!=VALUE, KEY!~TEXT; KEY: error, reason, key, topic, "
+        "partition, offset (of the source record); repeat to and them",
+    )  # fmt: skip
+    rp.add_argument("--dry-run", action="store_true", help="print what would go, send nothing")
+    rp.add_argument("--all", action="store_true", help="from the DLQ's beginning")
+    rp.set_defaults(func=_dlq)
+
     sp = sub.add_parser("exceptions", help="open owned exceptions (from the worker's API)")
     sp.add_argument("--owner", default=None, help="operations, finance, ecommerce, fulfilment")
     sp.add_argument("--json", action="store_true")
@@ -215,13 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"streams: configuration error: {config_error(exc)}", file=sys.stderr)
+        settings = load_settings()
+        code: int = args.func(settings, args)
+    except ConfigError as exc:  # one line naming the STREAMS_* variable, no traceback
+        print(f"streams: configuration error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    code: int = args.func(settings, args)
+    except Exception as exc:
+        line = _unreachable(exc, settings)
+        if line is None:
+            raise
+        print(f"streams: configuration error: {line}", file=sys.stderr)
+        return 2
     return code
+
+
+def _unreachable(exc: Exception, s: Settings | None) -> str | None:
+    """A Kafka that cannot be reached, said in one line (most often a wrong bootstrap)."""
+    from aiokafka.errors import KafkaConnectionError
+
+    if s is None or not isinstance(exc, KafkaConnectionError):
+        return None
+    return (
+        f"STREAMS_KAFKA_BOOTSTRAP={s.kafka_bootstrap}: cannot reach Kafka "
+        f"(security protocol {s.kafka_security_protocol}): {' '.join(str(exc).split())}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
         None, description="bearer token for web views beyond /metrics and health"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # OPSB: "json" = one JSON object per line (ts, level, logger, msg, sku/po/topic/offset)
+    log_format: Literal["text", "json"] = "text"
     broker_session_timeout_s: float = 30.0
     # stock stage batching: events coalesced per SKU into one table write
     batch_max: int = Field(2000, ge=1)
@@ -252,8 +254,10 @@ class Settings(BaseSettings):
     ct_command_concurrency: int = Field(16, ge=1, le=256)
     # how long a command is retried through commercetools outages before it is dead-lettered
     ct_command_retry_s: float = Field(600.0, ge=0)
-    # add/removeQuantity instead of changeQuantity (real projects; the emulator lacks addQuantity)
-    ct_quantity_relative: bool = False
+    # add/removeQuantity (the net change) instead of changeQuantity computed from a read: right
+    # on real projects, where order-driven stock changes reach the entry late and without a new
+    # version; false only for a project that must not see relative actions
+    ct_quantity_relative: bool = True
     # periodic reconciliation (commercetools vs the worker's stock state), entries per tick:
     # the drift check of last resort; 2000 per 15 s passes 1M entries in about 2 hours
     reconcile_interval_s: float = Field(15.0, gt=0)
@@ -367,8 +371,35 @@ class Settings(BaseSettings):
         for name in SECRET_FIELDS:
             path = os.environ.get(f"STREAMS_{name.upper()}_FILE")
             if path and name not in data and f"STREAMS_{name.upper()}" not in os.environ:
-                data[name] = Path(path).read_text(encoding="utf-8").strip()
+                try:
+                    data[name] = Path(path).read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError) as exc:
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    raise ValueError(
+                        f"STREAMS_{name.upper()}_FILE={path}: cannot read it ({why})"
+                    ) from None
         return data
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        """TLS files that exist and SASL credentials, before any client tries to use them."""
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+                path = getattr(self, name)
+                if path is not None and not Path(path).is_file():
+                    raise ValueError(f"{env_name(name)}={path}: no such file")
+            if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+                raise ValueError(
+                    "STREAMS_KAFKA_SSL_KEYFILE is set without STREAMS_KAFKA_SSL_CERTFILE"
+                )
+        if self.kafka_security_protocol.startswith("SASL"):
+            for name in ("kafka_sasl_username", "kafka_sasl_password"):
+                if not getattr(self, name):
+                    raise ValueError(
+                        f"{env_name(name)} is not set but STREAMS_KAFKA_SECURITY_PROTOCOL="
+                        f"{self.kafka_security_protocol} needs it"
+                    )
+        return self
 
     _derived: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
 
@@ -482,14 +513,39 @@ def env_name(field: str) -> str:
     return f"STREAMS_{field.upper()}"
 
 
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names its ``STREAMS_*`` variable, in one line.
+
+    Commands raise it for problems found after the settings loaded (e.g. a replication factor
+    the cluster cannot give); ``streams`` prints it without a traceback and exits 2."""
+
+
+def load_settings(**values: Any) -> Settings:
+    """``Settings(**values)``, every way of failing turned into one :class:`ConfigError`."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(config_error(exc)) from None
+    except SettingsError as exc:  # a list setting whose value is not JSON
+        raise ConfigError(config_error(exc)) from None
+
+
 def config_error(exc: Exception) -> str:
     """One line per problem of a settings ``ValidationError``, named by environment variable."""
+    import re
+
     errors = getattr(exc, "errors", None)
     if not callable(errors):
-        return str(exc)
+        found = re.search(r'error parsing value for field "(\w+)"', str(exc))
+        if found:  # pydantic-settings: a list setting whose value is not JSON
+            return f'{env_name(found[1])}: not a JSON list (e.g. ["a","b"]; [] for none)'
+        return " ".join(str(exc).split())
     lines = []
     for e in errors():
         where = ".".join(str(p) for p in e.get("loc", ()))
         message = str(e.get("msg", "")).removeprefix("Value error, ")
         lines.append(f"{env_name(where)}: {message}" if where else message)
-    return "; ".join(lines)
+    return " ".join("; ".join(lines).split())  # one line, whatever a message holds

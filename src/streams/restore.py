@@ -274,14 +274,17 @@ def bulk_restore(app: Any, settings: Settings) -> RestoreReport:
     """Restore every RocksDB table of ``app`` from its changelog; runs its own event loop
     (call it before the Faust worker starts). Every database is closed when it returns."""
     targets = targets_of(app)
-    print(
-        f"bulk restore: {len(targets)} tables ({', '.join(t.table for t in targets)}) "
-        f"into {settings.data_dir}",
-        flush=True,
-    )
 
     def say(msg: str) -> None:
-        print(msg, flush=True)
+        if settings.log_format == "json":  # JSON logs: every line of the process is JSON
+            log.info("%s", msg)
+        else:
+            print(msg, flush=True)
+
+    say(
+        f"bulk restore: {len(targets)} tables ({', '.join(t.table for t in targets)}) "
+        f"into {settings.data_dir}"
+    )
 
     from streams.observability.health import serving_during_restore
 

@@ -1,4 +1,4 @@
-"""The topic contract of DESIGN.md section 2: names, partition counts, configs."""
+"""The topic contract (docs/topics.md): names, partition counts, configs."""
 
 from __future__ import annotations
 

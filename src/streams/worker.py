@@ -32,7 +32,18 @@ def run_worker(settings: Settings) -> int:
         from streams.restore import bulk_restore
 
         bulk_restore(app, settings)
-    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    from streams.observability.logging import json_logging_config
+
+    logging_config = (
+        json_logging_config(settings.log_level) if settings.log_format == "json" else None
+    )
+    worker = Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=logging_config,
+    )
     # Faust's terminal spinner sets the root logger to DEBUG at WARNING and above: every
     # library debug call would then build a log record (~10% CPU measured)
     worker.spinner = None

@@ -1,6 +1,6 @@
 """A small, strict commercetools stand-in (aiohttp, 127.0.0.1) for what the Node emulator lacks.
 
-It follows the commercetools reference digest (NOTES.md): OAuth2 client credentials with
+It follows docs/commercetools.md: OAuth2 client credentials with
 Basic auth and a configurable ``expires_in``; inventory query (Query Predicates with
 ``var.*``, ``sort``, ``limit`` <= 500, ``offset`` <= 10000), get and update with the
 quantity actions (``addQuantity`` included, stock may go negative) and a version check that

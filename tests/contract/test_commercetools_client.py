@@ -2,7 +2,7 @@
 
 Two servers: the Node emulator ``@labdigital/commercetools-mock`` (or ``STREAMS_CT_API_URL``)
 for the ordinary read/write path, and ``ct_strict_server.StrictServer`` for what the emulator
-lacks or gets wrong (see MOCK.md): addQuantity, negative stock, a 409 without
+lacks or gets wrong (docs/commercetools-emulator.md): addQuantity, negative stock, a 409 without
 ``currentVersion``, an honoured ``sort``, short-lived tokens and injected faults.
 """
 
@@ -159,7 +159,8 @@ async def _concurrent_writers(
 async def test_conflicting_writers_lose_no_update(
     ct_client: CommercetoolsClient, ct_seed: CtSeed
 ) -> None:
-    """The emulator skips the version check when an update changes nothing (MOCK.md #8): a
+    """The emulator skips the version check when an update changes nothing
+    (docs/commercetools-emulator.md, "What differs from commercetools"): a
     stale changeQuantity that happens to equal the current stock is answered 200, which
     would hide the conflict. Different deltas (1 and 1000) rule such a collision out."""
     entry = await ct_client.create_inventory_entry(

@@ -257,7 +257,7 @@ async def crash_run(
 ) -> CrashResult:
     """Traffic while the worker is SIGKILLed at random points (``kills`` times, or until
     ``minutes`` pass), restarted each time; then everything settles and the invariants of
-    DESIGN.md section 4 are checked from the topics, the emulator and the sandbox."""
+    docs/reliability.md are checked from the topics, the emulator and the sandbox."""
     port = sandbox_port(s)
     config = workload_sandbox(s)
     started = time.monotonic()

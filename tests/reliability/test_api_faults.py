@@ -5,7 +5,7 @@ lost answers (504 after the update was applied), 409 storms from a concurrent wr
 answers, tokens that expire every few seconds and forced 401s), while the mixed workload of
 ``scenario.py`` runs.
 
-Checks: nothing lost or doubled (the invariants of DESIGN.md section 4, every PO exactly one
+Checks: nothing lost or doubled (the invariants of docs/reliability.md, every PO exactly one
 acknowledgement content at the sandbox, lag 0); the rate limits were respected (every 429
 the sandbox answered was an injected one: none came from its token buckets, which enforce
 the same budget the worker is configured with); every failure surfaces as a metric on

@@ -1,4 +1,4 @@
-"""Bad input never stops a partition (DESIGN.md section 4): generated garbage on every input
+"""Bad input never stops a partition (docs/reliability.md): generated garbage on every input
 topic, into a real worker on real Kafka, interleaved with valid records.
 
 One worker takes ``STREAMS_SOAK_RECORDS`` (default 10,000) bad records per input topic, all

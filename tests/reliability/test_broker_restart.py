@@ -2,7 +2,7 @@
 stopped by pid mid-run (first with SIGTERM, then with SIGKILL: ``STREAMS_BROKER_OUTAGES``,
 default 2) for ``STREAMS_BROKER_DOWN_S`` seconds (default 15) each and started again
 on the same ports and data directory. The worker must recover by itself (same process, no
-restart), drain its lag to 0, and the invariants of DESIGN.md section 4 must hold.
+restart), drain its lag to 0, and the invariants of docs/reliability.md must hold.
 
 The broker is dedicated (``streams.localkafka`` with its own directory and free ports): the
 shared test broker is never touched.

@@ -1,6 +1,6 @@
 """Crash test: a mixed workload (stock changes through the commercetools emulator, master-data
 changes, purchase orders from the SP-API sandbox) while the worker is SIGKILLed at random
-points, restarted each time; at the end the invariants of DESIGN.md section 4 hold.
+points, restarted each time; at the end the invariants of docs/reliability.md hold.
 
 ``STREAMS_CRASH_KILLS`` (default 10) and ``STREAMS_CRASH_SEED`` tune it; for a long run use
 ``python -m tests.reliability.soak --minutes N``.

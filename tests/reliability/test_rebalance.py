@@ -2,7 +2,7 @@
 workload of ``scenario.py`` (stock changes, purchase orders, dispatches); one is SIGKILLed
 mid-stream (its partitions, and the PO poller if it led the group, move to the survivor),
 later a third joins (partitions move again). Nothing may be lost or doubled: the invariants
-of DESIGN.md section 4 hold, every PO has exactly one acknowledgement content at the SP-API
+of docs/reliability.md hold, every PO has exactly one acknowledgement content at the SP-API
 sandbox, every reservation is applied once in commercetools.
 
 ``STREAMS_REBALANCE_SEED`` (default 6161) picks the workload and the kill moment. Bug 8 of

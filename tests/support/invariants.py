@@ -1,4 +1,4 @@
-"""The invariants of DESIGN.md section 4, checked from the topics after any fault.
+"""The invariants of docs/reliability.md, checked from the topics after any fault.
 
 ``check(topics, ...)`` reads what is on the topics (and, when given, the commercetools
 emulator's entries and what the SP-API sandbox received) and returns every violation of:

@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     "streams.rebalance": 3,
     "streams.restore": 3,
     "streams.resync": 3,
+    "streams.doctor": 3,  # streams doctor: reads Kafka, commercetools, Amazon
+    "streams.dlq": 3,  # streams dlq replay
     "streams.report_sources": 3,  # what the report reads (Kafka, commercetools)
     "streams.report": 3,
     "streams.report_invoices": 3,  # the report's invoice part

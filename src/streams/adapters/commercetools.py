@@ -1,6 +1,6 @@
 """commercetools HTTP API client (aiohttp): OAuth2 client credentials, inventory, channels, orders.
 
-Behaviour follows the commercetools reference digest (NOTES.md): token cached until shortly
+Behaviour follows docs/commercetools.md: token cached until shortly
 before ``expires_in`` and re-fetched once on a 401; 502/503/504 and connection errors retried
 with jittered exponential backoff; 409 ConcurrentModification answered by re-reading and
 re-deciding, never by blindly overwriting. Secrets (client secret, tokens) are kept in

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.config import Settings
+from streams.config import ConfigError, Settings
 from streams.topics import TopicSpec, topic_specs
 
 
@@ -49,7 +49,7 @@ class TopicProblem:
     problem: str
 
 
-class ReplicationError(ValueError):
+class ReplicationError(ConfigError):
     """More replicas asked for than the cluster has brokers."""
 
 

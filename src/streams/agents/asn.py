@@ -1,4 +1,4 @@
-"""Dispatch -> ASN (DESIGN.md flow 7): intake, join and check per PO, sender, transaction status.
+"""Dispatch -> ASN (docs/asn.md): intake, join and check per PO, sender, transaction status.
 
     wms.dispatches (key: PO) ──intake──> <app>-asn-events (key: PO, our partitioner)
          └─ bad record ─> wms.dispatches.dlq          │ ASN agent: reads pos[PO] (same key,
@@ -173,7 +173,10 @@ class AsnFlow:
             try:
                 await self._on_event(key, loads(event.value))
             except Exception:  # a bug must not stop the partition; the record is logged
-                log.exception("asn-events: cannot apply %r to PO %r", event.value[:300], key)
+                log.exception(
+                    "asn-events: cannot apply %r to PO %r", event.value[:300], key,
+                    extra={"po": key.decode(errors="replace") if isinstance(key, bytes) else key},
+                )  # fmt: skip
             M.BATCH_SECONDS.labels("asn-events").observe(time.perf_counter() - started)
 
     async def _on_event(self, key: bytes, item: dict[str, Any]) -> None:

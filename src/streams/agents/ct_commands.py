@@ -288,11 +288,14 @@ class CommandApplier:
                 await self._ledger_on(entry)
                 return await self._update(entry, chunk, maybe_ours)
             except LedgerRefused as exc:  # configuration: fail loudly, do not retry
-                log.error("commands for %s not applied: %s", sku, exc)
+                log.error("commands for %s not applied: %s", sku, exc, extra={"sku": sku})
                 return [Result(c, "dlq", reason=str(exc)) for c in chunk]
             except UpdateOutcomeUnknown as exc:
                 # may or may not have landed: the next read's marker says which
-                log.warning("command update for %s outcome unknown (%s); re-reading", sku, exc)
+                log.warning(
+                    "command update for %s outcome unknown (%s); re-reading", sku, exc,
+                    extra={"sku": sku},
+                )  # fmt: skip
                 maybe_ours.update(c.commandId for c in chunk)
                 error: Exception = exc
             except AuthError as exc:  # configuration, not the command: keep retrying
@@ -308,7 +311,7 @@ class CommandApplier:
                     reason = f"commercetools rejected the update: {exc}"
                     return [Result(c, "dlq", reason=reason) for c in chunk]
             except Exception as exc:  # a bug or an unexpected answer: retry, never drop
-                log.exception("applying commands for %s failed", sku)
+                log.exception("applying commands for %s failed", sku, extra={"sku": sku})
                 error = exc
             for c in chunk:
                 M.CT_COMMANDS.labels(c.action, "error").inc()

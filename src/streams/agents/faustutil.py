@@ -37,7 +37,10 @@ async def dead_letter(dlq: Any, event: Any, error: str, failed_at: float) -> Any
         timestamp=msg.timestamp, failed_at=failed_at,
     )  # fmt: skip
     M.DLQ.labels(msg.topic, reason_class(error)).inc()
-    log.info("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
+    log.info(
+        "dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error,
+        extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+    )  # fmt: skip
     return await dlq.send(
         key=msg.key,
         value=dumps(value),

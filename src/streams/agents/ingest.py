@@ -1,4 +1,4 @@
-"""Ingest (DESIGN.md flow 1) off Faust's per-event path.
+"""Ingest (docs/architecture.md) off Faust's per-event path.
 
     ct.messages ──────────┐  raw aiokafka consumer, group ``<app>-ingest``
     master.sku-mappings ──┴─> bundles on <app>-sku-events, one per SKU partition per batch
@@ -200,7 +200,10 @@ class IngestService(RawStage):
             futures.append(await self._dead_letter(rec, str(exc)))
             return "dlq"
         except Exception as exc:  # a bug must neither stop the partition nor lose the record
-            log.exception("ingest: unexpected error on %s@%d", rec.topic, rec.offset)
+            log.exception(
+                "ingest: unexpected error on %s@%d", rec.topic, rec.offset,
+                extra={"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
+            )  # fmt: skip
             reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
             futures.append(await self._dead_letter(rec, reason))
             return "dlq"
@@ -366,5 +369,8 @@ class IngestService(RawStage):
             headers=[("dlq.error", error[:500].encode()), ("dlq.topic", rec.topic.encode())],
         )
         self._dlq_reasons.append((rec.topic, reason_class(error)))
-        log.info("dead-lettered %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, error)
+        log.info(
+            "dead-lettered %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, error,
+            extra={"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
+        )  # fmt: skip
         return fut

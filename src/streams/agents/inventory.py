@@ -1,4 +1,4 @@
-"""Inventory flow (DESIGN.md flows 1-3): ct.messages -> per-SKU state -> debounced deltas.
+"""Inventory flow (docs/architecture.md): ct.messages -> per-SKU state -> debounced deltas.
 
     ct.messages ──ingest──┐  (agents/ingest.py: raw consumer, bundles per SKU partition)
                           ├─> <app>-sku-events ──sku agent──> table ``skus``

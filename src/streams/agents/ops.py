@@ -1,4 +1,4 @@
-"""Operations (DESIGN.md flow 8, "Exceptions and monitoring"): owned exceptions, watchers,
+"""Operations (docs/operations.md): owned exceptions, watchers,
 the status page and the JSON API.
 
     every flow ──raise / resolve──┐

@@ -1,4 +1,4 @@
-"""Purchase orders (DESIGN.md flows 4-6): intake, line routing, decisions, acknowledgements.
+"""Purchase orders (docs/purchase-orders.md): intake, line routing, decisions, acknowledgements.
 
     SP-API poller ──> amazon.purchase-orders (key: PO) ──intake──> table ``pos``
                                  │ the lines to allocate, one bundle per SKU partition
@@ -288,7 +288,7 @@ class PurchaseOrderFlow:
         ctx = self._context(0, key)
         body = po_book.acknowledge(po, ctx, self.settings.spapi_selling_party)
         if isinstance(body, str):
-            log.info("PO %s not ready: %s", po.number, body)
+            log.info("PO %s not ready: %s", po.number, body, extra={"po": po.number})
         elif body is not None:
             out.append((self.settings.topic_po_acknowledgements, key, body, None))
             M.ACKS.labels("built").inc()

@@ -1,6 +1,6 @@
 """ASN checks on the shipment as a whole: Amazon's model, who and which PO, dates, carrier.
 
-Rules come from the vendorShipments.json field descriptions (NOTES.md section 6).
+Rules come from the field descriptions of schemas/amazon/vendorShipments.json (docs/asn.md).
 """
 
 from __future__ import annotations

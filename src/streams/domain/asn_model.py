@@ -1,7 +1,7 @@
 """The ASN flow's join input: the PO as acknowledged (``PoState``) and the ids already used.
 
 Sequence numbers compare as numbers ("1" on the PO, "001" on the ASN); quantities are in the
-unit the line was acknowledged in (NOTES.md section 6 and vendorShipments.json).
+unit the line was acknowledged in (schemas/amazon/vendorShipments.json; docs/asn.md).
 """
 
 from __future__ import annotations

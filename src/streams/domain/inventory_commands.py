@@ -139,12 +139,12 @@ def plan_update(
 ) -> Plan:
     """One versioned update applying every command not yet applied to ``entry``.
 
-    By default the quantity is set with ``changeQuantity``, absolute, computed from this
-    read: safe because the update is versioned (a concurrent change makes it fail with 409
-    and it is planned again), and the one quantity action the emulator has besides a
-    clamping ``removeQuantity``. ``relative`` uses ``addQuantity``/``removeQuantity`` with the
-    net change instead: on a real project that also stays right when order-driven stock
-    changes reach the resource late (commercetools: up to 10 s) without a new version.
+    ``relative`` (the worker's default, ``STREAMS_CT_QUANTITY_RELATIVE``) uses
+    ``addQuantity``/``removeQuantity`` with the net change: on a real project that stays right
+    when order-driven stock changes reach the resource late (commercetools: up to 10 s)
+    without a new version. Otherwise the quantity is set with ``changeQuantity``, absolute,
+    computed from this read: versioned (a concurrent change makes it fail with 409 and it is
+    planned again), but blind to a change that lands without a new version.
     """
     done = applied_ids(entry)
     todo: list[InventoryCommand] = []

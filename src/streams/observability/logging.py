@@ -13,18 +13,29 @@ The adapters already keep secrets out of what they log; this is the net under th
 :func:`setup_logging` installs it for the whole process: as a filter on the root logger and
 its handlers, and in the log-record factory, so records of every logger are redacted even
 when a library (Faust's worker) replaces the handlers after start-up.
+
+``STREAMS_LOG_FORMAT=json``: :class:`JsonFormatter` writes one JSON object per line with
+``ts``, ``level``, ``logger``, ``msg`` and, where the code knows them, ``sku``, ``po``,
+``topic``, ``partition``, ``offset`` (from ``extra=`` or :func:`log_fields`). It formats
+records the filter has already redacted, and redacts the extra fields as well.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import logging
 import re
+import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
+
+import orjson
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -137,13 +148,80 @@ def settings_secrets(s: Settings) -> list[str]:
     return out
 
 
+# what a JSON line may carry besides the four fixed keys (the names operators filter on)
+CONTEXT_FIELDS = ("sku", "po", "topic", "partition", "offset")
+_CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "streams_log_context", default=None
+)
+
+
+@contextmanager
+def log_fields(**fields: Any) -> Iterator[None]:
+    """Records logged inside carry ``fields`` (e.g. ``sku=...``) in JSON output."""
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC, ISO 8601), level, logger, msg, known context fields,
+    exc (the traceback text) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        _FILTER.scrub(record)  # a no-op when the record factory did it already
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        ctx = _CONTEXT.get() or {}
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, ctx.get(name))
+            if value is None:
+                continue
+            if not isinstance(value, int | float | bool):
+                value = _FILTER.redact(str(value))
+            out[name] = value
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return orjson.dumps(out).decode()
+
+
+def json_logging_config(level: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for JSON lines on stderr (given to Faust's worker,
+    which replaces the root handlers at start)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["default"]},
+    }
+
+
 def setup_logging(settings: Settings, *, fmt: str | None = None) -> RedactingFilter:
     """Configure the root logger (level, format) and install redaction for the process."""
     global _installed
-    logging.basicConfig(
-        level=settings.log_level,
-        format=fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if settings.log_format == "json":
+        lines = logging.StreamHandler(sys.stderr)
+        lines.setFormatter(JsonFormatter())
+        logging.basicConfig(level=settings.log_level, handlers=[lines], force=True)
+    else:
+        logging.basicConfig(
+            level=settings.log_level,
+            format=fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     for secret in settings_secrets(settings):
         _FILTER.add_secret(secret)
     root = logging.getLogger()

@@ -15,7 +15,7 @@ event in an endless retry (the acknowledgement sender while SP-API refuses).
 :class:`BoundedWaitConsumer` waits as Faust does, for at most ``wait_empty_s`` seconds, then
 stops waiting for the stragglers. Nothing is lost: a message that was not acked leaves a gap
 in its partition's acked offsets, so no commit moves past it and the partition's next owner
-(this worker again, or another) reads it again; every step is idempotent (DESIGN.md 4).
+(this worker again, or another) reads it again; every step is idempotent (docs/reliability.md).
 
 :class:`ContiguousCommitConsumer` (bug 8 of docs/reliability.md) commits a partition only up to
 its first record not yet processed. Faust 0.15.3 commits to the end of the first run of acked
