@@ -43,7 +43,8 @@ def named_files() -> list[tuple[Path, int, str]]:
         files = [base] if base.is_file() else sorted(base.rglob("*"))
         for f in files:
             rel = f.relative_to(ROOT).as_posix()
-            if not f.is_file() or f.suffix not in SUFFIXES or "node_modules" in f.parts:
+            generated = "node_modules" in f.parts or any(p.endswith(".egg-info") for p in f.parts)
+            if not f.is_file() or f.suffix not in SUFFIXES or generated:
                 continue
             if rel.startswith(SKIPPED):
                 continue
