@@ -15,6 +15,7 @@ from streams.agents.asn import AsnFlow
 from streams.agents.channel_policy import ChannelPolicyFlow
 from streams.agents.ct_commands import CtCommandFlow
 from streams.agents.ct_sweep import SweepFlow
+from streams.agents.df_orders import DfOrderFlow
 from streams.agents.inventory import InventoryFlow
 from streams.agents.inventory_sender import InventorySenderFlow
 from streams.agents.ops import OpsFlow
@@ -40,6 +41,7 @@ ALL_FLOWS = (
     "sales_orders",
     "inventory_sender",
     "ct_sweep",
+    "df_orders",
 )
 
 
@@ -105,6 +107,7 @@ class Flows:
     channel_policy: ChannelPolicyFlow | None = None
     ops: OpsFlow | None = None
     retail_budget: RetailBudget | None = None
+    df_orders: DfOrderFlow | None = None
 
 
 class WorkerApp(StreamsApp):
@@ -176,6 +179,12 @@ def create_app(
             po_flow.shipments = asn.shipments
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
+    df_flow = None
+    if "df_orders" in flows and s.df_flow_enabled:  # Direct Fulfillment orders (issue 13)
+        df_flow = DfOrderFlow(app, s, inventory.sku_topic, inventory.products, clock, spapi_factory)
+        inventory.df_decisions = df_flow.decisions_record
+        if asn is not None:
+            asn.df_flow = df_flow  # dispatches of DF orders go to the DF flow
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
     # acks and ASNs keep to the worker's share of the plan
     retail_budget = RetailBudget(app, s, spapi_factory) if "purchase_orders" in flows else None
@@ -224,6 +233,7 @@ def create_app(
         channel_policy=policy,
         ops=ops,
         retail_budget=retail_budget,
+        df_orders=df_flow,
     )
 
     @app.page("/metrics")

@@ -25,6 +25,7 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
         TopicSpec(s.topic_ct_messages, s.ct_messages_partitions, copartitioned=False),
         TopicSpec(s.topic_purchase_orders, n),
         TopicSpec(s.topic_dispatches, n),
+        TopicSpec(s.topic_df_orders, n),  # Direct Fulfillment orders (key: PO number)
         TopicSpec(
             s.topic_sku_mappings,
             n,

@@ -40,6 +40,14 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
     "inventory-send-stalled": ("platform", "critical"),
     # storefront stock reaching Amazon only at the sweep's pace is an overselling risk
     "ct-notifications-missed": ("platform", "critical"),
+    # Direct Fulfillment orders (the DF flow): a late or lost acknowledgement cancels the
+    # customer's order at Amazon
+    "df-order-held": ("operations", "critical"),
+    "df-ack-rejected": ("operations", "critical"),
+    "df-ack-transaction-failed": ("operations", "critical"),
+    "df-deadline": ("operations", "critical"),
+    "df-confirmation-invalid": ("fulfilment", "critical"),
+    "df-confirmation-failed": ("fulfilment", "critical"),
 }
 
 

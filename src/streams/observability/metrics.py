@@ -312,6 +312,28 @@ CT_RESPONSES = Counter(
 )
 
 
+# --- Direct Fulfillment orders (the DF flow, agents/df_orders.py) ---
+DF_ORDERS = Counter(
+    "streams_df_orders_total",
+    "DF orders by outcome (received, duplicate, dlq, accepted, rejected, acknowledged, late, "
+    "confirmed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DF_OPEN = Gauge(
+    "streams_df_orders_open",
+    "DF orders taken in on this worker's partitions and not yet acknowledged to Amazon",
+    registry=REGISTRY,
+)
+DF_SENDS = Counter(
+    "streams_df_submissions_total",
+    "DF bodies (ack, confirm, status) by outcome (submitted, duplicate, invalid, refused, "
+    "unvalidated: sent without Amazon's model, STREAMS_AMAZON_MODELS_DIR unset)",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+
+
 class SpApiResponses:
     """SP-API client hooks: every response as ``streams_spapi_responses_total``."""
 
