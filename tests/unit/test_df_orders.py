@@ -15,6 +15,7 @@ from streams.adapters import df_models
 from streams.domain import df_ack, df_book
 from streams.domain.ctmessages import StockObservation
 from streams.domain.df_orders import df_lines, df_number, df_po_key, parse_df_order, redact
+from streams.domain.df_record import DfRecord, view
 from streams.domain.dispatch import Dispatch
 from streams.domain.inventory import SkuState
 from streams.domain.mapping import Money, SkuMapping
@@ -228,7 +229,7 @@ def ctx(now: float | None = None) -> df_book.Context:
                            ack_within_s=4 * 3600)  # fmt: skip
 
 
-def decided(rec: df_book.DfRecord, available: dict[str, int]) -> list[dict[str, Any]]:
+def decided(rec: DfRecord, available: dict[str, int]) -> list[dict[str, Any]]:
     out = []
     for ln in rec.po_lines():
         s = sku_state(available.get(ln.sku or "", 0))
@@ -352,3 +353,18 @@ def test_deadline_is_reported_once() -> None:
 
 def test_dispatch_model_still_parses_df_extras() -> None:
     Dispatch.model_validate(dispatch(shipMethod="UPS_GROUND", status={"statusCode": "X"}))
+
+
+def test_view_shows_quantities_and_deadlines_but_no_address() -> None:
+    rec, _ = df_book.apply(None, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert rec is not None
+    df_book.apply(rec, {"t": "decisions", "ds": decided(rec, {"SKU-1": 5})}, ctx())
+    v = view(rec, NOW.timestamp())
+    assert v["outcome"] == "accepted" and v["ackBy"] == "2026-12-06T12:00:00Z"
+    assert v["lines"] == [
+        {"itemSequenceNumber": "1", "sku": "SKU-1", "ordered": 2, "accepted": 2,
+         "allocatedEaches": 2, "status": "Accepted"}
+    ]  # fmt: skip
+    assert v["acknowledgement"]["code"] == "00" and not v["late"]
+    assert "hmac-sha256" not in orjson.dumps(v).decode()
+    assert_no_pii(v)

@@ -36,6 +36,8 @@ from streams.agents.storeopts import table_options
 from streams.config import Settings
 from streams.domain import ack_policy, df_ack, df_book
 from streams.domain.df_orders import df_number, parse_df_order, redact
+from streams.domain.df_record import DfRecord
+from streams.domain.df_record import view as df_view
 from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
 from streams.observability import metrics as M
@@ -106,6 +108,17 @@ class DfOrderFlow:
         app.timer(s.tx_poll_interval_s, name="df-tx")(self.poll_transactions)
         app.timer(s.df_watch_interval_s, name="df-watch")(self.watch)
         app.on_rebalance_complete.connect(self._rescan)  # type: ignore[arg-type]
+        app.page("/api/df/{number:.+}", name="df_api_order")(self.api_order)
+
+    async def api_order(self, view: Any, request: Any, number: str) -> Any:
+        """``GET /api/df/<PO>``: the order as ``df_book.view`` shows it (the worker's bearer
+        guard covers it as every /api path); 404 when this worker does not hold it."""
+        raw = self.df_orders.get(number.encode())
+        if raw is None:
+            body = {"error": f"DF order {number!r} is not held by this worker"}
+            return view.bytes(dumps(body), content_type="application/json", status=404)
+        body = df_view(DfRecord.from_json(loads(raw)), self.clock())
+        return view.bytes(dumps(body), content_type="application/json")
 
     async def _rescan(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self.needs_scan = True
@@ -198,7 +211,7 @@ class DfOrderFlow:
 
     async def _on_event(self, key: bytes, msg: dict[str, Any]) -> None:
         stored = self.df_orders.get(key)
-        rec = df_book.DfRecord.from_json(loads(stored)) if stored else None
+        rec = DfRecord.from_json(loads(stored)) if stored else None
         rec, eff = df_book.apply(rec, msg, self._context())
         if rec is None:
             return
@@ -253,7 +266,7 @@ class DfOrderFlow:
 
         kind, sid, digest, body = item["kind"], item["sid"], item["hash"], item["body"]
         stored = self.df_orders.get(key)
-        rec = df_book.DfRecord.from_json(loads(stored)) if stored else None
+        rec = DfRecord.from_json(loads(stored)) if stored else None
         if rec is None or df_book.submitted(rec, kind, sid, digest):
             M.DF_SENDS.labels(kind, "duplicate").inc()
             return
@@ -301,7 +314,7 @@ class DfOrderFlow:
         if self.needs_scan:
             self.needs_scan = False
             for _, raw in self.df_orders.items():
-                for txid, entry in df_book.processing(df_book.DfRecord.from_json(loads(raw))):
+                for txid, entry in df_book.processing(DfRecord.from_json(loads(raw))):
                     self.pending_tx.setdefault(txid, entry)
         for txid, (number, kind, sid, at) in list(self.pending_tx.items()):
             try:
@@ -329,7 +342,7 @@ class DfOrderFlow:
         now, warn = self.clock(), self.settings.df_deadline_warn_s
         open_ = 0
         for key, raw in self.df_orders.items():
-            rec = df_book.DfRecord.from_json(loads(raw))
+            rec = DfRecord.from_json(loads(raw))
             if rec.acknowledged:
                 continue
             open_ += 1

@@ -24,9 +24,10 @@ from streams.domain import df_ack
 from streams.domain.allocation import allocate
 from streams.domain.df_confirm import build_confirmation, build_status_update
 from streams.domain.df_orders import DfOrder, df_lines, df_po_key
+from streams.domain.df_record import DfRecord
 from streams.domain.dispatch import Dispatch
 from streams.domain.exceptions import Refs
-from streams.domain.purchase_orders import PoLine, Resolver
+from streams.domain.purchase_orders import Resolver
 
 
 @dataclass(frozen=True)
@@ -39,49 +40,6 @@ class Context:
     @property
     def now_dt(self) -> datetime:
         return datetime.fromtimestamp(self.now, UTC)
-
-
-@dataclass
-class DfRecord:
-    """One DF order (``df_orders`` table, key: PO number), JSON-able."""
-
-    number: str
-    order: dict[str, Any]  # redacted
-    lines: dict[str, dict[str, Any]]  # seq -> PoLine JSON
-    received_at: float
-    ack_by: float
-    ship_by: float
-    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outcome: str | None = None  # accepted | rejected | held
-    ack: dict[str, Any] = field(default_factory=dict)  # hash, body, txid, at, status, errors
-    shipments: dict[str, dict[str, Any]] = field(default_factory=dict)  # dispatchId -> state
-    late: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number, "order": self.order, "lines": self.lines,
-            "receivedAt": self.received_at, "ackBy": self.ack_by, "shipBy": self.ship_by,
-            "decisions": self.decisions, "outcome": self.outcome, "ack": self.ack,
-            "shipments": self.shipments, "late": self.late,
-        }  # fmt: skip
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> DfRecord:
-        return cls(
-            d["number"], d["order"], d["lines"], d["receivedAt"], d["ackBy"], d["shipBy"],
-            d.get("decisions") or {}, d.get("outcome"), d.get("ack") or {},
-            d.get("shipments") or {}, bool(d.get("late")),
-        )  # fmt: skip
-
-    @property
-    def acknowledged(self) -> bool:
-        return bool(self.ack.get("txid"))
-
-    def po_lines(self) -> list[PoLine]:
-        return [PoLine.model_validate(v) for v in self.lines.values()]
-
-    def details(self) -> dict[str, Any]:
-        return dict(self.order.get("orderDetails") or {})
 
 
 @dataclass
@@ -387,17 +345,3 @@ def processing(rec: DfRecord) -> list[tuple[str, tuple[str, str, str, float]]]:
 
 def _refs(rec: DfRecord, txid: str | None = None) -> Refs:
     return Refs(purchaseOrderNumber=df_po_key(rec.number), transactionId=txid)
-
-
-def quantities(rec: DfRecord) -> list[dict[str, Any]]:
-    """Per line: ordered, accepted, allocated eaches (the reconciliation report's rows)."""
-    out = []
-    for seq, ln in rec.lines.items():
-        d = rec.decisions.get(seq) or {}
-        out.append({
-            "itemSequenceNumber": seq, "sku": ln.get("sku"),
-            "ordered": (ln.get("orderedQuantity") or {}).get("amount"),
-            "accepted": d.get("accepted"), "allocatedEaches": d.get("allocatedEaches"),
-            "status": d.get("status"),
-        })  # fmt: skip
-    return out
