@@ -368,3 +368,25 @@ def test_view_shows_quantities_and_deadlines_but_no_address() -> None:
     assert v["acknowledgement"]["code"] == "00" and not v["late"]
     assert "hmac-sha256" not in orjson.dumps(v).decode()
     assert_no_pii(v)
+
+
+def test_reconciliation_lists_df_orders_with_quantities() -> None:
+    from streams.report import df_rows
+
+    rec, _ = df_book.apply(None, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert rec is not None
+    _, eff = df_book.apply(rec, {"t": "decisions", "ds": decided(rec, {"SKU-1": 5})}, ctx())
+    h = eff.outbox[0]["hash"]
+    df_book.apply(rec, {"t": "submitted", "kind": "ack", "hash": h, "txid": "T", "at": 1}, ctx())
+    _, eff = df_book.apply(rec, {"t": "dispatch", "d": dispatch()}, ctx())
+    hc = eff.outbox[0]["hash"]
+    msg = {"t": "submitted", "kind": "confirm", "sid": "D1", "hash": hc, "txid": "C1", "at": 2}
+    df_book.apply(rec, msg, ctx())
+    rejected, _ = df_book.apply(None, {"t": "order", "raw": redact(df_order("DF9"))}, ctx())
+    assert rejected is not None
+    df_book.apply(rejected, {"t": "decisions", "ds": decided(rejected, {})}, ctx())
+    rows = df_rows({"DF1": rec.to_json(), "DF9": rejected.to_json()}, "2026-12")
+    got = [(r.po_number, r.ordered_eaches, r.accepted_eaches, r.rejected_eaches,
+            r.shipped_eaches, r.discrepancies) for r in rows]  # fmt: skip
+    assert got == [("DF-DF1", 2, 2, 0, 2, ""), ("DF-DF9", 2, 0, 2, 0, "")]
+    assert df_rows({"DF1": rec.to_json()}, "2026-11") == []
