@@ -284,12 +284,19 @@ class DfOrderFlow:
             "status": "df_submit_shipment_status_updates",
         }[kind]
         delay = 1.0
+        auth_reported = False
         while True:
             try:
                 txid = await getattr(self.spapi(), call)(request)
                 break
             except SpApiError as exc:
-                if ack_policy.on_refusal(exc.status, 1) == "reject":
+                what = ack_policy.on_refusal(exc.status, 1)
+                if what == "credentials" and not auth_reported:
+                    auth_reported = True
+                    cause = (f"SP-API refused our credentials ({exc.status}); the DF {kind} "
+                             "is kept and retried")  # fmt: skip
+                    await self.reports.send(EXCEPTION_OF[kind], refs, cause)
+                if what == "reject":
                     text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in exc.errors)
                     M.DF_SENDS.labels(kind, "refused").inc()
                     refused = {"t": "refused", "kind": kind, "sid": sid, "error": text}
