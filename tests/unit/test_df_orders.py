@@ -390,3 +390,27 @@ def test_reconciliation_lists_df_orders_with_quantities() -> None:
             r.shipped_eaches, r.discrepancies) for r in rows]  # fmt: skip
     assert got == [("DF-DF1", 2, 2, 0, 2, ""), ("DF-DF9", 2, 0, 2, 0, "")]
     assert df_rows({"DF1": rec.to_json()}, "2026-11") == []
+
+
+def test_a_cancelled_order_gives_its_stock_back_once() -> None:
+    rec, _ = df_book.apply(None, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert rec is not None
+    df_book.apply(rec, {"t": "decisions", "ds": decided(rec, {"SKU-1": 5})}, ctx())
+    cancelled = redact(df_order())
+    cancelled["orderDetails"]["orderStatus"] = "CANCELLED"
+    _, eff = df_book.apply(rec, {"t": "order", "raw": cancelled}, ctx())
+    assert eff.outcome == "cancelled" and rec.outcome == "cancelled"
+    assert [(i["t"], i["sku"], i["keep"]) for i in eff.sku] == [("release", "SKU-1", 0)]
+    _, eff = df_book.apply(rec, {"t": "order", "raw": cancelled}, ctx())
+    assert eff.outcome == "duplicate" and not eff.sku
+
+
+def test_a_decision_after_the_cancellation_is_given_back() -> None:
+    rec, _ = df_book.apply(None, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert rec is not None
+    cancelled = redact(df_order())
+    cancelled["orderDetails"]["orderStatus"] = "CANCELLED"
+    _, eff = df_book.apply(rec, {"t": "order", "raw": cancelled}, ctx())
+    assert not eff.sku
+    _, eff = df_book.apply(rec, {"t": "decisions", "ds": decided(rec, {"SKU-1": 5})}, ctx())
+    assert [i["t"] for i in eff.sku] == ["release"] and not eff.outbox

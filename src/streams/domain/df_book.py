@@ -69,6 +69,12 @@ def apply(
             if rec.decisions.get(seq) != d and seq in rec.lines:
                 rec.decisions[seq] = d
                 eff.changed = True
+                ln = rec.lines[seq]
+                if rec.outcome == "cancelled" and int(d.get("allocatedEaches") or 0) > 0:
+                    # decided after Amazon cancelled the order: give it back at once
+                    eff.sku.append(
+                        {"t": "release", "df": 1, "sku": ln["sku"], "line": ln, "keep": 0}
+                    )
         if eff.changed:
             _maybe_acknowledge(rec, ctx, eff)
     elif t == "submitted":
@@ -98,6 +104,8 @@ def on_order(rec: DfRecord | None, raw: dict[str, Any], ctx: Context) -> tuple[D
     order = DfOrder.model_validate(raw)
     eff = Effects()
     if rec is not None:
+        if order.orderDetails.orderStatus == "CANCELLED" and rec.outcome != "cancelled":
+            return rec, _cancel(rec)
         eff.outcome = "duplicate"  # DF orders have no revisions: the same order again
         return rec, eff
     lines = df_lines(order, ctx.resolve)
@@ -123,8 +131,27 @@ def on_order(rec: DfRecord | None, raw: dict[str, Any], ctx: Context) -> tuple[D
     return rec, eff
 
 
+def _cancel(rec: DfRecord) -> Effects:
+    """Amazon cancelled the order: what its lines hold goes back (unless a confirmation went
+    out: then the goods left, and a person decides); nothing more is acknowledged."""
+    eff = Effects(changed=True, outcome="cancelled")
+    shipped = any(sh.get("confirmTx") for sh in rec.shipments.values())
+    if shipped:
+        eff.exceptions.append((
+            "df-confirmation-invalid", _refs(rec),
+            f"Amazon cancelled DF order {rec.number} after its shipment was confirmed",
+        ))  # fmt: skip
+    elif rec.outcome != "rejected":  # a rejected order gave its stock back already
+        for seq, d in rec.decisions.items():
+            ln = rec.lines[seq]
+            if int(d.get("allocatedEaches") or 0) > 0 and ln.get("sku"):
+                eff.sku.append({"t": "release", "df": 1, "sku": ln["sku"], "line": ln, "keep": 0})
+    rec.outcome = "cancelled"
+    return eff
+
+
 def _maybe_acknowledge(rec: DfRecord, ctx: Context, eff: Effects) -> None:
-    if rec.ack.get("hash"):
+    if rec.ack.get("hash") or rec.outcome == "cancelled":
         return  # built once; what Amazon is told never changes
     lines = rec.po_lines()
     v = df_ack.verdict(lines, rec.decisions)
@@ -304,7 +331,8 @@ def resend(rec: DfRecord) -> Effects:
     elif not rec.ack.get("txid") and rec.ack.get("status") != "Refused":
         body = rec.ack["body"]
         eff.outbox.append({"kind": "ack", "sid": "ack", "hash": rec.ack["hash"], "body": body})
-    if rec.outcome == "rejected":
+    shipped = any(sh.get("confirmTx") for sh in rec.shipments.values())
+    if rec.outcome == "rejected" or (rec.outcome == "cancelled" and not shipped):
         for seq, d in rec.decisions.items():
             ln = rec.lines[seq]
             if int(d.get("allocatedEaches") or 0) > 0 and ln.get("sku"):

@@ -315,8 +315,8 @@ CT_RESPONSES = Counter(
 # --- Direct Fulfillment orders (the DF flow, agents/df_orders.py) ---
 DF_ORDERS = Counter(
     "streams_df_orders_total",
-    "DF orders by outcome (received, duplicate, dlq, accepted, rejected, acknowledged, late, "
-    "confirmed)",
+    "DF orders by outcome (received, duplicate, dlq, accepted, rejected, cancelled, "
+    "acknowledged, late, confirmed)",
     ["outcome"],
     registry=REGISTRY,
 )
