@@ -137,6 +137,28 @@ async def test_df_orders_reserved_once_acknowledged_once_and_no_address_leaks(
             got = await wait_for(bs, outbox(s), lambda r: "DFE2E003" in acks(r))
             assert acks(got)["DFE2E003"][0]["body"]["acknowledgementStatus"]["code"] == "03"
 
+            # a dispatch of the rejected order goes to the DF flow (not the ASN path) and
+            # confirms nothing: a fulfilment exception
+            carton = {"sscc": "001234560000000018", "trackingNumber": "1Z1",
+                      "weight": {"value": "1", "unitOfMeasure": "KG"},
+                      "items": [{"sku": SKU, "quantityEaches": 1}]}  # fmt: skip
+            dispatch = {
+                "dispatchId": "D-DF3", "shipmentId": "S-DF3", "purchaseOrderNumber": "DFE2E003",
+                "shipFromWarehouse": "WH1", "shippedDate": "2026-12-06T12:00:00Z",
+                "shipmentType": "SmallParcel", "cartons": [carton],
+            }  # fmt: skip
+            await produce(bs, s.topic_dispatches, [(b"DFE2E003", dispatch)])
+            exc = await wait_for(
+                bs, s.topic_exceptions, lambda r: _kinds(r) & {"df-confirmation-invalid"}
+            )
+            assert "df-confirmation-invalid" in _kinds(exc), w.tail()
+            assert "asn-invalid" not in _kinds(exc)
+            # the view shows the order, without the address
+            view = await asyncio.to_thread(_get, s, "/api/df/DFE2E001")
+            assert view["outcome"] == "accepted" and view["lines"][0]["allocatedEaches"] == 2
+            for secret in SECRETS:
+                assert secret not in orjson.dumps(view).decode()
+
             # a bad record carrying an address: dead-lettered, redacted
             bad = df_order("DFE2E004", (ASIN, 1))
             del bad["orderDetails"]["items"]
@@ -165,6 +187,17 @@ async def test_df_orders_reserved_once_acknowledged_once_and_no_address_leaks(
     log = (tmp_path / "worker.log").read_text(errors="replace")
     for secret in SECRETS:
         assert secret not in log, secret
+
+
+def _kinds(records: list[Record]) -> set[str]:
+    return {str((r.json() or {}).get("kind")) for r in records}
+
+
+def _get(s: Settings, path: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=5) as r:
+        return orjson.loads(r.read())
 
 
 async def _eq(value: Any, want: int) -> bool:

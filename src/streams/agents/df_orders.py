@@ -108,7 +108,12 @@ class DfOrderFlow:
         app.timer(s.tx_poll_interval_s, name="df-tx")(self.poll_transactions)
         app.timer(s.df_watch_interval_s, name="df-watch")(self.watch)
         app.on_rebalance_complete.connect(self._rescan)  # type: ignore[arg-type]
-        app.page("/api/df/{number:.+}", name="df_api_order")(self.api_order)
+        flow = self
+
+        async def api_df(view: Any, request: Any, number: str) -> Any:
+            return await flow.api_order(view, request, number)  # a function: Faust binds it
+
+        app.page("/api/df/{number:.+}", name="df_api_order")(api_df)
 
     async def api_order(self, view: Any, request: Any, number: str) -> Any:
         """``GET /api/df/<PO>``: the order as ``df_book.view`` shows it (the worker's bearer
