@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
@@ -40,6 +40,7 @@ from streams.domain.df_record import DfRecord
 from streams.domain.df_record import view as df_view
 from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
+from streams.domain.ports import DfSpApi
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -283,16 +284,18 @@ class DfOrderFlow:
             await self.reports.send(EXCEPTION_OF[kind], refs,
                                     "not sent, invalid: " + "; ".join(problems)[:1500])  # fmt: skip
             return
-        call = {
-            "ack": "df_submit_acknowledgement",
-            "confirm": "df_submit_shipment_confirmations",
-            "status": "df_submit_shipment_status_updates",
-        }[kind]
+        api = cast(DfSpApi, self.spapi())
+        if kind == "ack":
+            call = api.df_submit_acknowledgement
+        elif kind == "confirm":
+            call = api.df_submit_shipment_confirmations
+        else:
+            call = api.df_submit_shipment_status_updates
         delay = 1.0
         auth_reported = False
         while True:
             try:
-                txid = await getattr(self.spapi(), call)(request)
+                txid = await call(request)
                 break
             except SpApiError as exc:
                 what = ack_policy.on_refusal(exc.status, 1)
