@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from rocksdict import AccessType, Rdict
 
 from streams.adapters.kafka_admin import create_topics
 from streams.adapters.spapi import SpApiClient
@@ -184,9 +185,27 @@ async def test_df_orders_reserved_once_acknowledged_once_and_no_address_leaks(
             text = (r.value or b"").decode("utf-8", "replace")
             for secret in SECRETS:
                 assert secret not in text, (topic, secret)
+    # the tables' stored bytes (every RocksDB of the worker, read after it stopped)
+    assert _scan_tables(Path(s.data_dir)) == 3  # the scan saw the DF orders themselves
     log = (tmp_path / "worker.log").read_text(errors="replace")
     for secret in SECRETS:
         assert secret not in log, secret
+
+
+def _scan_tables(data_dir: Path) -> int:
+    """Asserts no planted value in any stored key or value; returns the DF records seen."""
+    seen = 0
+    for path in sorted(data_dir.rglob("*.db")):
+        db = Rdict(str(path), access_type=AccessType.read_only())
+        try:
+            for k, v in db.items():
+                data = (k if isinstance(k, bytes) else b"") + (v if isinstance(v, bytes) else b"")
+                seen += path.name.startswith("df_orders") and b'"number":"DFE2E' in data
+                for secret in SECRETS:
+                    assert secret.encode() not in data, (path.name, secret)
+        finally:
+            db.close()
+    return seen
 
 
 def _kinds(records: list[Record]) -> set[str]:
