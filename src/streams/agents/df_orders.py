@@ -29,6 +29,7 @@ from faust.types import EventT
 from streams.adapters import df_models
 from streams.adapters.codecs import MAX_RECORD_BYTES, dumps, loads
 from streams.agents.clients import LazyClient, spapi_client
+from streams.agents.df_sales import DfSales
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.agents.ingest import Bundler
 from streams.agents.reports import DeadLetters, ExceptionReporter, internal_error
@@ -103,6 +104,10 @@ class DfOrderFlow:
         self.pending_tx: dict[str, tuple[str, str, str, float]] = {}
         self.needs_scan = True
         self._unvalidated: set[str] = set()  # models reported unavailable (once each)
+        # the commercetools order for finance (AMZDF-<PO>), as the retail sales orders
+        self.sales = (
+            DfSales(app, s, self.df_orders, self.reports) if s.sales_orders_enabled else None
+        )
         app.agent(self.in_topic, name="df-intake")(self.intake)
         app.agent(self.events_topic, name="df-events")(self.df_events)
         app.agent(self.outbox, name="df-sender")(self.sender)
@@ -239,6 +244,8 @@ class DfOrderFlow:
                 await self.direct.send(name, None, value, p)
         for body in eff.outbox:
             await self.outbox.send(key=key, value=dumps(body))
+        if eff.sales and self.sales is not None:
+            await self.sales.topic.send(key=key, value=b"{}")
         for tag, txid, at in eff.watch:
             kind, sid = tag.split(":", 1)
             self.pending_tx[txid] = (rec.number, kind, sid, at)

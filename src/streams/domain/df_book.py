@@ -52,6 +52,7 @@ class Effects:
     watch: list[tuple[str, str, float]] = field(default_factory=list)  # (kind:sid, txid, at)
     settled: list[str] = field(default_factory=list)  # txids no longer pending
     counts: list[str] = field(default_factory=list)  # further outcomes to count
+    sales: bool = False  # the commercetools order for finance may need a write
 
 
 def apply(
@@ -134,7 +135,7 @@ def on_order(rec: DfRecord | None, raw: dict[str, Any], ctx: Context) -> tuple[D
 def _cancel(rec: DfRecord) -> Effects:
     """Amazon cancelled the order: what its lines hold goes back (unless a confirmation went
     out: then the goods left, and a person decides); nothing more is acknowledged."""
-    eff = Effects(changed=True, outcome="cancelled")
+    eff = Effects(changed=True, outcome="cancelled", sales=rec.acknowledged)
     shipped = any(sh.get("confirmTx") for sh in rec.shipments.values())
     if shipped:
         eff.exceptions.append((
@@ -187,6 +188,7 @@ def _on_submitted(rec: DfRecord, msg: Mapping[str, Any], eff: Effects, ctx: Cont
         rec.ack.update(txid=txid, at=at, status="Processing")
         eff.changed = True
         eff.counts.append("acknowledged")
+        eff.sales = rec.outcome == "accepted"
         eff.watch.append(("ack:ack", txid, at))
         for did, waiting in list(rec.shipments.items()):  # dispatches that waited for it
             if waiting.get("status") == "waiting":
@@ -331,6 +333,7 @@ def resend(rec: DfRecord) -> Effects:
     elif not rec.ack.get("txid") and rec.ack.get("status") != "Refused":
         body = rec.ack["body"]
         eff.outbox.append({"kind": "ack", "sid": "ack", "hash": rec.ack["hash"], "body": body})
+    eff.sales = rec.acknowledged and rec.outcome in ("accepted", "cancelled")
     shipped = any(sh.get("confirmTx") for sh in rec.shipments.values())
     if rec.outcome == "rejected" or (rec.outcome == "cancelled" and not shipped):
         for seq, d in rec.decisions.items():

@@ -103,3 +103,20 @@ def view(rec: DfRecord, now: float) -> dict[str, Any]:
 
 def _iso_ts(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def sales_record(rec: DfRecord) -> dict[str, Any] | None:
+    """The order for finance as the sales-order builder reads a PO (``po``, ``rev``,
+    ``lines``, ``decisions``, acknowledged): an accepted DF order once Amazon took its
+    acknowledgement; None before (or when nothing was accepted)."""
+    if rec.outcome not in ("accepted", "cancelled") or not rec.acknowledged:
+        return None
+    if rec.outcome == "cancelled" and rec.ack.get("code") != "00":
+        return None
+    return {
+        "po": rec.number,
+        "rev": str(rec.details().get("orderDate") or ""),
+        "state": "Acknowledged",
+        "lines": rec.lines,
+        "decisions": rec.decisions,
+    }
