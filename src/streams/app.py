@@ -180,7 +180,7 @@ def create_app(
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
     df_flow = None
-    if "df_orders" in flows and s.df_flow_enabled:  # Direct Fulfillment orders (issue 13)
+    if "df_orders" in flows and s.df_enabled:  # Direct Fulfillment orders (issue 13)
         df_flow = DfOrderFlow(app, s, inventory.sku_topic, inventory.products, clock, spapi_factory)
         inventory.df_decisions = df_flow.decisions_record
         if asn is not None:

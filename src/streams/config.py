@@ -193,10 +193,11 @@ class Settings(BaseSettings):
     po_batch_within_s: float = Field(0.02, gt=0)
 
     # --- Direct Fulfillment orders (the DF flow: agents/df_orders.py) ------------------------
-    # the input topic of DF orders (key: purchaseOrderNumber; the DF poller and upstream
-    # producers write it), its DLQ is <topic>.dlq
+    # DFAPI's block defines these two as well (same names and defaults): keep one on merge.
+    # Off by default: a retail-only vendor runs no DF flow. The input topic of DF orders
+    # (key: purchaseOrderNumber; the DF poller and upstream producers write it)
+    df_enabled: bool = False
     topic_df_orders: str = "amazon.df-orders"
-    df_flow_enabled: bool = True
     # acknowledge-by = order date + this, but never after the order's requiredShipDate
     df_ack_within_s: float = Field(4 * 3600.0, gt=0)
     # the deadline watcher raises df-deadline this long before acknowledge-by

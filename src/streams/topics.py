@@ -25,13 +25,14 @@ def topic_specs(s: Settings) -> list[TopicSpec]:
         TopicSpec(s.topic_ct_messages, s.ct_messages_partitions, copartitioned=False),
         TopicSpec(s.topic_purchase_orders, n),
         TopicSpec(s.topic_dispatches, n),
-        TopicSpec(s.topic_df_orders, n),  # Direct Fulfillment orders (key: PO number)
         TopicSpec(
             s.topic_sku_mappings,
             n,
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
         ),
     ]
+    if s.df_enabled:  # Direct Fulfillment orders (the DF poller's, or upstream producers')
+        ins.append(TopicSpec(s.topic_df_orders, n))
     outs = [
         TopicSpec(s.topic_inventory_updates, n),
         TopicSpec(s.topic_po_acknowledgements, n),

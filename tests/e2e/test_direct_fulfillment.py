@@ -41,7 +41,7 @@ SKU, ASIN = "SKU-DF1", "B0DF000001"
 def df_settings(kafka: str, ct_api: str, tmp_path: Path) -> Settings:
     s = e2e_settings(
         kafka, tmp_path, ct_api_url=ct_api, ct_auth_url=ct_api,
-        ct_project_key=f"df-{uuid.uuid4().hex[:10]}", df_pii_key="test-key",
+        ct_project_key=f"df-{uuid.uuid4().hex[:10]}", df_pii_key="test-key", df_enabled=True,
     )  # fmt: skip
     asyncio.run(create_topics(s))
     return s

@@ -22,7 +22,7 @@ from streams.domain.warehouse_policy import ChannelPolicy, ChannelRule
 
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, sales_orders_enabled=True, channel_policy_enabled=True,
-                    inventory_sender_enabled=True)  # fmt: skip
+                    inventory_sender_enabled=True, df_enabled=True)  # fmt: skip
 
 
 def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> None:
@@ -36,6 +36,8 @@ def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> Non
     assert f.ops.shipments is f.asn.shipments
     assert f.inventory.lag is f.lag_monitor
     assert f.inventory.decisions_topic is f.purchase_orders.events_topic
+    assert f.df_orders is not None and f.asn.df_flow is f.df_orders
+    assert f.inventory.df_decisions == f.df_orders.decisions_record
 
 
 def test_flows_not_named_do_not_run_and_ops_reads_none_of_them(tmp_path: Path) -> None:
