@@ -229,54 +229,65 @@ async def _eq(value: Any, want: int) -> bool:
 )
 async def test_df_ack_submitted_confirmed_and_failed_transaction_raises(
     df_settings: Settings, tmp_path: Path
-) -> None:  # pragma: no cover - runs once DFAPI is merged
-    """NEEDS DFAPI. Acknowledged once at the sandbox, confirmed after a dispatch, a rejected
-    transaction raising df-ack-transaction-failed. The sandbox control calls below
-    (``transactionFailures.dfOrders``) are what DFAPI's sandbox is expected to offer."""
+) -> None:
+    """NEEDS DFAPI (its client methods and sandbox DF operations). Acknowledged once at the
+    sandbox (which then shows the order ACCEPTED), confirmed after a dispatch (SHIPPED), and a
+    failed transaction raising df-ack-transaction-failed."""
+    import aiohttp
+
     from streams.sandbox.amazon import SandboxControl, running_sandbox
     from tests.support.e2e import at_sandbox, e2e_sandbox
 
     s = at_sandbox(df_settings)
     bs = s.kafka_bootstrap
-    async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url:
-        import aiohttp
-
-        async with aiohttp.ClientSession() as http:
-            control = SandboxControl(url, http)
-            await control.set_faults({"transactionFailures": {"dfOrders": ["DFFAIL01"]}})
-            w = WorkerProcess(s, tmp_path / "worker.log").start()
-            try:
-                await asyncio.to_thread(w.wait_ready)
-                await produce(
-                    bs, s.topic_sku_mappings, [(SKU.encode(), {"sku": SKU, "asin": ASIN})]
-                )
-                orders = [(n.encode(), df_order(n, (ASIN, 1))) for n in ("DFOK0001", "DFFAIL01")]
-                await produce(bs, s.topic_df_orders, orders)
-                assert await until(
-                    lambda: (
-                        metric(w.metrics(), "streams_df_orders_total", outcome="acknowledged") >= 2
-                    ),
-                    timeout=60,
-                ), w.tail()
-                exc = await wait_for(
-                    bs, s.topic_exceptions,
-                    lambda r: any(x.json().get("kind") == "df-ack-transaction-failed" for x in r),
-                )  # fmt: skip
-                assert any(x.json().get("kind") == "df-ack-transaction-failed" for x in exc)
-                dispatch = {
-                    "dispatchId": "D-DF1", "shipmentId": "S-DF1", "purchaseOrderNumber": "DFOK0001",
-                    "shipFromWarehouse": "WH1", "shippedDate": "2026-12-06T12:00:00Z",
-                    "shipmentType": "SmallParcel", "carrierScac": "UPSN",
-                    "cartons": [{"sscc": "001234560000000018", "trackingNumber": "1Z1",
-                                 "weight": {"value": "1", "unitOfMeasure": "KG"},
-                                 "items": [{"sku": SKU, "quantityEaches": 1}]}],
-                }  # fmt: skip
-                await produce(bs, s.topic_dispatches, [(b"DFOK0001", orjson.dumps(dispatch))])
-                assert await until(
-                    lambda: (
-                        metric(w.metrics(), "streams_df_orders_total", outcome="confirmed") >= 1
-                    ),
-                    timeout=60,
-                ), w.tail()
-            finally:
-                w.stop()
+    orders = [df_order(n, (ASIN, 1)) for n in ("DFOK0001", "DFFAIL01")]
+    async with (
+        running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url,
+        aiohttp.ClientSession() as http,
+        SalesOrderClient(s) as ct,
+    ):
+        control = SandboxControl(url, http)
+        await control.add_df_orders(orders)  # the sandbox knows their lines
+        await control.set_faults({"transactionFailures": {"purchaseOrders": ["DFFAIL01"]}})
+        ch = await ct.create_channel({"key": "wh-df", "roles": ["InventorySupply"]})
+        supply = {"typeId": "channel", "id": ch["id"]}
+        await ct.create_inventory_entry({"sku": SKU, "quantityOnStock": 5, "supplyChannel": supply})
+        mapping = {"sku": SKU, "asin": ASIN, "amazonChannels": [ch["id"]]}
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+            await asyncio.to_thread(w.wait_ready)
+            fresh = await ct.inventory_by_sku(SKU)
+            note = resource_updated(fresh[0], s.ct_project_key, time.time())
+            await produce(bs, s.topic_ct_messages, [(b"ct", note)])
+            await produce(bs, s.topic_sku_mappings, [(SKU.encode(), mapping)])
+            await wait_for(bs, s.topic_inventory_updates, lambda r: SKU in amounts(r), 120)
+            await produce(bs, s.topic_df_orders, [(o["purchaseOrderNumber"].encode(), o)
+                                                  for o in orders])  # fmt: skip
+            assert await until(
+                lambda: metric(w.metrics(), "streams_df_orders_total", outcome="acknowledged") >= 2,
+                timeout=90,
+            ), w.tail()
+            assert (await control.df_orders())["DFOK0001"] == "ACCEPTED"
+            exc = await wait_for(
+                bs, s.topic_exceptions, lambda r: "df-ack-transaction-failed" in _kinds(r)
+            )
+            assert "df-ack-transaction-failed" in _kinds(exc), w.tail()
+            sent = metric(w.metrics(), "streams_df_submissions_total", kind="ack",
+                          outcome="submitted")  # fmt: skip
+            assert sent == 2  # once per order
+            dispatch = {
+                "dispatchId": "D-DF1", "shipmentId": "S-DF1", "purchaseOrderNumber": "DFOK0001",
+                "shipFromWarehouse": "WH1", "shippedDate": "2026-12-06T12:00:00Z",
+                "shipmentType": "SmallParcel", "carrierScac": "UPSN",
+                "cartons": [{"sscc": "001234560000000018", "trackingNumber": "1Z1",
+                             "weight": {"value": "1", "unitOfMeasure": "KG"},
+                             "items": [{"sku": SKU, "quantityEaches": 1}]}],
+            }  # fmt: skip
+            await produce(bs, s.topic_dispatches, [(b"DFOK0001", dispatch)])
+            assert await until(
+                lambda: metric(w.metrics(), "streams_df_orders_total", outcome="confirmed") >= 1,
+                timeout=90,
+            ), w.tail()
+            assert (await control.df_orders())["DFOK0001"] == "SHIPPED"
+        finally:
+            w.stop()
