@@ -18,13 +18,15 @@ page per warehouse and status): consumers deduplicate by purchaseOrderNumber, as
 for a topic upstream producers may also write to.
 
 The customer's address never leaves in clear: ``shipToParty`` (an ``Address`` in this API
-version) becomes ``{"addressHash": sha256 of the normalised address, "countryCode"}`` before
-the order is published, and neither the address nor the order is ever logged.
+version) becomes ``{"addressHash", "countryCode"}`` (HMAC-SHA256 of the normalised address,
+keyed with ``STREAMS_DF_PII_KEY``) before the order is published, and neither the address
+nor the order is ever logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import time
 import unicodedata
@@ -76,21 +78,23 @@ def _norm(value: Any) -> str:
     return " ".join(text.split())
 
 
-def address_hash(address: dict[str, Any]) -> str:
-    """sha256 (hex) of the normalised address: every field, NFKC, case-folded, whitespace
-    collapsed, in a fixed order; the same address however it is spaced or cased."""
+def address_hash(address: dict[str, Any], key: bytes = b"") -> str:
+    """HMAC-SHA256 (hex) of the normalised address: every field, NFKC, case-folded, whitespace
+    collapsed, in a fixed order; the same address however it is spaced or cased. Keyed with
+    ``STREAMS_DF_PII_KEY`` (as the DF flow's redaction), so a hash cannot be tested against
+    guessed addresses without the key."""
     text = "\x1f".join(f"{k}={_norm(address[k])}" for k in ADDRESS_FIELDS if address.get(k))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def redact_ship_to(order: dict[str, Any]) -> dict[str, Any]:
+def redact_ship_to(order: dict[str, Any], key: bytes = b"") -> dict[str, Any]:
     """``order`` with ``orderDetails.shipToParty`` replaced by its hash and country code
     (a copy; ``order`` is untouched). An order without an address is returned as is."""
     details = order.get("orderDetails")
     if not isinstance(details, dict) or not isinstance(details.get("shipToParty"), dict):
         return order
     address = details["shipToParty"]
-    redacted: dict[str, Any] = {"addressHash": address_hash(address)}
+    redacted: dict[str, Any] = {"addressHash": address_hash(address, key)}
     if address.get("countryCode"):
         redacted["countryCode"] = str(address["countryCode"])
     return {**order, "orderDetails": {**details, "shipToParty": redacted}}
@@ -148,6 +152,7 @@ class DfPollCore:
         self.publish = publish
         self.save = save
         self.clock = clock
+        self._pii_key = settings.df_pii_key.get_secret_value().encode()
 
     def since(self, state: DfPollState, warehouse: str, now: datetime) -> datetime:
         s = self.settings
@@ -183,7 +188,7 @@ class DfPollCore:
                 number = order.get("purchaseOrderNumber")
                 if not isinstance(number, str) or number in state.seen:
                     continue
-                await self.publish(number, redact_ship_to(order))
+                await self.publish(number, redact_ship_to(order, self._pii_key))
                 records.append(state.mark(number, self.clock()))
                 published += 1
             if records:
