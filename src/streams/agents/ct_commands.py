@@ -33,7 +33,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
-from urllib.parse import quote
 
 import faust
 from faust.types import EventT
@@ -85,48 +84,6 @@ class Result:
     reason: str | None = None
 
 
-class LedgerClient(CommercetoolsClient):
-    """The commercetools client plus the Types calls the ledger needs."""
-
-    async def get_type_by_key(self, key: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._call(
-            "GET", f"/types/key={quote(key, safe='')}", operation="type.get", allow_404=True
-        )
-        return found
-
-    async def create_type(self, draft: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = await self._call(
-            "POST", "/types", operation="type.create", kind="create", body=draft
-        )
-        return created
-
-    async def update_type(
-        self, type_id: str, version: int, actions: Sequence[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return await self._update(
-            f"/types/{quote(type_id, safe='')}", "type.update", version, actions
-        )
-
-    async def get_type(self, type_id: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._call(
-            "GET", f"/types/{quote(type_id, safe='')}", operation="type.get", allow_404=True
-        )
-        return found
-
-    async def types_for(self, resource_type_id: str) -> list[dict[str, Any]]:
-        """Every Type that can sit on ``resource_type_id`` (a project has few Types)."""
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params = [("limit", "500"), ("offset", str(offset)), ("withTotal", "false")]
-            page = await self._call("GET", "/types", operation="type.query", params=params)
-            results: list[dict[str, Any]] = list(page.get("results") or [])
-            out += [t for t in results if resource_type_id in (t.get("resourceTypeIds") or [])]
-            if len(results) < 500:
-                return out
-            offset += len(results)
-
-
 class LedgerRefused(Exception):
     """The entry's custom Type cannot hold the ledger and may not be changed (see reason)."""
 
@@ -136,7 +93,7 @@ class CommandApplier:
 
     def __init__(
         self,
-        client: LedgerClient,
+        client: CommercetoolsClient,
         *,
         type_key: str,
         host_types: Sequence[str] = (),
@@ -376,7 +333,7 @@ class CtCommandFlow:
         # declared on first use: created when missing (topic_allow_declare)
         self.dead_letters = DeadLetters(self.dlq, time.time, declare=True)
         self.reports = ExceptionReporter(self.exceptions, time.time)
-        self.ledger = LazyClient(None, lambda: LedgerClient(settings, hooks=M.CtResponses()))
+        self.ledger = LazyClient(None, lambda: CommercetoolsClient(settings, hooks=M.CtResponses()))
         self._applier: CommandApplier | None = None
         app.agent(self.topic, name="ct_commands")(self.agent)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
