@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.ct_commands import CommandApplier
+from streams.agents.ct_command_applier import CommandApplier
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
 from streams.domain.inventory_commands import (
@@ -542,7 +542,7 @@ def test_relative_plan_sends_the_net_change() -> None:
 
 async def test_retrying_stops_when_the_worker_must_let_go(tmp_path: Path) -> None:
     """A rebalance or shutdown ends the retries; the command is left unacked (redelivered)."""
-    from streams.agents.ct_commands import Abandoned
+    from streams.agents.ct_command_applier import Abandoned
 
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     s = Settings(ct_api_url=closed, ct_auth_url=closed, ct_project_key=project("gone"))

@@ -16,7 +16,7 @@ import pytest
 
 from streams.adapters.commercetools import CommercetoolsClient
 from streams.agents.channel_policy import add_fields, ensure_type
-from streams.agents.ct_commands import CommandApplier
+from streams.agents.ct_command_applier import CommandApplier
 from streams.config import Settings
 from streams.domain.inventory_commands import LEDGER_FIELD, applied_ids
 from streams.domain.warehouse_policy import (
