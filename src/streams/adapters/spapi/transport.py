@@ -14,8 +14,8 @@ scrubbed of them before it is stored in an exception.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import orjson
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LWA_OPERATION = "lwaToken"
+T = TypeVar("T")
 __all__ = ["LWA_OPERATION", "RetryPolicy", "Transport", "loads"]
 
 
@@ -149,7 +150,7 @@ class Transport:
 
     # --- plumbing --------------------------------------------------------------------
 
-    async def _retrying(self, operation: str, once: Any) -> Any:
+    async def _retrying(self, operation: str, once: Callable[[], Awaitable[T]]) -> T:
         p = self._retry
 
         def retryable(exc: BaseException) -> bool:
@@ -180,7 +181,7 @@ class Transport:
             raise self._no_response(operation, exc) from None
 
     async def _exchange(self) -> http.Token:
-        return await self._retrying(LWA_OPERATION, self._exchange_once)  # type: ignore[no-any-return]
+        return await self._retrying(LWA_OPERATION, self._exchange_once)
 
     async def _exchange_once(self) -> http.Token:
         form = {
@@ -225,7 +226,7 @@ class Transport:
         async def once() -> dict[str, Any]:
             return await self._call_once(operation, method, path, params, body, expect)
 
-        return await self._retrying(operation, once)  # type: ignore[no-any-return]
+        return await self._retrying(operation, once)
 
     async def _call_once(
         self,
