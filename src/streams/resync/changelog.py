@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.adapters.codecs import loads
-from streams.adapters.kafka_admin import client_kwargs
+from streams.adapters.kafka_admin import client_kwargs, topic_partitions
 from streams.config import Settings
 from streams.domain.inventory import SkuState
 
@@ -23,15 +22,10 @@ async def read_states(
     """Latest ``SkuState`` per SKU from the ``skus`` changelog (compacted semantics:
     the last value per key wins, a tombstone deletes). ``on_progress(done, total)``."""
     topic = changelog_topic(s)
-    admin = AIOKafkaAdminClient(**client_kwargs(s))
-    await admin.start()
-    try:
-        meta = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if not meta or meta[0].get("error_code", 0) != 0:
+    partitions = await topic_partitions(s, topic)
+    if not partitions:
         return {}  # no worker has written state yet
-    tps = [TopicPartition(topic, p["partition"]) for p in meta[0]["partitions"]]
+    tps = [TopicPartition(topic, p) for p in partitions]
     # "earliest": an automatic offset reset racing the seek below must not jump to the end
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, auto_offset_reset="earliest", **client_kwargs(s)
