@@ -15,13 +15,11 @@ of most of an hour). The exit code is the number of benchmarks that failed.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 
-from bench.inventory import RUN_ROOT, free_port
+from bench.harness import broker
 
 FULL: dict[str, list[list[str]]] = {
     "inventory": [
@@ -56,18 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if a.quick else FULL
     names = a.only or list(plan)
 
-    kafka = None
-    bootstrap = a.bootstrap
-    if not bootstrap:
-        from streams import localkafka
-
-        home = RUN_ROOT / f"kafka-suite-{uuid.uuid4().hex[:6]}"
-        kafka = localkafka.LocalKafka(home, free_port(), free_port(), heap="1g")
-        print(f"[bench] starting a local Kafka on {kafka.bootstrap}", flush=True)
-        localkafka.up(kafka)
-        bootstrap = kafka.bootstrap
     failed = 0
-    try:
+    with broker(a.bootstrap) as (bootstrap, _):
         for name in names:
             for args in plan[name]:
                 cmd = [sys.executable, "-m", f"bench.{name}", *args, "--bootstrap", bootstrap]
@@ -77,12 +65,6 @@ def main(argv: list[str] | None = None) -> int:
                 took = time.monotonic() - started
                 print(f"[bench] === bench.{name} exited {rc} after {took:.0f} s", flush=True)
                 failed += rc != 0
-    finally:
-        if kafka is not None:
-            from streams import localkafka
-
-            localkafka.down(kafka)
-            shutil.rmtree(kafka.home, ignore_errors=True)
     return failed
 
 

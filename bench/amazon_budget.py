@@ -36,7 +36,6 @@ import shutil
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -44,25 +43,21 @@ from typing import Any
 
 import aiohttp
 import orjson
-from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
-import bench.inventory as inv
-from bench.inventory import (
-    REPO,
-    RESULTS,
+import bench.harness as h
+from bench.harness import (
     RUN_ROOT,
     Meter,
     iso_now,
     log_summary,
     machine,
     metric_sum,
-    pid_listening,
     produce_all,
     product_version,
     scrape,
 )
-from bench.purchase_orders import warning_kinds
+from bench.po_report import warning_kinds
 from streams.adapters.amazon_models import validate
 from streams.adapters.kafka_admin import create_topics
 from streams.agents.inventory_sender import BURST_SHARE, RATE_HEADROOM
@@ -117,35 +112,18 @@ def final_amount(i: int) -> int:
 
 
 def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    sandbox_port = free_port()
-    dead_port = free_port()  # nothing listens: there is no commercetools in this bench
-    base = f"http://127.0.0.1:{sandbox_port}"
-    fields: dict[str, Any] = {
-        "kafka_bootstrap": bootstrap,
-        "app_id": f"bench-amz-{tag}",
-        "data_dir": work / "worker-data",
-        "web_port": free_port(),
-        "partitions": a.partitions,
-        "broker_session_timeout_s": 10.0,
-        "sandbox_port": sandbox_port,
-        "spapi_endpoint": base,
-        "spapi_lwa_url": f"{base}/auth/o2/token",
-        "spapi_rate_per_s": a.rate,
-        "spapi_burst": a.burst,
-        "spapi_df_warehouse": WAREHOUSE,
-        "inventory_max_items": a.max_items,
-        "inventory_linger_s": a.linger,
-        "po_poller_enabled": False,
-        "sales_orders_enabled": False,
-        "channel_policy_enabled": False,
-        "ct_api_url": f"http://127.0.0.1:{dead_port}",
-        "ct_auth_url": f"http://127.0.0.1:{dead_port}",
-    }
-    for name in Settings.model_fields:
-        if name.startswith("topic_"):  # every topic of the run names the app id
-            fields[name] = f"{Settings.model_fields[name].default}.{fields['app_id']}"
-    return Settings(**fields)
+    return h.sandbox_settings(
+        bootstrap,
+        work,
+        a.partitions,
+        "amz",
+        spapi_rate_per_s=a.rate,
+        spapi_burst=a.burst,
+        spapi_df_warehouse=WAREHOUSE,
+        inventory_max_items=a.max_items,
+        inventory_linger_s=a.linger,
+        po_poller_enabled=False,
+    )
 
 
 def handled(s: Settings) -> float:
@@ -208,7 +186,7 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
             await asyncio.sleep(3.0)  # partitions assigned, LWA token not fetched yet
             meter = Meter(worker=w.proc.pid, bench_and_sandbox=os.getpid(),
                           **({"broker": broker_pid} if broker_pid else {}))  # fmt: skip
-            spy = inv.start_profiler(w.proc.pid, work / "worker-profile.txt") if a.profile else None
+            spy = h.start_profiler(w.proc.pid, work / "worker-profile.txt") if a.profile else None
             t0 = time.time()
             produce_s = await produce_all(bootstrap, s.topic_inventory_updates, data)
             print(f"[bench] produced {n_records} records in {produce_s:.2f} s", flush=True)
@@ -224,12 +202,12 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
             t_handled = time.time()
             usage = meter.read()
             if spy is not None:
-                saved = inv.PROFILE_BUCKETS
-                inv.PROFILE_BUCKETS = SENDER_BUCKETS  # type: ignore[assignment]
+                saved = h.PROFILE_BUCKETS
+                h.PROFILE_BUCKETS = SENDER_BUCKETS  # type: ignore[assignment]
                 try:
-                    res["profile"] = inv.stop_profiler(spy, work / "worker-profile.txt")
+                    res["profile"] = h.stop_profiler(spy, work / "worker-profile.txt")
                 finally:
-                    inv.PROFILE_BUCKETS = saved
+                    h.PROFILE_BUCKETS = saved
             ours = sum(v for k, v in usage.items() if k.endswith("_cpu_cores"))
             usage["other_processes_cpu_cores"] = round(
                 max(0.0, usage["machine_cpu_busy"] * (os.cpu_count() or 1) - ours), 2
@@ -399,18 +377,8 @@ def table(res: dict[str, Any]) -> str:
     if "profile" in res:
         rows.append(("worker profile (py-spy, % of samples, UNDER PROFILER)", ""))
         rows += [(f"    {name}", f"{share}") for name, share in res["profile"]["buckets_pct"]]
-    w = max(len(k) for k, _ in rows)
-    mc = res["machine"]
-    head = [
-        f"Amazon budget benchmark  {res['date']}",
-        f"machine: {mc['nproc']} CPU ({mc['cpu']}), {mc['ram_gib']} GiB RAM, Python "
-        f"{mc['python']}, faust {mc['faust']}, aiokafka {mc['aiokafka']}, "
-        f"Kafka jars {mc['kafka_jars'] or '?'}",
-        f"broker: {res['broker']}",
-        f"rerun:   {res['command']}",
-        "",
-    ]
-    return "\n".join(head + [f"{k.ljust(w)}  {v}" for k, v in rows])
+
+    return h.rendered("Amazon budget benchmark", res, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,37 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.skus < 1 or a.repeat < 1:
         raise SystemExit("--skus and --repeat must be at least 1")
 
-    kafka = None
-    bootstrap = a.bootstrap
-    if not bootstrap:
-        from streams import localkafka
-
-        home = RUN_ROOT / f"kafka-{uuid.uuid4().hex[:6]}"
-        kafka = localkafka.LocalKafka(home, free_port(), free_port(), heap="1g")
-        print(f"[bench] starting a local Kafka on {kafka.bootstrap}", flush=True)
-        localkafka.up(kafka)
-        bootstrap = kafka.bootstrap
-    broker_pid = (
-        pid_listening(int(bootstrap.rsplit(":", 1)[1]))
-        if "127.0.0.1" in bootstrap or "localhost" in bootstrap
-        else None
-    )
-    try:
+    with h.broker(a.bootstrap) as (bootstrap, broker_pid):
         res = asyncio.run(amain(a, bootstrap, broker_pid))
-    finally:
-        if kafka is not None:
-            from streams import localkafka
-
-            localkafka.down(kafka)
-            shutil.rmtree(kafka.home, ignore_errors=True)
     print()
     print(table(res))
     if not a.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        name = f"amazon-budget-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-        out = RESULTS / name
-        out.write_text(json.dumps(res, indent=1) + "\n")
-        print(f"\nresults: {out.relative_to(REPO)}")
+        print(f"\nresults: {h.save_result('amazon-budget', res)}")
     return 0
 
 

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.support.services import free_port
 
-from bench.inventory import RESULTS, machine
+from bench.harness import RESULTS, machine
 from streams.config import Settings
 from streams.sandbox import ctmock
 from streams.sandbox.ctmock.storefront import (

@@ -25,8 +25,8 @@ import orjson
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
 
-from bench.inventory import RUN_ROOT
-from bench.state_scale import StateGen
+from bench.harness import RUN_ROOT
+from bench.state_scale_fill import StateGen
 from streams.agents.faustutil import partition_for
 from streams.config import Settings
 

@@ -41,8 +41,9 @@ import aiohttp
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
+import bench.harness as h
 from bench.amazon_budget import WAREHOUSE, bench_settings, final_amount, records
-from bench.inventory import (
+from bench.harness import (
     RUN_ROOT,
     broker,
     machine,
@@ -250,16 +251,8 @@ def table(res: dict[str, Any]) -> str:
         ("final amounts wrong", str(r["final_amount_wrong"])),
         ("complete / transactions checked", f"{r['complete']} / {r['transactions_checked']}"),
     ]  # fmt: skip
-    w = max(len(k) for k, _ in rows)
-    mc = res["machine"]
-    head = [
-        f"SP-API group budget benchmark  {res['date']}",
-        f"machine: {mc['nproc']} CPU ({mc['cpu']}), {mc['ram_gib']} GiB RAM",
-        f"broker: {res['broker']}",
-        f"rerun:   {res['command']}",
-        "",
-    ]
-    return "\n".join(head + [f"{k.ljust(w)}  {v}" for k, v in rows])
+
+    return h.rendered("SP-API group budget benchmark", res, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,9 +46,10 @@ from tests.support import storefront as sf
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
 
-import bench.inventory as inv
+import bench.harness as h
 from bench.ctproxy import CountingProxy
-from bench.purchase_orders import create_internal_topics, pct
+from bench.po_phase import create_internal_topics
+from bench.po_report import pct
 from bench.storefront_report import (
     Deltas,
     cost_model,
@@ -137,20 +138,20 @@ def created(entry: dict[str, Any]) -> bytes:
 
 
 def counters(port: int) -> dict[str, float]:
-    m = inv.scrape(port)
-    out = {f"holds_{o}": inv.metric_sum(m, "streams_order_holds_total", outcome=o)
+    m = h.scrape(port)
+    out = {f"holds_{o}": h.metric_sum(m, "streams_order_holds_total", outcome=o)
            for o in ("placed", "duplicate", "settled", "expired")}  # fmt: skip
     for r in ("ok", "error"):
-        out[f"rereads_{r}"] = inv.metric_sum(m, "streams_ct_rereads_total", result=r)
-    out["sweep_entries"] = inv.metric_sum(m, "streams_ct_sweep_entries_total")
+        out[f"rereads_{r}"] = h.metric_sum(m, "streams_ct_rereads_total", result=r)
+    out["sweep_entries"] = h.metric_sum(m, "streams_ct_sweep_entries_total")
     for k in ("expected", "missed"):
-        out[f"sweep_findings_{k}"] = inv.metric_sum(m, "streams_ct_sweep_findings_total", kind=k)
+        out[f"sweep_findings_{k}"] = h.metric_sum(m, "streams_ct_sweep_findings_total", kind=k)
     for (name, lbl), v in m.items():
         if name == "streams_ct_responses_total":
             out["ct_responses {operation} {status}".format(**dict(lbl))] = v
     for q in (0.5, 0.99):
         name = "streams_storefront_to_amazon_seconds"
-        out[f"storefront_histogram_p{int(q * 100)}_le_s"] = inv.histogram_quantile(m, name, q) or 0
+        out[f"storefront_histogram_p{int(q * 100)}_le_s"] = h.histogram_quantile(m, name, q) or 0
     return out
 
 
@@ -171,7 +172,7 @@ def rss_mib(pid: int | None) -> float | None:
 # the run
 # --------------------------------------------------------------------------------------
 def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace, ct: str, api: str) -> Any:
-    s = inv.bench_settings(bootstrap, work, a)  # fresh topics and app id, SP-API flows off
+    s = h.bench_settings(bootstrap, work, a)  # fresh topics and app id, SP-API flows off
     project = f"{s.app_id}-project"
     return s.model_copy(
         update={
@@ -219,9 +220,9 @@ class Run:
         out = {"entries": a.skus, "create_s": round(took, 1), "concurrency": a.concurrency,
                "creates_per_s": round(a.skus / took, 1), "emulator_rss_mib": rss_mib(
                    self.pids.get("emulator"))}  # fmt: skip
-        maps = [(sku.encode(), inv.mapping_record(i, sku)) for i, sku in enumerate(cat.skus)]
-        await inv.produce_all(bs, s.topic_sku_mappings, maps)
-        await inv.produce_all(bs, s.topic_ct_messages, [(b"ct", created(e)) for e in cat.entries])
+        maps = [(sku.encode(), h.mapping_record(i, sku)) for i, sku in enumerate(cat.skus)]
+        await h.produce_all(bs, s.topic_sku_mappings, maps)
+        await h.produce_all(bs, s.topic_ct_messages, [(b"ct", created(e)) for e in cat.entries])
         t_start = time.time()
         self.w.start()
         assert self.w.proc is not None
@@ -230,13 +231,13 @@ class Run:
         published: set[str] = set()
 
         async def all_published() -> bool:
-            m = inv.scrape(s.web_port)
-            if inv.metric_sum(m, "streams_records_total", topic=s.topic_ct_messages) < a.skus:
+            m = h.scrape(s.web_port)
+            if h.metric_sum(m, "streams_records_total", topic=s.topic_ct_messages) < a.skus:
                 return False
-            if inv.metric_sum(m, "streams_queue_length", queue="deltas") > 0:
+            if h.metric_sum(m, "streams_queue_length", queue="deltas") > 0:
                 return False
-            recs = await inv.read_topic(bs, s.topic_inventory_updates)
-            published.update(sku for sku, _, _ in inv.deltas_of(recs))
+            recs = await h.read_topic(bs, s.topic_inventory_updates)
+            published.update(sku for sku, _, _ in h.deltas_of(recs))
             return len(published) >= a.skus
 
         await self.until(all_published, "every SKU published")
@@ -261,7 +262,7 @@ class Run:
             await asyncio.sleep(max(0.0, due - time.time()))
             return await decrement(ct, cat, i, due)
 
-        c0, p0, meter = counters(s.web_port), Counter(self.proxy.counts), inv.Meter(**self.pids)
+        c0, p0, meter = counters(s.web_port), Counter(self.proxy.counts), h.Meter(**self.pids)
         producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5)
         await producer.start()
         n_orders, n_lines = int(a.rate * a.duration), int(a.rate * a.duration) * a.lines
@@ -273,7 +274,7 @@ class Run:
                 lines = [sf.line_item(cat.skus[i], 1, cat.channel) for i in picks]
                 o = sf.order(lines, mode="ReserveOnOrder")
                 msg = sf.order_created(o)
-                msg["createdAt"] = msg["lastModifiedAt"] = inv.iso_now()
+                msg["createdAt"] = msg["lastModifiedAt"] = h.iso_now()
                 at = time.time()
                 await producer.send(s.topic_ct_messages, orjson.dumps(msg), key=b"ct")
                 events.add(at)
@@ -311,7 +312,7 @@ class Run:
         a, s, cat = self.a, self.s, self.cat
         assert cat is not None
         await asyncio.sleep(s.ct_sweep_overlap_s)  # the order phase's changes leave the window
-        c0, p0, meter = counters(s.web_port), Counter(self.proxy.counts), inv.Meter(**self.pids)
+        c0, p0, meter = counters(s.web_port), Counter(self.proxy.counts), h.Meter(**self.pids)
         tick0 = len(self.proxy.times["sweep"])
 
         async def silent(i: int) -> None:
@@ -344,7 +345,7 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     from streams.sandbox import ctmock
 
     stamp = dt.datetime.now(dt.UTC)
-    work = inv.RUN_ROOT / f"sf-{stamp.strftime('%Y%m%d-%H%M%S')}"
+    work = h.RUN_ROOT / f"sf-{stamp.strftime('%Y%m%d-%H%M%S')}"
     work.mkdir(parents=True, exist_ok=True)
     emu_port = None if a.ct_url else free_port()
     ct_url = a.ct_url or f"http://127.0.0.1:{emu_port}"
@@ -353,12 +354,12 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     if emu_port is not None and ctmock.up(s, port=emu_port) != 0:
         raise SystemExit("the commercetools emulator did not start")
     pids = {"bench_and_proxy": os.getpid()}
-    local_ct = "127.0.0.1" in ct_url and inv.pid_listening(int(ct_url.rsplit(":", 1)[1]))
+    local_ct = "127.0.0.1" in ct_url and h.pid_listening(int(ct_url.rsplit(":", 1)[1]))
     pids.update({k: v for k, v in (("broker", broker_pid), ("emulator", local_ct)) if v})
     res: dict[str, Any] = {
         "date": stamp.isoformat(timespec="seconds"),
         "command": "python -m bench.storefront " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
-        "machine": inv.machine(), "product_version": inv.product_version(), "broker": bootstrap,
+        "machine": h.machine(), "product_version": h.product_version(), "broker": bootstrap,
         "commercetools": ct_url + ("" if a.ct_url else " (emulator started by the bench)"),
         "config": {**{k: getattr(a, k) for k in RECORDED}, **{k: getattr(s, k) for k in SETTINGS}},
         "workdir": str(work),
@@ -382,7 +383,7 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     finally:
         await proxy.stop()
         w.stop()
-        res["worker_log"] = inv.log_summary(work / "worker.log")
+        res["worker_log"] = h.log_summary(work / "worker.log")
         if emu_port is not None:
             ctmock.down(s, port=emu_port)
         if not a.keep_state:
@@ -396,8 +397,8 @@ async def outcome(
     s, cat, stock = run.s, run.cat, run.a.stock
     assert cat is not None
     deltas: Deltas = defaultdict(list)
-    for sku, amount, ts in inv.deltas_of(
-        await inv.read_topic(s.kafka_bootstrap, s.topic_inventory_updates)
+    for sku, amount, ts in h.deltas_of(
+        await h.read_topic(s.kafka_bootstrap, s.topic_inventory_updates)
     ):
         deltas[sku].append((ts / 1000, amount))  # fmt: skip
     o, window = res["orders"], s.debounce_window_s
@@ -406,7 +407,7 @@ async def outcome(
     o["provisional"] = got
     o["provisional_beyond_window_s"] = pct([max(0.0, x - window) for x in took])
     o["provisional_within_window_plus_1s"] = sum(1 for x in took if x <= window + 1)
-    changelog = await inv.read_topic(s.kafka_bootstrap, f"{s.app_id}-skus-changelog")
+    changelog = await h.read_topic(s.kafka_bootstrap, f"{s.app_id}-skus-changelog")
     o["hold_ended"] = hold_endings(changelog, ordered)
     o["under_offered"] = under_offered(deltas, cat.skus, cat.gone, stock)
     if "sweep_only" in res:
@@ -454,12 +455,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.lines > a.skus:
         raise SystemExit("--lines must not exceed --skus")
-    with inv.broker(a.bootstrap) as (bootstrap, broker_pid):
+    with h.broker(a.bootstrap) as (bootstrap, broker_pid):
         res = asyncio.run(amain(a, bootstrap, broker_pid))
     print()
     print(table(res))
     if not a.no_save:
-        print(f"\nresults: {inv.save_result('storefront', res)}")
+        print(f"\nresults: {h.save_result('storefront', res)}")
     return 0
 
 

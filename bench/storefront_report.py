@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from bench.purchase_orders import pct
+from bench.harness import rendered
+from bench.po_report import pct
 from streams.config import Settings
 
 PAGE = 500  # commercetools' largest page
@@ -188,13 +189,10 @@ def table(res: dict[str, Any]) -> str:
     wl = res.get("worker_log", {})
     rows.append(("worker log: errors / timers overlapping",
                  f"{wl.get('errors')} / {wl.get('timers_overlapping') or 'none'}"))  # fmt: skip
-    w, mc = max(len(k) for k, _ in rows), res["machine"]
-    head = [
-        f"storefront-order benchmark  {res['date']}",
-        f"machine: {mc['nproc']} CPU ({mc['cpu']}), {mc['ram_gib']} GiB RAM, Python "
-        f"{mc['python']}, faust {mc['faust']}, aiokafka {mc['aiokafka']}",
-        f"broker: {res['broker']}; commercetools: {res['commercetools']}",
-        f"rerun:   {res['command']}",
-        "",
-    ]
-    return "\n".join(head + [f"{k.ljust(w)}  {v}" for k, v in rows])
+
+    return rendered(
+        "storefront-order benchmark",
+        res,
+        rows,
+        broker=f"broker: {res['broker']}; commercetools: {res['commercetools']}",
+    )

@@ -20,7 +20,7 @@ async def read_changelog(s: Settings, topic: str, timeout_s: float = 120.0) -> d
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.adapters.codecs import loads
-    from streams.adapters.kafka_admin import client_kwargs
+    from streams.adapters.kafka_admin import client_kwargs, topic_partitions
 
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_kwargs(s))
     try:
@@ -28,7 +28,7 @@ async def read_changelog(s: Settings, topic: str, timeout_s: float = 120.0) -> d
     except Exception as exc:
         raise ReportError(f"cannot reach Kafka at {s.kafka_bootstrap}: {exc}") from None
     try:
-        partitions = await _partitions(s, topic)
+        partitions = await topic_partitions(s, topic)
         if not partitions:
             raise ReportError(f"topic {topic} does not exist")
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -56,22 +56,6 @@ async def read_changelog(s: Settings, topic: str, timeout_s: float = 120.0) -> d
         return {k.decode("utf-8", "replace"): loads(v) for k, v in latest.items()}
     finally:
         await consumer.stop()
-
-
-async def _partitions(s: Settings, topic: str) -> list[int]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from streams.adapters.kafka_admin import client_kwargs
-
-    admin = AIOKafkaAdminClient(**client_kwargs(s))
-    await admin.start()
-    try:
-        meta = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if not meta or meta[0].get("error_code", 0) != 0:
-        return []
-    return sorted(p["partition"] for p in meta[0]["partitions"])
 
 
 async def lookup_ct_orders(

@@ -215,6 +215,7 @@ class Fault:
     status: int
     apply: bool = False  # carry the request out, then answer the fault (a lost answer)
     delay: float = 0.0
+    retry_after: str | None = None  # the answer's Retry-After header
 
 
 @dataclass
@@ -241,9 +242,15 @@ class StrictServer:
 
     # --- control ---------------------------------------------------------------------
     def fail_next(
-        self, n: int, status: int = 503, *, apply: bool = False, delay: float = 0.0
+        self,
+        n: int,
+        status: int = 503,
+        *,
+        apply: bool = False,
+        delay: float = 0.0,
+        retry_after: str | None = None,
     ) -> None:
-        self.faults.extend(Fault(status, apply, delay) for _ in range(n))
+        self.faults.extend(Fault(status, apply, delay, retry_after) for _ in range(n))
 
     def force_401(self, n: int = 1) -> None:
         self.forced_401 += n
@@ -315,9 +322,12 @@ class StrictServer:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             codes = {502: "BadGateway", 503: "OverCapacity", 504: "GatewayTimeout", 500: "General"}
-            return _err(
+            answer = _err(
                 fault.status, codes.get(fault.status, "General"), f"injected {fault.status}"
             )
+            if fault.retry_after is not None:
+                answer.headers["Retry-After"] = fault.retry_after
+            return answer
         resp = await handler(request)
         return resp
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -409,6 +410,19 @@ async def test_503_backoff_then_success(
     strict.fail_next(2, 503)
     assert await strict_client.get_inventory_entry(entry_id) is not None
     assert hooks_of(strict_client).statuses("inventory.get") == [503, 503, 200]
+
+
+async def test_503_with_retry_after_waits_as_long_as_the_server_asked(
+    strict: StrictServer, strict_client: CommercetoolsClient
+) -> None:
+    """The backoff here is ~10 ms; the server asks for 0.4 s and gets at least that."""
+    (entry_id,) = strict.seed_inventory(1)
+    await strict_client.get_inventory_entry(entry_id)  # token fetched before the clock runs
+    strict.fail_next(1, 503, retry_after="0.4")
+    started = time.monotonic()
+    assert await strict_client.get_inventory_entry(entry_id) is not None
+    assert time.monotonic() - started >= 0.4
+    assert hooks_of(strict_client).statuses("inventory.get") == [200, 503, 200]
 
 
 async def test_503_until_attempts_run_out(strict: StrictServer) -> None:

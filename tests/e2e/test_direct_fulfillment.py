@@ -21,9 +21,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from rocksdict import AccessType, Rdict
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
 from streams.adapters.spapi import SpApiClient
-from streams.agents.sales_order_writer import SalesOrderClient
 from streams.config import Settings
 from streams.resync import resource_updated
 from tests.e2e.test_sales_orders_and_policy import metric, until
@@ -77,7 +77,7 @@ async def test_df_orders_reserved_once_acknowledged_once_and_no_address_leaks(
 ) -> None:
     s = df_settings
     bs = s.kafka_bootstrap
-    async with SalesOrderClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         ch = await ct.create_channel({"key": "wh-df", "roles": ["InventorySupply"]})
         supply = {"typeId": "channel", "id": ch["id"]}
         entry = await ct.create_inventory_entry(
@@ -244,7 +244,7 @@ async def test_df_ack_submitted_confirmed_and_failed_transaction_raises(
     async with (
         running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url,
         aiohttp.ClientSession() as http,
-        SalesOrderClient(s) as ct,
+        CommercetoolsClient(s) as ct,
     ):
         control = SandboxControl(url, http)
         await control.add_df_orders(orders)  # the sandbox knows their lines

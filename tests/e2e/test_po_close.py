@@ -15,8 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.sales_order_writer import SalesOrderClient
 from streams.config import Settings
 from streams.domain.sales_orders import CLOSE_FIELD, SHIPPED_FIELD
 from streams.sandbox.amazon import SandboxControl, running_sandbox
@@ -68,7 +68,7 @@ async def test_closed_pos_release_only_what_never_shipped(
     async with (
         running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url,
         aiohttp.ClientSession() as http,
-        SalesOrderClient(s) as ct,
+        CommercetoolsClient(s) as ct,
     ):
         control = SandboxControl(url, http)
         w = WorkerProcess(s, tmp_path / "worker.log").start()

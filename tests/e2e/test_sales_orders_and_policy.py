@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.channel_policy import PolicyClient, ensure_type
-from streams.agents.sales_order_writer import Abandoned, OrderWriter, SalesOrderClient
+from streams.agents.channel_policy import ensure_type
+from streams.agents.sales_order_writer import Abandoned, OrderWriter
 from streams.config import Settings
 from streams.domain.exceptions import Refs
 from streams.domain.po_close import plan_close
@@ -101,7 +102,7 @@ async def seed(s: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, dict[s
         "wh-c": (policy_fields(False, 0, 0), 100),  # does not serve Amazon (yet)
     }
     channels, entries = {}, {}
-    async with PolicyClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         await ensure_type(ct, channel_policy_type_draft(POLICY_TYPE))
         for key, (fields, qty) in layout.items():
             custom = {"type": {"typeId": "type", "key": POLICY_TYPE}, "fields": fields}
@@ -144,7 +145,7 @@ async def test_policy_drives_allocation_and_availability_and_orders_are_created_
     async with (
         running_sandbox(config, port=port) as url,
         aiohttp.ClientSession() as http,
-        SalesOrderClient(s) as ct,
+        CommercetoolsClient(s) as ct,
     ):
         control = SandboxControl(url, http)
         w = WorkerProcess(s, tmp_path / "worker.log").start()
@@ -204,12 +205,12 @@ async def test_policy_drives_allocation_and_availability_and_orders_are_created_
             await asyncio.sleep(1.0)  # the SKU agent applies what the ingest fetched
 
             # the policy changes in commercetools: wh-b stops serving Amazon, wh-c serves first
-            async with PolicyClient(s) as pc:
+            async with CommercetoolsClient(s) as pc:
                 for key, fields_now in (
                     ("wh-b", policy_fields(False, 1, 10)),
                     ("wh-c", policy_fields(True, 0, 0)),
                 ):
-                    ch = next(c for c in await pc.channels() if c["key"] == key)
+                    ch = next(c for c in await pc.all_channels() if c["key"] == key)
                     actions = [
                         {"action": "setCustomField", "name": n, "value": v}
                         for n, v in fields_now.items()
@@ -302,7 +303,7 @@ async def test_order_writer_creates_once_replaces_diverges_and_cancels(ct_api: s
     refs = Refs(purchaseOrderNumber="PO1")
     first = sales_order(STOCK)
     changed = sales_order({"SKU-CASE": 12, "SKU EACH/1": 5}, changed=NOW)
-    async with SalesOrderClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         writer = OrderWriter(
             ct,
             order_type_key="streams-amazon-order",
@@ -359,7 +360,7 @@ async def test_a_received_po_completes_its_order_and_a_cancelled_one_cancels_it(
     old_type["fieldDefinitions"] = [
         f for f in old_type["fieldDefinitions"] if f["name"] not in (SHIPPED_FIELD, CLOSE_FIELD)
     ]
-    async with SalesOrderClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         await ensure_type(ct, old_type)
         writer = OrderWriter(
             ct,
@@ -420,7 +421,7 @@ async def test_order_writer_reports_a_refused_order_and_keeps_retrying_an_outage
         sleeps.append(t)
 
     bad = Unimportable(**sales_order(STOCK).__dict__)
-    async with SalesOrderClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         writer = OrderWriter(
             ct, order_type_key="o", line_type_key="l", report=reports.report,
             resolved=reports.resolve, abort=lambda: True, sleep=no_sleep,
@@ -431,7 +432,7 @@ async def test_order_writer_reports_a_refused_order_and_keeps_retrying_an_outage
 
     closed = f"http://127.0.0.1:{free_port()}"
     down = Settings(ct_api_url=closed, ct_auth_url=closed, ct_project_key="gone")
-    async with SalesOrderClient(down, max_attempts=1) as ct:
+    async with CommercetoolsClient(down, max_attempts=1) as ct:
         writer = OrderWriter(
             ct, order_type_key="o", line_type_key="l", retry_s=0, report=reports.report,
             resolved=reports.resolve, abort=lambda: len(sleeps) >= 3, sleep=no_sleep,

@@ -19,7 +19,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from bench.state_scale import StateGen, probe_event
+from bench.state_scale_fill import StateGen
+from bench.state_scale_run import probe_event
 
 from streams.adapters.kafka_admin import create_topics
 from streams.agents.faustutil import partition_for

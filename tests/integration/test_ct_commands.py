@@ -18,8 +18,9 @@ from aiohttp import ClientSession, web
 from aiokafka import AIOKafkaProducer
 from jsonschema import Draft202012Validator
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.ct_commands import CommandApplier, LedgerClient
+from streams.agents.ct_command_applier import CommandApplier
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
 from streams.domain.inventory_commands import (
@@ -81,7 +82,7 @@ async def seed(
 ) -> dict[tuple[str, str], str]:
     """Create channels (by key) and entries; returns (sku, channel key) -> channel id ("")."""
     out: dict[tuple[str, str], str] = {}
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         channels: dict[str, str] = {}
         for sku, key, qty in entries:
             draft: dict[str, Any] = {"sku": sku, "quantityOnStock": qty}
@@ -98,7 +99,7 @@ async def seed(
 
 
 async def stock(s: Settings, sku: str, channel: str) -> dict[str, Any]:
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         found = [
             e
             for e in await ct.inventory_by_sku(sku)
@@ -357,8 +358,8 @@ async def test_racing_appliers_lose_no_update(ct_api: str, tmp_path: Path) -> No
     statuses: Counter[int] = Counter()
     hooks = _Hooks(statuses)
     async with (
-        LedgerClient(s, max_conflict_retries=200, hooks=hooks) as c1,
-        LedgerClient(s, max_conflict_retries=200, hooks=hooks) as c2,
+        CommercetoolsClient(s, max_conflict_retries=200, hooks=hooks) as c1,
+        CommercetoolsClient(s, max_conflict_retries=200, hooks=hooks) as c2,
     ):
         w1 = CommandApplier(c1, type_key=TYPE_KEY, keep=200, retry_s=30)
         w2 = CommandApplier(c2, type_key=TYPE_KEY, keep=200, retry_s=30)
@@ -428,7 +429,7 @@ async def test_lost_answer_is_resolved_by_the_marker(
     s = Settings(ct_api_url=url, ct_auth_url=url, ct_project_key=project("lost"))
     await seed(s, [("SKU-L", None, 100)])
     # one attempt per request: the lost answer surfaces as UpdateOutcomeUnknown
-    async with LedgerClient(s, max_attempts=1) as ct:
+    async with CommercetoolsClient(s, max_attempts=1) as ct:
         applier = CommandApplier(ct, type_key=TYPE_KEY, retry_s=30, sleep=_no_sleep)
         drops["n"] = 2
         first = await applier.apply([command("r1", "reserve", "SKU-L", 7)])
@@ -541,11 +542,11 @@ def test_relative_plan_sends_the_net_change() -> None:
 
 async def test_retrying_stops_when_the_worker_must_let_go(tmp_path: Path) -> None:
     """A rebalance or shutdown ends the retries; the command is left unacked (redelivered)."""
-    from streams.agents.ct_commands import Abandoned
+    from streams.agents.ct_command_applier import Abandoned
 
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     s = Settings(ct_api_url=closed, ct_auth_url=closed, ct_project_key=project("gone"))
-    async with LedgerClient(s, max_attempts=1) as ct:
+    async with CommercetoolsClient(s, max_attempts=1) as ct:
         applier = CommandApplier(
             ct, type_key=TYPE_KEY, retry_s=600, sleep=_no_sleep, abort=lambda: True
         )

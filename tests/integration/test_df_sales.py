@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.agents.df_sales import DfSales
-from streams.agents.sales_order_writer import SalesOrderClient
 from streams.config import Settings
 from streams.domain import df_book
 from streams.domain.df_orders import redact
@@ -34,7 +34,7 @@ def sales(s: Settings, table: dict[bytes, bytes]) -> DfSales:
     d.settings, d.df_orders, d.reports = s, table, Reports()  # type: ignore[assignment]
     from streams.agents.clients import LazyClient
 
-    d.ct = LazyClient(None, lambda: SalesOrderClient(s))
+    d.ct = LazyClient(None, lambda: CommercetoolsClient(s))
     d._writer = None
     return d
 
@@ -60,7 +60,7 @@ async def test_an_accepted_df_order_becomes_one_commercetools_order(
         table[b"DF1"] = orjson.dumps(rec.to_json())
         assert await d.sync(b"DF1") == "created"
         assert await d.sync(b"DF1") == "unchanged"  # a redelivery
-        async with SalesOrderClient(s) as ct:
+        async with CommercetoolsClient(s) as ct:
             found = await ct.query_orders("orderNumber = :n", {"n": "AMZDF-DF1"})
             assert len(found) == 1
             [line] = found[0]["customLineItems"]
@@ -72,7 +72,7 @@ async def test_an_accepted_df_order_becomes_one_commercetools_order(
         assert eff.sales
         table[b"DF1"] = orjson.dumps(rec.to_json())
         await d.sync(b"DF1")
-        async with SalesOrderClient(s) as ct:
+        async with CommercetoolsClient(s) as ct:
             order = await ct.get_order_by_number("AMZDF-DF1")
             assert order is not None and order["orderState"] == "Cancelled"
         assert d.reports.raised == []  # type: ignore[attr-defined]

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from streams.agents.channel_policy import PolicyClient, add_fields, ensure_type
-from streams.agents.ct_commands import CommandApplier, LedgerClient
+from streams.adapters.commercetools import CommercetoolsClient
+from streams.agents.channel_policy import add_fields, ensure_type
+from streams.agents.ct_command_applier import CommandApplier
 from streams.config import Settings
 from streams.domain.inventory_commands import LEDGER_FIELD, applied_ids
 from streams.domain.warehouse_policy import (
@@ -46,7 +47,7 @@ async def seeded(ct_api: str) -> tuple[Settings, dict[str, Any]]:
     s = Settings(
         ct_api_url=ct_api, ct_auth_url=ct_api, ct_project_key=f"host-{uuid.uuid4().hex[:10]}"
     )
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         await ct.create_type(dict(WMS_TYPE))
         entry = await ct.create_inventory_entry(
             {
@@ -62,7 +63,7 @@ async def seeded(ct_api: str) -> tuple[Settings, dict[str, Any]]:
 
 
 async def entry_now(s: Settings, entry_id: str) -> dict[str, Any]:
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         found = await ct.get_inventory_entry(entry_id)
     assert found is not None
     return found
@@ -72,7 +73,7 @@ async def test_an_entry_of_a_type_not_named_is_refused_with_what_to_set(
     ct_api: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     s, entry = await seeded(ct_api)
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         applier = CommandApplier(ct, type_key=TYPE_KEY, retry_s=30, sleep=_no_sleep)
         with caplog.at_level(logging.ERROR):
             [result] = await applier.apply([command("w1", "reserve", "SKU-W", 5)])
@@ -86,7 +87,7 @@ async def test_an_entry_of_a_type_not_named_is_refused_with_what_to_set(
 
 async def test_a_named_type_gets_the_ledger_field_and_commands_apply_once(ct_api: str) -> None:
     s, entry = await seeded(ct_api)
-    async with LedgerClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         applier = CommandApplier(
             ct, type_key=TYPE_KEY, host_types=("wms-entry",), retry_s=30, sleep=_no_sleep
         )
@@ -122,7 +123,7 @@ async def test_channels_of_another_type_are_reported_then_get_the_policy_fields(
         ct_api_url=ct_api, ct_auth_url=ct_api, ct_project_key=f"chan-{uuid.uuid4().hex[:10]}"
     )
     own = "streams-channel-policy"
-    async with PolicyClient(s) as ct:
+    async with CommercetoolsClient(s) as ct:
         await ensure_type(ct, channel_policy_type_draft(own))
         await ct.create_type(dict(LOCATOR_TYPE))
         custom = {
@@ -133,7 +134,7 @@ async def test_channels_of_another_type_are_reported_then_get_the_policy_fields(
             {"key": "wh-store", "roles": ["InventorySupply"], "custom": custom}
         )
         types = {str(t["id"]): t for t in await ct.types_for("channel")}
-        [problem] = foreign_type_problems(await ct.channels(), types, own, ())
+        [problem] = foreign_type_problems(await ct.all_channels(), types, own, ())
         assert (
             "STREAMS_CT_CHANNEL_POLICY_HOST_TYPES=store-locator" in problem
             and "wh-store" in problem
@@ -150,7 +151,7 @@ async def test_channels_of_another_type_are_reported_then_get_the_policy_fields(
             ch["version"],
             [{"action": "setCustomField", "name": "amazonEligible", "value": True}],
         )
-        channels = await ct.channels()
+        channels = await ct.all_channels()
         types = {str(t["id"]): t for t in await ct.types_for("channel")}
     assert foreign_type_problems(channels, types, own, ()) == []
     rule = policy_from_channels(channels).rules[ch["id"]]

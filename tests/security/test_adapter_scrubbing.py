@@ -41,7 +41,7 @@ def test_spapi_scrubs_url_encoded_secrets() -> None:
 def test_commercetools_redacts_basic_credentials() -> None:
     ct = CommercetoolsClient(settings())
     basic = base64.b64encode(f"cid:{SECRET}".encode()).decode()
-    err = ct._error(
+    err = ct.http.error(
         "token", 401, {"error": "invalid_client", "error_description": f"Basic {basic}"}
     )
     assert basic not in str(err) and SECRET not in str(err)

@@ -309,10 +309,10 @@ async def hostile(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 CT_BASIC_LEAK = (
-    "BUG: agents/ct_commands.py CommandApplier._apply_chunk writes str(AuthError) into the "
+    "BUG: agents/ct_command_applier.py CommandApplier._apply_chunk writes str(AuthError) into the "
     "DLQ reason and the ct-command-failed exception ('gave up after N attempts: AuthError: "
-    "commercetools 401: token: <server text>'), and adapters/commercetools.py _redact() masks "
-    "only the raw client secret and token: an auth server that quotes the request's "
+    "commercetools 401: token: <server text>'), and adapters/commercetools/transport.py "
+    "redact() masks only the raw client secret and token: an auth server that quotes the request's "
     "'Authorization: Basic base64(client_id:secret)' header puts the credentials on "
     "ops.exceptions and ct.inventory-commands.dlq"
 )

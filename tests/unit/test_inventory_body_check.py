@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from streams.adapters.amazon_body_check import BodyCheck, _shape_only
 from streams.adapters.amazon_models import model, validate
-from streams.agents.inventory_sender import BodyCheck, _shape_only
 from streams.domain.inventory_feed import request_body
 
 GOOD = {

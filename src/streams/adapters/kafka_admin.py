@@ -53,6 +53,19 @@ class ReplicationError(ConfigError):
     """More replicas asked for than the cluster has brokers."""
 
 
+async def topic_partitions(s: Settings, topic: str) -> list[int]:
+    """The topic's partition numbers, ascending; empty when it does not exist."""
+    admin = AIOKafkaAdminClient(**client_kwargs(s))
+    await admin.start()
+    try:
+        meta = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if not meta or meta[0].get("error_code", 0) != 0:
+        return []
+    return sorted(p["partition"] for p in meta[0]["partitions"])
+
+
 async def _replication_problem(admin: AIOKafkaAdminClient, s: Settings) -> str | None:
     """Why topics cannot be created with ``STREAMS_KAFKA_REPLICATION_FACTOR`` here, if so.
 

@@ -22,14 +22,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import faust
 
 from streams.adapters.codecs import dumps, loads
-from streams.adapters.commercetools import CommercetoolsError
+from streams.adapters.commercetools import CommercetoolsClient, CommercetoolsError
 from streams.agents.clients import LazyClient
-from streams.agents.ct_commands import LedgerClient
 from streams.agents.faustutil import raw_topic
 from streams.agents.storeopts import table_options
 from streams.config import Settings
@@ -48,35 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLICY_KEY = b"policy"
-PAGE = 500
 
 
-class PolicyClient(LedgerClient):
-    """The commercetools client plus channel reads and updates."""
-
-    async def channels(self) -> list[dict[str, Any]]:
-        """Every channel of the project (a project has tens, not thousands)."""
-        out: dict[str, dict[str, Any]] = {}
-        offset = 0
-        while True:
-            params = [("limit", str(PAGE)), ("offset", str(offset)), ("withTotal", "false")]
-            page = await self._call("GET", "/channels", operation="channel.query", params=params)
-            results: list[dict[str, Any]] = list(page.get("results") or [])
-            for ch in results:
-                out.setdefault(str(ch["id"]), ch)
-            if len(results) < PAGE:
-                return list(out.values())
-            offset += len(results)
-
-    async def update_channel(
-        self, channel_id: str, version: int, actions: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return await self._update(
-            f"/channels/{quote(channel_id, safe='')}", "channel.update", version, actions
-        )
-
-
-async def ensure_type(client: LedgerClient, draft: Mapping[str, Any]) -> dict[str, Any]:
+async def ensure_type(client: CommercetoolsClient, draft: Mapping[str, Any]) -> dict[str, Any]:
     """The custom Type ``draft["key"]``: created when missing, our fields added when it lacks
     them (never changed or removed: operators may have extended it). Idempotent."""
     key = str(draft["key"])
@@ -95,7 +67,7 @@ async def ensure_type(client: LedgerClient, draft: Mapping[str, Any]) -> dict[st
     return found
 
 
-async def add_fields(client: LedgerClient, key: str, draft: Mapping[str, Any]) -> None:
+async def add_fields(client: CommercetoolsClient, key: str, draft: Mapping[str, Any]) -> None:
     """Add ``draft``'s fields to the existing Type ``key`` (never create it: it is an
     operator's Type that channels already carry)."""
     found = await client.get_type_by_key(key)
@@ -136,7 +108,7 @@ class ChannelPolicyFlow:
             options=table_options(s),
         )
         # lazily: an event loop exists by the first tick
-        self.client = LazyClient(None, lambda: PolicyClient(settings, hooks=M.CtResponses()))
+        self.client = LazyClient(None, lambda: CommercetoolsClient(settings, hooks=M.CtResponses()))
         self._type_ready = False
         self.type_problems: set[str] = set()  # reported once each (see _check_types)
         self._raw: bytes | None = None
@@ -216,7 +188,7 @@ class ChannelPolicyFlow:
             # reading still works when the fields are on another Type: go on
             log.warning("could not ensure the channel policy Type %s: %s", self.type_key, exc)
         try:
-            channels = await client.channels()
+            channels = await client.all_channels()
         except Exception as exc:
             M.CHANNEL_POLICY_REFRESHES.labels("error").inc()
             log.warning("warehouse policy not refreshed (%s): the last known one applies", exc)
@@ -234,7 +206,9 @@ class ChannelPolicyFlow:
         M.CHANNEL_POLICY_REFRESHES.labels("changed").inc()
         return policy
 
-    async def _check_types(self, client: PolicyClient, channels: list[dict[str, Any]]) -> None:
+    async def _check_types(
+        self, client: CommercetoolsClient, channels: list[dict[str, Any]]
+    ) -> None:
         """Loud, once per problem: channels whose own Type cannot carry the policy."""
         try:
             types = {str(t["id"]): t for t in await client.types_for("channel")}

@@ -27,334 +27,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, cast
-from urllib.parse import quote
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
 
 from streams.adapters.codecs import dumps
-from streams.adapters.commercetools import (
-    AuthError,
-    CommercetoolsClient,
-    CommercetoolsError,
-    UpdateOutcomeUnknown,
-)
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.agents.clients import LazyClient
+from streams.agents.ct_command_applier import Abandoned, CommandApplier, Result
 from streams.agents.reports import DeadLetters, ExceptionReporter
 from streams.config import Settings
 from streams.domain.ctmessages import BadRecord
 from streams.domain.exceptions import Refs
-from streams.domain.inventory_commands import (
-    LEDGER_FIELD,
-    InventoryCommand,
-    Plan,
-    entry_channel,
-    ledger_field_definition,
-    ledger_host,
-    ledger_type_draft,
-    parse_command,
-    plan_update,
-    refusal,
-)
+from streams.domain.inventory_commands import InventoryCommand, parse_command
 from streams.observability import metrics as M
 from streams.runtime.consumer import release_unacked
 from streams.topics import WEEK_MS
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["applied", "duplicate", "dlq"]
 EXCEPTION_KIND = "ct-command-failed"
-
-
-class Abandoned(Exception):
-    """Retrying stopped because the worker is rebalancing or stopping; not an outcome."""
-
-
-@dataclass(frozen=True)
-class Result:
-    command: InventoryCommand
-    outcome: Outcome
-    entry_id: str | None = None
-    version: int | None = None  # entry version that reflects the command
-    reason: str | None = None
-
-
-class LedgerClient(CommercetoolsClient):
-    """The commercetools client plus the Types calls the ledger needs."""
-
-    async def get_type_by_key(self, key: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._call(
-            "GET", f"/types/key={quote(key, safe='')}", operation="type.get", allow_404=True
-        )
-        return found
-
-    async def create_type(self, draft: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = await self._call(
-            "POST", "/types", operation="type.create", kind="create", body=draft
-        )
-        return created
-
-    async def update_type(
-        self, type_id: str, version: int, actions: Sequence[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return await self._update(
-            f"/types/{quote(type_id, safe='')}", "type.update", version, actions
-        )
-
-    async def get_type(self, type_id: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._call(
-            "GET", f"/types/{quote(type_id, safe='')}", operation="type.get", allow_404=True
-        )
-        return found
-
-    async def types_for(self, resource_type_id: str) -> list[dict[str, Any]]:
-        """Every Type that can sit on ``resource_type_id`` (a project has few Types)."""
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params = [("limit", "500"), ("offset", str(offset)), ("withTotal", "false")]
-            page = await self._call("GET", "/types", operation="type.query", params=params)
-            results: list[dict[str, Any]] = list(page.get("results") or [])
-            out += [t for t in results if resource_type_id in (t.get("resourceTypeIds") or [])]
-            if len(results) < 500:
-                return out
-            offset += len(results)
-
-
-class LedgerRefused(Exception):
-    """The entry's custom Type cannot hold the ledger and may not be changed (see reason)."""
-
-
-class CommandApplier:
-    """Applies commands to commercetools; no Kafka here (the flow and tests drive it)."""
-
-    def __init__(
-        self,
-        client: LedgerClient,
-        *,
-        type_key: str,
-        host_types: Sequence[str] = (),
-        keep: int = 200,
-        retry_s: float = 600.0,
-        relative: bool = False,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        abort: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.client = client
-        self.type_key = type_key
-        self.host_types = tuple(host_types)
-        self._types: dict[str, dict[str, Any]] = {}  # Type id -> Type, as last read or updated
-        self.keep = keep
-        self.chunk = max(1, keep // 2)  # the ids of one update never fall out of the ledger
-        self.retry_s = retry_s
-        self.relative = relative
-        self.sleep = sleep
-        self.abort = abort
-        self._ready = False
-        self._ready_lock = asyncio.Lock()
-        self._entry_ids: dict[tuple[str, str], str] = {}  # (sku, channel) -> entry id
-
-    async def ensure_type(self) -> None:
-        """Create the ledger Type once (idempotent; also adds our field to an existing one)."""
-        if self._ready:
-            return
-        async with self._ready_lock:
-            if self._ready:
-                return
-            found = await self.client.get_type_by_key(self.type_key)
-            if found is None:
-                try:
-                    await self.client.create_type(ledger_type_draft(self.type_key))
-                except CommercetoolsError as exc:
-                    # another worker created it first (DuplicateField) - fine, read it back
-                    if exc.status != 400:
-                        raise
-                    if await self.client.get_type_by_key(self.type_key) is None:
-                        raise
-            elif not any(f.get("name") == LEDGER_FIELD for f in found.get("fieldDefinitions", [])):
-                await self._add_ledger_field(found)
-            await self._check_hosts()
-            self._ready = True
-
-    async def _add_ledger_field(self, type_: dict[str, Any]) -> dict[str, Any]:
-        action = {"action": "addFieldDefinition", "fieldDefinition": ledger_field_definition()}
-        try:
-            updated = await self.client.update_type(
-                str(type_["id"]), int(type_["version"]), [action]
-            )
-        except CommercetoolsError as exc:
-            # added meanwhile (another worker: 400 DuplicateField, or 409): read it back
-            if exc.status not in (400, 409):
-                raise
-            fresh = await self.client.get_type(str(type_["id"]))
-            if fresh is None or ledger_host(fresh, self.type_key, ()) != "ok":
-                raise
-            updated = fresh
-        log.info("added the ledger field %s to custom Type %s", LEDGER_FIELD, type_.get("key"))
-        self._types[str(updated["id"])] = updated
-        return updated
-
-    async def _check_hosts(self) -> None:
-        """At start-up: every Type inventory entries may carry either holds the ledger field,
-        gets it (a Type named in ``host_types``), or is reported: its entries' commands
-        would be refused."""
-        for t in await self.client.types_for("inventory-entry"):
-            decision = ledger_host(t, self.type_key, self.host_types)
-            if decision == "add-field":
-                t = await self._add_ledger_field(t)
-            elif decision == "refuse":
-                log.error("%s", refusal(t))
-            self._types[str(t["id"])] = t
-        for key in self.host_types:
-            if await self.client.get_type_by_key(key) is None:
-                log.error("STREAMS_CT_LEDGER_HOST_TYPES names Type %r, which does not exist", key)
-
-    async def _ledger_on(self, entry: dict[str, Any]) -> None:
-        """Make sure the entry's custom Type (if any) holds the ledger field, or refuse."""
-        custom = entry.get("custom")
-        ref = custom.get("type") if isinstance(custom, dict) else None
-        if not isinstance(ref, dict) or not ref.get("id"):
-            return  # no Type yet: the plan sets ours
-        type_id = str(ref["id"])
-        t = self._types.get(type_id)
-        if t is None:
-            t = await self.client.get_type(type_id)
-            if t is None:
-                return  # deleted meanwhile: the update says what is wrong
-            self._types[type_id] = t
-        decision = ledger_host(t, self.type_key, self.host_types)
-        if decision == "add-field":
-            await self._add_ledger_field(t)
-        elif decision == "refuse":
-            self._types.pop(type_id, None)  # read again next time: someone may add the field
-            raise LedgerRefused(refusal(t, str(entry.get("id"))))
-
-    async def find_entry(self, sku: str, channel: str) -> dict[str, Any] | None:
-        """The (sku, channel) entry, freshly read."""
-        key = (sku, channel)
-        cached = self._entry_ids.get(key)
-        if cached is not None:
-            entry = await self.client.get_inventory_entry(cached)
-            if entry is not None and entry.get("sku") == sku and entry_channel(entry) == channel:
-                return entry
-            self._entry_ids.pop(key, None)
-        matches = [
-            e for e in await self.client.inventory_by_sku(sku) if entry_channel(e) == channel
-        ]
-        if not matches:
-            return None
-        if len(matches) > 1:  # the API forbids it; emulators do not check
-            log.warning("%d inventory entries for (%s, %r); using %s", len(matches), sku,
-                        channel, matches[0]["id"])  # fmt: skip
-        if len(self._entry_ids) > 100_000:
-            self._entry_ids.clear()
-        self._entry_ids[key] = str(matches[0]["id"])
-        return matches[0]
-
-    async def apply(self, commands: Sequence[InventoryCommand]) -> list[Result]:
-        """Apply commands of ONE (sku, supplyChannel), in order. Every outcome a command can
-        have (applied, duplicate, dead-lettered) is a result; only cancellation and
-        :class:`Abandoned` (``abort()`` said stop retrying) escape."""
-        if not commands:
-            return []
-        sku, channel = commands[0].sku, commands[0].supplyChannel
-        assert all((c.sku, c.supplyChannel) == (sku, channel) for c in commands)
-        results: list[Result] = []
-        for i in range(0, len(commands), self.chunk):
-            results += await self._apply_chunk(sku, channel, list(commands[i : i + self.chunk]))
-        return results
-
-    async def _apply_chunk(
-        self, sku: str, channel: str, chunk: list[InventoryCommand]
-    ) -> list[Result]:
-        deadline = time.monotonic() + self.retry_s
-        maybe_ours: set[str] = set()  # sent in an update whose answer was lost
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self.ensure_type()
-                entry = await self.find_entry(sku, channel)
-                if entry is None:
-                    where = f"supply channel {channel!r}" if channel else "no supply channel"
-                    reason = f"unknown inventory entry: no entry for sku {sku!r} with {where}"
-                    return [Result(c, "dlq", reason=reason) for c in chunk]
-                await self._ledger_on(entry)
-                return await self._update(entry, chunk, maybe_ours)
-            except LedgerRefused as exc:  # configuration: fail loudly, do not retry
-                log.error("commands for %s not applied: %s", sku, exc, extra={"sku": sku})
-                return [Result(c, "dlq", reason=str(exc)) for c in chunk]
-            except UpdateOutcomeUnknown as exc:
-                # may or may not have landed: the next read's marker says which
-                log.warning(
-                    "command update for %s outcome unknown (%s); re-reading", sku, exc,
-                    extra={"sku": sku},
-                )  # fmt: skip
-                maybe_ours.update(c.commandId for c in chunk)
-                error: Exception = exc
-            except AuthError as exc:  # configuration, not the command: keep retrying
-                error = exc
-            except CommercetoolsError as exc:
-                error = exc
-                if exc.status == 404:  # entry deleted under us: look it up again
-                    self._entry_ids.pop((sku, channel), None)
-                elif exc.status == 400 and exc.has_code("ReferencedResourceNotFound"):
-                    self._ready = False  # our Type was deleted: create it again
-                elif exc.status == 400:
-                    # a definite refusal (e.g. a custom type without our field): not retried
-                    reason = f"commercetools rejected the update: {exc}"
-                    return [Result(c, "dlq", reason=reason) for c in chunk]
-            except Exception as exc:  # a bug or an unexpected answer: retry, never drop
-                log.exception("applying commands for %s failed", sku, extra={"sku": sku})
-                error = exc
-            for c in chunk:
-                M.CT_COMMANDS.labels(c.action, "error").inc()
-            if time.monotonic() >= deadline:
-                reason = f"gave up after {attempt} attempts: {type(error).__name__}: {error}"
-                return [Result(c, "dlq", reason=reason) for c in chunk]
-            if self.abort():
-                raise Abandoned(f"{sku}: stopped retrying ({type(error).__name__}: {error})")
-            await self.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0))
-
-    def _plan(self, entry: dict[str, Any], chunk: list[InventoryCommand]) -> Plan:
-        return plan_update(
-            entry, chunk, type_key=self.type_key, keep=self.keep, relative=self.relative
-        )
-
-    async def _update(
-        self, entry: dict[str, Any], chunk: list[InventoryCommand], maybe_ours: set[str]
-    ) -> list[Result]:
-        plan = self._plan(entry, chunk)
-        final: list[Plan] = [plan]
-        if plan.actions:
-
-            def decide(fresh: dict[str, Any]) -> list[dict[str, Any]] | None:
-                # after a 409: plan again from what the entry holds now
-                p = self._plan(fresh, chunk)
-                final[0] = p
-                return p.actions or None
-
-            updated = await self.client.update_inventory(
-                str(entry["id"]), plan.version, plan.actions, decide=decide
-            )
-        else:
-            updated = entry
-        version = int(updated["version"])
-        done = final[0]
-        eid = str(entry["id"])
-        out = [Result(c, "applied", eid, version) for c in done.todo]
-        out += [
-            Result(c, "applied" if c.commandId in maybe_ours else "duplicate", eid, version)
-            for c in done.duplicates
-        ]
-        order = {c.commandId: i for i, c in enumerate(chunk)}
-        return sorted(out, key=lambda r: order.get(r.command.commandId, 0))
 
 
 class CtCommandFlow:
@@ -379,7 +75,7 @@ class CtCommandFlow:
         # declared on first use: created when missing (topic_allow_declare)
         self.dead_letters = DeadLetters(self.dlq, time.time, declare=True)
         self.reports = ExceptionReporter(self.exceptions, time.time)
-        self.ledger = LazyClient(None, lambda: LedgerClient(settings, hooks=M.CtResponses()))
+        self.ledger = LazyClient(None, lambda: CommercetoolsClient(settings, hooks=M.CtResponses()))
         self._applier: CommandApplier | None = None
         app.agent(self.topic, name="ct_commands")(self.agent)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]

@@ -18,10 +18,11 @@ from typing import Any
 import faust
 
 from streams.adapters.codecs import loads
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.agents.clients import LazyClient
 from streams.agents.faustutil import raw_topic
 from streams.agents.reports import ExceptionReporter
-from streams.agents.sales_order_writer import FAILED, OrderWriter, SalesOrderClient
+from streams.agents.sales_order_writer import FAILED, OrderWriter
 from streams.config import Settings
 from streams.domain.df_record import DfRecord, sales_record
 from streams.domain.exceptions import Refs
@@ -42,7 +43,7 @@ class DfSales:
         self.reports = reports
         self.topic = raw_topic(app, f"{settings.app_id}-df-sales", partitions=settings.partitions,
                                internal=True)  # fmt: skip
-        self.ct = LazyClient(None, lambda: SalesOrderClient(settings, hooks=M.CtResponses()))
+        self.ct = LazyClient(None, lambda: CommercetoolsClient(settings, hooks=M.CtResponses()))
         self._writer: OrderWriter | None = None
         app.agent(self.topic, name="df-sales")(self.agent)
 

@@ -50,14 +50,15 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from streams.adapters.amazon_models import model as amazon_model
-from streams.adapters.amazon_models import validate as amazon_validate
-from streams.adapters.codecs import dumps, loads, utc_iso
+from streams.adapters.amazon_body_check import BodyCheck
+from streams.adapters.codecs import loads
 from streams.agents.clients import LazyClient, spapi_client
 from streams.agents.faustutil import raw_topic
+from streams.agents.inventory_tx import Submitted, TxWatch, errors_text
 from streams.agents.rawstage import Batch, RawStage, Retry
+from streams.agents.reports import ExceptionReporter
 from streams.config import Settings
-from streams.domain.exceptions import Owner, Refs, Severity, raise_exception, to_record
+from streams.domain.exceptions import Owner, Refs, Severity
 from streams.domain.inventory_feed import (
     InventoryRequest,
     NotAnUpdate,
@@ -95,80 +96,6 @@ _NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 408, 429})
 # the cost of half a second more on a large drain.
 RATE_HEADROOM = 0.95
 BURST_SHARE = 0.5
-MAX_TX_CHECKS_PER_TICK = 50
-
-
-API = "vendorDirectFulfillmentInventory"
-# schema keywords whose outcome depends only on an instance's keys and JSON types
-_SHAPE_KEYWORDS = frozenset({"type", "properties", "required", "description", "$ref", "items"})
-
-
-def _shape_only(defs: dict[str, Any], name: str, seen: set[str] | None = None) -> bool:
-    """Whether definition ``name`` (and all it refers to) constrains keys and types only."""
-    seen = set() if seen is None else seen
-    if name in seen:
-        return True
-    seen.add(name)
-
-    def walk(schema: Any) -> bool:
-        if not isinstance(schema, dict) or set(schema) - _SHAPE_KEYWORDS:
-            return False
-        if "$ref" in schema and not _shape_only(defs, schema["$ref"].rsplit("/", 1)[-1], seen):
-            return False
-        if "items" in schema and not walk(schema["items"]):
-            return False
-        return all(walk(p) for p in (schema.get("properties") or {}).values())
-
-    return name in defs and walk(defs[name])
-
-
-def _shape(value: Any) -> Any:
-    """An instance's keys and JSON types, recursively (bool apart from int)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("list", *(_shape(v) for v in value))
-    return type(value).__name__
-
-
-class BodyCheck:
-    """Amazon's model check of a ``SubmitInventoryUpdateRequest``, every item included.
-
-    Validating 1,000 items with jsonschema takes about 0.1 s, which at Amazon's 10 requests/s
-    would be a whole core. The model's ``ItemDetails`` constrains keys and JSON types only
-    (no enum, pattern, bounds or formats), so an item's validity is decided by its shape: the
-    envelope is validated as is, each distinct item shape once. Should the vendored model
-    ever constrain values, every item is validated in full again (checked at start).
-    """
-
-    def __init__(self) -> None:
-        defs = amazon_model(API)["definitions"]
-        items = (defs.get("InventoryUpdate") or {}).get("properties", {}).get("items", {})
-        self.by_shape = items.get("items") == {"$ref": "#/definitions/ItemDetails"} and (
-            _shape_only(defs, "ItemDetails")
-        )
-        self._seen: dict[Any, list[str]] = {}
-
-    def __call__(self, body: dict[str, Any]) -> list[str]:
-        inventory = body.get("inventory")
-        if not isinstance(inventory, dict):
-            return amazon_validate(API, "SubmitInventoryUpdateRequest", body)
-        items = inventory.get("items")
-        if not self.by_shape or not isinstance(items, list):
-            return amazon_validate(API, "SubmitInventoryUpdateRequest", body)
-        envelope = {**body, "inventory": {**inventory, "items": []}}
-        problems = amazon_validate(API, "SubmitInventoryUpdateRequest", envelope)
-        for j, item in enumerate(items):
-            key = _shape(item)
-            found = self._seen.get(key)
-            if found is None:
-                found = self._seen[key] = amazon_validate(API, "ItemDetails", item)
-            where = f"inventory/items/{j}"
-            problems += [
-                where + p.removeprefix("(root)") if p.startswith("(root)") else f"{where}/{p}"
-                for p in found
-            ]
-        return problems
 
 
 class Abandoned(Exception):
@@ -201,9 +128,9 @@ class InventorySenderFlow:
         self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=_Hooks(), rate_limits=limits))
         self.topic = raw_topic(app, s.topic_inventory_updates)
         self.exceptions_topic = raw_topic(app, s.topic_exceptions)
+        self.reports = ExceptionReporter(self.exceptions_topic, clock, kinds=KINDS, log=log)
         self.model_check = BodyCheck()
-        # txid -> (warehouse, items, submitted at, first SKUs)
-        self.pending_tx: dict[str, tuple[str, int, float, list[str]]] = {}
+        self.tx = TxWatch(s, lambda: self.spapi(), clock, self._exception, failed_kind=TX_FAILED)
         self.share = Share(1, 1)  # of amazon.inventory-updates' partitions (set on rebalance)
         self.stalled_since: float | None = None
         self.stalled_raised = False
@@ -300,7 +227,7 @@ class InventorySenderFlow:
                         Refs(),
                         f"Amazon refused an inventory update for warehouse {req.warehouse} "
                         f"(HTTP {exc.status}, {len(req.items)} items, SKUs {_skus(req)}): "
-                        + (_errors_text(exc.errors) or "no error details"),
+                        + (errors_text(exc.errors) or "no error details"),
                     )
                     return
                 M.INVENTORY_REQUESTS.labels("error").inc()
@@ -321,7 +248,7 @@ class InventorySenderFlow:
         M.INVENTORY_ITEMS.labels("sent").inc(len(req.items))
         M.INVENTORY_REQUEST_ITEMS.observe(len(req.items))
         M.LAST_SUCCESS.labels("inventory_send").set(now)
-        self.pending_tx[txid] = (req.warehouse, len(req.items), now, req.skus[:5])
+        self.tx.watch(txid, req.warehouse, len(req.items), req.skus)
         await self._recovered()
 
     async def _sleep(self, seconds: float) -> None:
@@ -358,35 +285,14 @@ class InventorySenderFlow:
                 STALLED, Refs(), "inventory updates are accepted again", status="resolved"
             )
 
-    # --- timer: transaction status ------------------------------------------------------
+    # --- timer: transaction status (inventory_tx.TxWatch) ---------------------------
+    @property
+    def pending_tx(self) -> dict[str, Submitted]:
+        return self.tx.pending
+
     async def tick(self) -> None:
-        if not self.pending_tx or self.share.owned == 0:
-            return  # owning no partitions, this worker has no share of the DF status budget
-        s = self.settings
-        oldest = sorted(self.pending_tx.items(), key=lambda kv: kv[1][2])
-        for txid, (warehouse, n, submitted, skus) in oldest[:MAX_TX_CHECKS_PER_TICK]:
-            try:
-                status = await self.spapi().get_df_transaction(txid)
-            except Exception as exc:
-                log.warning("inventory transaction %s status unknown: %s", txid, type(exc).__name__)
-                continue
-            state = status.get("status", "Processing")
-            if state == "Processing" and self.clock() - submitted >= s.tx_processing_success_s:
-                state = "Success"  # Amazon: still Processing after 15 minutes = processed
-            if state == "Processing":
-                continue
-            self.pending_tx.pop(txid, None)
-            if state == "Failure":
-                M.TX_FAILURES.labels("inventory").inc()
-                await self._exception(
-                    TX_FAILED,
-                    Refs(transactionId=txid),
-                    f"Amazon could not process the inventory update for warehouse {warehouse} "
-                    f"({n} items, SKUs {', '.join(skus)}...): "
-                    + (_errors_text(status.get("errors") or []) or "Failure"),
-                )
-            else:
-                M.LAST_SUCCESS.labels("inventory_transaction").set(self.clock())
+        if self.tx.pending and self.share.owned:  # owning no partitions: no share of the
+            await self.tx.tick()  # DF status budget either
 
     # --- rate budget --------------------------------------------------------------------
     def assigned(self, owned: int, total: int) -> None:
@@ -400,18 +306,8 @@ class InventorySenderFlow:
         for op in BUDGETED:
             M.SPAPI_BUDGET.labels(op).set(client.rate_limit(op)[0])
 
-    # --- owned exceptions ---------------------------------------------------------------
     async def _exception(self, kind: str, refs: Refs, cause: str, status: str = "open") -> None:
-        owner, severity = KINDS[kind]
-        exc = raise_exception(
-            kind, refs, cause, utc_iso(self.clock()), owner=owner, severity=severity
-        )
-        rec = to_record(exc)
-        rec["status"] = status
-        await self.exceptions_topic.send(key=exc.id.encode(), value=dumps(rec))
-        M.EXCEPTIONS.labels(kind, owner, status).inc()
-        if status == "open":
-            log.warning("%s: %s", kind, cause[:500])
+        await self.reports.send(kind, refs, cause, status=status)
 
 
 def _where(rec: Any) -> str:
@@ -461,7 +357,3 @@ class SenderStage(RawStage):
 def _skus(req: InventoryRequest, n: int = 10) -> str:
     skus = req.skus
     return ", ".join(skus[:n]) + (f" and {len(skus) - n} more" if len(skus) > n else "")
-
-
-def _errors_text(errors: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:10])

@@ -12,11 +12,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
-from streams.adapters.commercetools import AuthError, CommercetoolsError
+from streams.adapters.commercetools import AuthError, CommercetoolsClient, CommercetoolsError
 from streams.agents.channel_policy import ensure_type
-from streams.agents.ct_commands import LedgerClient
 from streams.domain.exceptions import Owner, Refs, Severity
 from streams.domain.sales_order_sync import Plan, plan_sync
 from streams.domain.sales_orders import SalesOrder, line_type_draft, order_type_draft
@@ -37,27 +35,6 @@ class Abandoned(Exception):
     """The worker rebalances or stops: the event stays unacked for the partition's next owner."""
 
 
-class SalesOrderClient(LedgerClient):
-    """The commercetools client plus order queries and deletes."""
-
-    async def delete_order(self, order_id: str, version: int) -> dict[str, Any] | None:
-        deleted: dict[str, Any] | None = await self._call(
-            "DELETE",
-            f"/orders/{quote(order_id, safe='')}",
-            operation="order.delete",
-            kind="versioned",
-            params=[("version", str(version))],
-            allow_404=True,
-        )
-        return deleted
-
-    async def query_orders(self, where: str, variables: dict[str, str]) -> list[dict[str, Any]]:
-        params = [(f"var.{k}", v) for k, v in variables.items()]
-        params += [("where", where), ("limit", "500")]
-        page = await self._call("GET", "/orders", operation="order.query", params=params)
-        return list(page.get("results") or [])
-
-
 Report = Callable[[str, Refs, str], Awaitable[None]]
 
 
@@ -68,7 +45,7 @@ class OrderWriter:
 
     def __init__(
         self,
-        client: SalesOrderClient,
+        client: CommercetoolsClient,
         *,
         order_type_key: str,
         line_type_key: str,

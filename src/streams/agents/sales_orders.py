@@ -37,6 +37,7 @@ import faust
 from faust.types import EventT
 
 from streams.adapters.codecs import dumps, loads
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.agents.clients import LazyClient
 from streams.agents.faustutil import bind_event, raw_topic
 from streams.agents.reports import ExceptionReporter
@@ -45,7 +46,6 @@ from streams.agents.sales_order_writer import (
     FAILED,
     Abandoned,
     OrderWriter,
-    SalesOrderClient,
 )
 from streams.config import Settings
 from streams.domain import po_messages
@@ -101,7 +101,7 @@ class SalesOrderFlow:
             value_type=bytes,
             options=table_options(s),
         )
-        self.ct = LazyClient(None, lambda: SalesOrderClient(settings, hooks=M.CtResponses()))
+        self.ct = LazyClient(None, lambda: CommercetoolsClient(settings, hooks=M.CtResponses()))
         self._writer: OrderWriter | None = None
         self._raised: set[str] = set()  # exception ids open from this worker
         app.agent(self.feed_topic, name="sales-orders-feed")(self.feed)

@@ -12,10 +12,16 @@ inventory message types that carry no stock figure are :class:`Ignored`. Anythin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
-if TYPE_CHECKING:
-    from streams.domain.ctorders import NeedsOrder, OrderEffect
+from streams.domain.ct_fields import NO_CHANNEL, BadRecord
+from streams.domain.ct_fields import channel as _channel
+from streams.domain.ct_fields import get as _get
+from streams.domain.ct_fields import opt as _opt
+from streams.domain.ct_fields import quantity as _quantity
+from streams.domain.ctorders import NeedsOrder, OrderEffect, parse_order_message
+
+__all__ = ["NO_CHANNEL", "BadRecord"]  # re-exported: the flows import them from here
 
 INVENTORY = "inventory-entry"
 NOTIFICATION_TYPES = frozenset({"Message", "ResourceCreated", "ResourceUpdated", "ResourceDeleted"})
@@ -37,11 +43,6 @@ INVENTORY_NO_FIGURE = frozenset(
         "InventoryEntryInventoryLimitsSet",
     }
 )
-NO_CHANNEL = ""  # the channel-less InventoryEntry of a SKU
-
-
-class BadRecord(ValueError):
-    """A record that can never be processed; it goes to the DLQ with this reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,52 +106,7 @@ class Ignored:
     reason: str
 
 
-Parsed: TypeAlias = "StockObservation | NeedsFetch | Ignored | OrderEffect | NeedsOrder"
-
-
-def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    if key not in d or d[key] is None:
-        raise BadRecord(f"{where}.{key} is missing")
-    v = d[key]
-    # JSON Schema's integer (the ct.messages contract): 40.0 is the integer 40 (while exact)
-    if isinstance(v, float) and int in _tuple(typ) and v.is_integer() and abs(v) <= 2**53:
-        v = int(v)
-    # bool is an int in Python; a JSON true is never a valid quantity or version
-    if not isinstance(v, typ) or (isinstance(v, bool) and bool not in _tuple(typ)):
-        raise BadRecord(f"{where}.{key} must be {_tname(typ)}, got {type(v).__name__}")
-    return v
-
-
-def _opt(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    return None if d.get(key) is None else _get(d, key, typ, where)
-
-
-def _tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
-    return t if isinstance(t, tuple) else (t,)
-
-
-def _tname(t: type | tuple[type, ...]) -> str:
-    names = {"str": "a string", "int": "an integer", "dict": "an object", "list": "an array"}
-    return " or ".join(names.get(x.__name__, x.__name__) for x in _tuple(t))
-
-
-def _channel(d: dict[str, Any], where: str) -> str:
-    ref = d.get("supplyChannel")
-    if ref is None:
-        return NO_CHANNEL
-    if not isinstance(ref, dict):
-        raise BadRecord(f"{where}.supplyChannel must be an object")
-    cid = ref.get("id") or ref.get("key")
-    if not isinstance(cid, str) or not cid:
-        raise BadRecord(f"{where}.supplyChannel has no id")
-    return cid
-
-
-def _quantity(d: dict[str, Any], key: str, where: str) -> int:
-    v: int = _get(d, key, int, where)
-    if abs(v) > 10**12:
-        raise BadRecord(f"{where}.{key}={v} is out of range")
-    return v
+Parsed: TypeAlias = StockObservation | NeedsFetch | Ignored | OrderEffect | NeedsOrder
 
 
 def unwrap(record: Any) -> tuple[dict[str, Any], str | None]:
@@ -180,8 +136,6 @@ def parse_delivery(record: Any) -> Parsed:
     if ntype == "Message":
         return _message(d, type_id, entry_id, ce_id)
     if type_id == "order" and ntype == "ResourceCreated":
-        from streams.domain.ctorders import NeedsOrder  # imports this module
-
         return NeedsOrder(entry_id, "hold", ce_id, _opt(d, "version", int, "record"))
     if type_id != INVENTORY:
         return Ignored(f"{ntype} for {type_id}")
@@ -204,8 +158,6 @@ def parse_delivery(record: Any) -> Parsed:
 def _message(d: dict[str, Any], type_id: str, entry_id: str, ce_id: str | None) -> Parsed:
     pni = d.get("payloadNotIncluded")
     if type_id == "order":
-        from streams.domain.ctorders import parse_order_message  # imports this module
-
         mtype = d.get("type") or (pni.get("payloadType") if isinstance(pni, dict) else None)
         if not isinstance(mtype, str):
             raise BadRecord("message.type is missing")

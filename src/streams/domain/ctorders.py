@@ -20,7 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from streams.domain.ctmessages import BadRecord, _channel, _get, _opt, _quantity
+from streams.domain.ct_fields import BadRecord
+from streams.domain.ct_fields import channel as _channel
+from streams.domain.ct_fields import get as _get
+from streams.domain.ct_fields import opt as _opt
+from streams.domain.ct_fields import quantity as _quantity
 
 ORDER = "order"
 MODES = frozenset({"None", "TrackOnly", "ReserveOnOrder", "ReserveOnCart"})

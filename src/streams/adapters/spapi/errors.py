@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+from streams.adapters.http import Hooks
 
 RETRYABLE_STATUSES = frozenset({0, 429, 500, 502, 503, 504})  # 0: no HTTP response at all
 
@@ -13,7 +15,10 @@ class SpApiError(Exception):
     """An SP-API call failed: an HTTP error, or retries ran out (``status`` 0 = no response).
 
     ``errors`` is Amazon's ErrorList: dicts with ``code``, ``message`` and maybe ``details``.
+    ``retry_after`` is the answer's ``Retry-After`` in seconds, when it had one.
     """
+
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -72,10 +77,8 @@ class TransactionFailed(Exception):
         super().__init__(f"transaction {transaction_id} failed: {detail or 'no error details'}")
 
 
-class SpApiHooks(Protocol):
-    """Observer of every HTTP exchange (``status`` 0 = no response), e.g. for metrics."""
-
-    def on_response(self, operation: str, status: int, seconds: float) -> None: ...
+# observer of every HTTP exchange (``status`` 0 = no response), e.g. for metrics
+SpApiHooks = Hooks
 
 
 @dataclass

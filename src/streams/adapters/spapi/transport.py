@@ -1,10 +1,10 @@
 """What every SP-API call goes through: LWA tokens, the per-operation rate limit, retries.
 
-LWA refresh-token exchange (cached, renewed before expiry and once on an expired-token 403),
-per-operation client-side token buckets that mirror Amazon's usage plans, follow
-``x-amzn-RateLimit-Limit`` downward and keep to this worker's share of the group's plan
-(:mod:`streams.domain.rate_budget`), retries with exponential backoff and jitter on
-429/5xx/connection errors, and :class:`SpApiError` carrying Amazon's error list.
+The SP-API side of the HTTP seam (:mod:`streams.adapters.http`): LWA refresh-token exchange
+(cached, renewed before expiry and once on an expired-token 403), per-operation client-side
+token buckets that mirror Amazon's usage plans (:mod:`.limiter`), retries with exponential
+backoff and jitter on 429/5xx/connection errors, and :class:`SpApiError` carrying Amazon's
+error list.
 
 Secrets (client secret, refresh token, access tokens) never reach logs, reprs or exception
 text: requests are logged by operation and status only, and any server-supplied text is
@@ -13,26 +13,17 @@ scrubbed of them before it is stored in an exception.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 import orjson
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from streams import __version__
+from streams.adapters import http
 from streams.adapters.codecs import redact
+from streams.adapters.http import RetryPolicy
 from streams.adapters.spapi.errors import (
     RETRYABLE_STATUSES,
     NoBudgetShare,
@@ -40,8 +31,8 @@ from streams.adapters.spapi.errors import (
     SpApiError,
     SpApiHooks,
 )
-from streams.adapters.spapi.limiter import Bucket
-from streams.domain.rate_budget import WHOLE, Plan, Share, worker_plan
+from streams.adapters.spapi.limiter import Budget
+from streams.domain.rate_budget import Plan, Share
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -49,20 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LWA_OPERATION = "lwaToken"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6  # including the first
-    backoff_s: float = 0.5  # first wait; doubles each retry
-    max_backoff_s: float = 16.0
-    jitter_s: float = 0.5
-
-
-@dataclass(frozen=True)
-class _Token:
-    value: str = field(repr=False)
-    renew_at: float  # monotonic
+T = TypeVar("T")
+__all__ = ["LWA_OPERATION", "RetryPolicy", "Transport", "loads"]
 
 
 class TokenSource(Protocol):
@@ -75,7 +54,7 @@ class TokenSource(Protocol):
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    # no share of the plan: the caller's own retry waits for the next rebalance, not tenacity
+    # no share of the plan: the caller's own retry waits for the next rebalance, not this loop
     if isinstance(exc, SpApiAuthError | NoBudgetShare):
         return False
     return isinstance(exc, SpApiError) and exc.retryable
@@ -120,17 +99,13 @@ class Transport:
         self._client_secret = settings.spapi_client_secret
         self._refresh_token = settings.spapi_refresh_token
         self.selling_party = settings.spapi_selling_party
-        self._timeout = aiohttp.ClientTimeout(total=settings.spapi_timeout_s)
-        self._session = session
-        self._owns_session = session is None
+        self._sessions = http.SessionOwner(
+            session, aiohttp.ClientTimeout(total=settings.spapi_timeout_s)
+        )
         self._hooks = hooks
         self._retry = retry or RetryPolicy()
-        self._plans = {op: Plan(float(r), int(b)) for op, (r, b) in plans.items()}
-        self._fallback = next(iter(self._plans.values()))
-        self._shares: dict[str, Share] = {}
-        self._buckets: dict[str, Bucket] = {}
-        self._token: _Token | None = None
-        self._token_lock = asyncio.Lock()
+        self._budget = Budget(plans)
+        self._tokens = http.TokenCache(self._exchange)
         self._user_agent = f"vc-ct-streams/{__version__} (Language=Python)"
 
     def __repr__(self) -> str:
@@ -143,91 +118,39 @@ class Transport:
         await self.close()
 
     async def close(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sessions.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-            self._owns_session = True
-        return self._session
+        return self._sessions.session
 
-    # --- rate limits -----------------------------------------------------------------
+    @property
+    def _token(self) -> http.Token | None:
+        return self._tokens.token
+
+    # --- rate limits (see limiter.Budget) --------------------------------------------
 
     def rate_limit(self, operation: str) -> tuple[float, int]:
         """The ``(rate per second, burst)`` this worker keeps to for ``operation`` now."""
-        plan = self._bucket(operation).plan
-        return plan.rate, plan.burst
+        return self._budget.rate_limit(operation)
 
     def group_plan(self, operation: str) -> Plan:
         """The plan the whole group shares for ``operation`` (before this worker's share)."""
-        return self._plans.get(operation, self._fallback)
+        return self._budget.group_plan(operation)
 
     def share(self, operation: str) -> Share:
-        return self._shares.get(operation, WHOLE)
+        return self._budget.share(operation)
 
     def set_share(self, operations: Iterable[str], share: Share) -> None:
         """Keep to ``share`` of the group's plan for ``operations`` from now on (a rebalance
         changed what this worker owns). A changed share starts with an empty bucket."""
-        for op in operations:
-            if self._shares.get(op, WHOLE) == share and op in self._buckets:
-                continue
-            self._shares[op] = share
-            plan = worker_plan(self.group_plan(op), share)
-            self._buckets[op] = Bucket(plan, tokens=0.0)
-            log.info(
-                "SP-API %s: %d of %d partitions, keeping to %.3g/s (burst %d) of %g/s (burst %d)",
-                op, share.owned, share.total, plan.rate, plan.burst,
-                self.group_plan(op).rate, self.group_plan(op).burst,
-            )  # fmt: skip
-
-    def _bucket(self, operation: str) -> Bucket:
-        bucket = self._buckets.get(operation)
-        if bucket is None:
-            plan = worker_plan(self.group_plan(operation), self.share(operation))
-            bucket = self._buckets[operation] = Bucket(plan)
-        return bucket
-
-    async def _admit(self, operation: str) -> None:
-        """Wait for a token of this worker's bucket; :class:`NoBudgetShare` without a share
-        (fails fast, so a timer checking transactions is not held up by it)."""
-        while True:
-            bucket = self._bucket(operation)
-            if not bucket.plan.sends:
-                raise NoBudgetShare(operation)
-            await bucket.acquire()
-            if bucket is self._buckets.get(operation):
-                return  # else the share changed while waiting: a token of the new bucket
-
-    def _adapt(self, operation: str, header: str | None) -> None:
-        """Slow down to the rate Amazon reports for this operation, never speed up."""
-        try:
-            reported = float(header) if header else 0.0
-        except ValueError:
-            return
-        plan = self.group_plan(operation)
-        if 0 < reported < plan.rate:
-            burst = max(1, min(plan.burst, math.ceil(reported)))
-            self._plans[operation] = Plan(reported, burst)
-            old = self._bucket(operation)
-            new = worker_plan(self._plans[operation], self.share(operation))
-            self._buckets[operation] = Bucket(new, tokens=old.left())
-            log.info(
-                "SP-API %s: rate limit lowered to %g/s (burst %d) as Amazon reports",
-                operation,
-                reported,
-                burst,
-            )
+        self._budget.set_share(operations, share)
 
     # --- secrets ---------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
         secrets = [self._client_secret.get_secret_value(), self._refresh_token.get_secret_value()]
-        if self._token is not None:
-            secrets.append(self._token.value)
-        return redact(text, [*secrets, *self._extra_secrets()])
+        return redact(text, secrets + self._tokens.secrets() + self._extra_secrets())
 
     def _extra_secrets(self) -> list[str]:
         """Other tokens this client holds (Restricted Data Tokens), scrubbed like the rest."""
@@ -240,86 +163,54 @@ class Transport:
 
     # --- plumbing --------------------------------------------------------------------
 
-    def _notify(self, operation: str, status: int, seconds: float) -> None:
-        if self._hooks is None:
-            return
-        try:
-            self._hooks.on_response(operation, status, seconds)
-        except Exception:  # a broken metrics hook must not break Amazon calls
-            log.exception("SP-API hook failed for %s", operation)
-
-    def _retrying(self, operation: str) -> AsyncRetrying:
+    async def _retrying(self, operation: str, once: Callable[[], Awaitable[T]]) -> T:
         p = self._retry
 
         def retryable(exc: BaseException) -> bool:
             # an LWA failure inside an API call has had its own retries already
             return _is_retryable(exc) and getattr(exc, "operation", None) == operation
 
-        return AsyncRetrying(
-            stop=stop_after_attempt(max(1, p.attempts)),
-            wait=wait_exponential_jitter(
-                multiplier=p.backoff_s, max=p.max_backoff_s, jitter=p.jitter_s
-            ),
-            retry=retry_if_exception(retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            if isinstance(exc, SpApiError):
+                log.warning(
+                    "SP-API %s: %s; retry %d of %d in %.2fs",
+                    exc.operation,
+                    "no response" if exc.status == 0 else f"HTTP {exc.status}",
+                    attempt,
+                    p.attempts - 1,
+                    wait,
+                )
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(exc, SpApiError):
-            log.warning(
-                "SP-API %s: %s; retry %d of %d in %.2fs",
-                exc.operation,
-                "no response" if exc.status == 0 else f"HTTP {exc.status}",
-                state.attempt_number,
-                self._retry.attempts - 1,
-                wait,
-            )
+        return await http.with_retries(once, policy=p, retryable=retryable, on_retry=on_retry)
 
-    async def _access_token(self) -> str:
-        token = self._token
-        if token is not None and time.monotonic() < token.renew_at:
-            return token.value
-        async with self._token_lock:  # one exchange, however many callers wait for it
-            token = self._token
-            if token is None or time.monotonic() >= token.renew_at:
-                token = self._token = await self._exchange()
-            return token.value
+    async def _send(self, operation: str, method: str, url: str, **kwargs: Any) -> http.Response:
+        try:
+            return await http.exchange(
+                self.session, method, url, operation=operation, hooks=self._hooks,
+                timeout=self._sessions.timeout, **kwargs,
+            )  # fmt: skip
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # ``from None``: aiohttp exceptions can carry request headers
+            raise self._no_response(operation, exc) from None
 
-    def _invalidate(self, value: str) -> None:
-        if self._token is not None and self._token.value == value:
-            self._token = None
+    async def _exchange(self) -> http.Token:
+        return await self._retrying(LWA_OPERATION, self._exchange_once)
 
-    async def _exchange(self) -> _Token:
-        async for attempt in self._retrying(LWA_OPERATION):
-            with attempt:
-                return await self._exchange_once()
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
-
-    async def _exchange_once(self) -> _Token:
+    async def _exchange_once(self) -> http.Token:
         form = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.get_secret_value(),
             "client_id": self._client_id,
             "client_secret": self._client_secret.get_secret_value(),
         }
-        started = time.monotonic()
-        try:
-            async with self.session.post(self._lwa_url, data=form, timeout=self._timeout) as resp:
-                status, raw = resp.status, await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._notify(LWA_OPERATION, 0, time.monotonic() - started)
-            raise self._no_response(LWA_OPERATION, exc) from None
-        self._notify(LWA_OPERATION, status, time.monotonic() - started)
-        data = loads(raw)
+        answer = await self._send(LWA_OPERATION, "POST", self._lwa_url, data=form)
+        status, data = answer.status, loads(answer.body)
         if status == 200 and isinstance(data.get("access_token"), str):
             ttl = float(data.get("expires_in") or 3600)
             # renew a little early: a minute for real tokens, 10% for short test tokens
-            renew_at = time.monotonic() + ttl - min(60.0, ttl * 0.1)
+            renew_at = http.renew_at(ttl, max_margin_s=60.0, fraction=0.1)
             log.info("LWA access token obtained; valid for %ss", data.get("expires_in"))
-            return _Token(data["access_token"], renew_at)
+            return http.Token(data["access_token"], renew_at)
         errors = [
             {
                 "code": str(data.get("error") or f"HTTP{status}"),
@@ -327,10 +218,11 @@ class Transport:
             }
         ]
         cls = SpApiError if status in RETRYABLE_STATUSES else SpApiAuthError
-        raise cls(status, LWA_OPERATION, self._scrub_errors(errors))
+        exc = cls(status, LWA_OPERATION, self._scrub_errors(errors))
+        exc.retry_after = answer.retry_after
+        raise exc
 
     def _no_response(self, operation: str, exc: BaseException) -> SpApiError:
-        # ``from None`` at the raise sites: aiohttp exceptions can carry request headers
         message = self._scrub(str(exc)) or "no response"
         return SpApiError(0, operation, [{"code": type(exc).__name__, "message": message}])
 
@@ -345,10 +237,10 @@ class Transport:
         expect: tuple[int, ...] = (200,),
         access: TokenSource | None = None,
     ) -> dict[str, Any]:
-        async for attempt in self._retrying(operation):
-            with attempt:
-                return await self._call_once(operation, method, path, params, body, expect, access)
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+        async def once() -> dict[str, Any]:
+            return await self._call_once(operation, method, path, params, body, expect, access)
+
+        return await self._retrying(operation, once)
 
     async def _call_once(
         self,
@@ -364,8 +256,8 @@ class Transport:
         payload = orjson.dumps(body) if body is not None else None
         renewed = False
         while True:
-            await self._admit(operation)
-            token = await (access.get() if access else self._access_token())
+            await self._budget.admit(operation)
+            token = await access.get() if access else (await self._tokens.get()).value
             headers = {
                 "x-amz-access-token": token,
                 "accept": "application/json",
@@ -373,32 +265,13 @@ class Transport:
             }
             if payload is not None:
                 headers["content-type"] = "application/json"
-            started = time.monotonic()
-            try:
-                async with self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=payload,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as resp:
-                    status, raw = resp.status, await resp.read()
-                    request_id = resp.headers.get("x-amzn-RequestId")
-                    self._adapt(operation, resp.headers.get("x-amzn-RateLimit-Limit"))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self._notify(operation, 0, time.monotonic() - started)
-                raise self._no_response(operation, exc) from None
-            seconds = time.monotonic() - started
-            self._notify(operation, status, seconds)
-            log.debug(
-                "SP-API %s %s -> %d in %.3fs (request id %s)",
-                method,
-                path,
-                status,
-                seconds,
-                request_id,
+            answer = await self._send(
+                operation, method, url, params=params, data=payload, headers=headers
             )
+            status, raw = answer.status, answer.body
+            request_id = answer.headers.get("x-amzn-RequestId")
+            self._budget.adapt(operation, answer.headers.get("x-amzn-RateLimit-Limit"))
+            log.debug("SP-API %s %s -> %d (request id %s)", method, path, status, request_id)
             data = loads(raw)
             if status in expect:
                 return data
@@ -411,10 +284,12 @@ class Transport:
                 log.info(
                     "SP-API %s: access token refused (HTTP %d); renewing it", operation, status
                 )
-                (access.invalidate if access else self._invalidate)(token)
+                (access.invalidate if access else self._tokens.invalidate)(token)
                 renewed = True
                 continue
-            raise SpApiError(status, operation, self._scrub_errors(errors), request_id)
+            exc = SpApiError(status, operation, self._scrub_errors(errors), request_id)
+            exc.retry_after = answer.retry_after
+            raise exc
 
     async def _submit(self, operation: str, path: str, body: Any, entries: object) -> str:
         """POST a submission Amazon processes later; returns its ``transactionId``."""

@@ -1,0 +1,95 @@
+"""The inventory data set: commercetools entries over SKUs x channels with increasing
+versions, their QuantitySet messages and SKU mappings."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+from bench.harness.env import PROJECT
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+@dataclass
+class Entry:
+    entry_id: str
+    version: int = 0
+    available: int = 0
+    on_stock: int = 0
+
+
+@dataclass
+class Dataset:
+    skus: list[str]
+    channels: list[str]
+    entries: dict[tuple[int, int], Entry] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def entry(self, s: int, c: int) -> Entry:
+        e = self.entries.get((s, c))
+        if e is None:
+            e = Entry(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)))
+            self.entries[(s, c)] = e
+        return e
+
+    def total(self, s: int) -> int:
+        """What the product should publish for SKU index s (every channel eligible)."""
+        return sum(
+            max(0, e.available)
+            for c in range(len(self.channels))
+            if (e := self.entries.get((s, c))) is not None
+        )
+
+    def quantity_set(self, s: int, c: int, available: int, at: str) -> bytes:
+        """Apply one change to the model and return its ct.messages record."""
+        e = self.entry(s, c)
+        old_a, old_q = e.available, e.on_stock
+        e.version += 1
+        e.available = available
+        e.on_stock = available + self.rng.randint(0, 20)  # some units reserved
+        sku = self.skus[s]
+        msg = {
+            "notificationType": "Message",
+            "projectKey": PROJECT,
+            "id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "version": 1,
+            "sequenceNumber": e.version,
+            "resource": {"typeId": "inventory-entry", "id": e.entry_id},
+            "resourceVersion": e.version,
+            "resourceUserProvidedIdentifiers": {"sku": sku},
+            "type": "InventoryEntryQuantitySet",
+            "oldQuantityOnStock": old_q,
+            "newQuantityOnStock": e.on_stock,
+            "oldAvailableQuantity": old_a,
+            "newAvailableQuantity": e.available,
+            "sku": sku,
+            "supplyChannel": {"typeId": "channel", "id": self.channels[c]},
+            "createdAt": at,
+            "lastModifiedAt": at,
+        }
+        return orjson.dumps(msg)
+
+
+def make_dataset(skus: int, channels: int, seed: int) -> Dataset:
+    rng = random.Random(seed)
+    chans = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(channels)]
+    return Dataset([f"SKU-{i:07d}" for i in range(skus)], chans, rng=rng)
+
+
+def mapping_record(i: int, sku: str) -> bytes:
+    return orjson.dumps(
+        {
+            "sku": sku,
+            "asin": f"B{i:09d}",
+            "vendorProductIdentifier": f"VP-{i:08d}",
+            "unitsPerCase": 6,
+            "amazonUnitOfMeasure": "Eaches",
+            "safetyBuffer": 0,
+            "obsolete": False,
+        }
+    )
