@@ -83,6 +83,12 @@ def _order(obj: Any) -> None:
         raise ValueError("Order has no orderDetails (fetched with includeDetails=false)")
 
 
+def _df_order(obj: Any) -> None:
+    from streams.domain.df_orders import parse_df_order, redact
+
+    parse_df_order(redact(obj))  # the worker redacts before it parses
+
+
 def _ct_delivery(obj: Any) -> None:
     from streams.domain.ctmessages import parse_delivery
 
@@ -125,6 +131,8 @@ CONTRACTS: dict[str, Contract] = {
             amazon=("vendorShipments", "ShipmentConfirmation"),
             direction="out",
         ),
+        Contract("amazon.df-orders", parse=_df_order, key=_field("purchaseOrderNumber")),
+        Contract("amazon.invoices", amazon=("vendorInvoices", "Invoice"), direction="out"),
         Contract("dlq", direction="out"),
     )
 }
@@ -140,6 +148,8 @@ def resolve(topic: str, s: Settings) -> Contract:
         s.topic_inventory_commands: "ct.inventory-commands",
         s.topic_inventory_updates: "amazon.inventory-updates",
         s.topic_shipment_confirmations: "amazon.shipment-confirmations",
+        s.topic_df_orders: "amazon.df-orders",
+        s.topic_invoices: "amazon.invoices",
     }
     name = configured.get(topic, topic)
     if name not in CONTRACTS and topic.endswith(s.dlq_suffix):
