@@ -38,6 +38,9 @@ export STREAMS_SPAPI_LWA_URL=$STREAMS_SPAPI_ENDPOINT/auth/o2/token
 export STREAMS_WEB_HOST=127.0.0.1
 # the demo invoices what Amazon accepted (off by default in production: a finance decision)
 export STREAMS_INVOICES_ENABLED=${STREAMS_INVOICES_ENABLED:-true}
+# Direct Fulfillment customer orders: the sandbox serves them, the demo adds one with each PO
+export STREAMS_DF_ENABLED=${STREAMS_DF_ENABLED:-true}
+export STREAMS_DF_POLL_INTERVAL_S=${STREAMS_DF_POLL_INTERVAL_S:-5}  # a short demo sees them soon
 
 # a previous run that did not get to clean up: stop its broker and emulator (by their pid
 # files), so that nothing of its world survives

@@ -148,6 +148,18 @@ def summarize(
             ),
         },
         "asns": {"sent": seen.get("asns", 0), "dispatches": sent.get("dispatches", 0)},
+        # Direct Fulfillment customer orders and vendor invoices (when the run enables them)
+        "direct_fulfillment": {
+            "pulled": metric_sum(metrics, "streams_df_orders_pulled_total"),
+            **{
+                o: metric_sum(metrics, f'streams_df_orders_total{{outcome="{o}"')
+                for o in ("received", "accepted", "rejected", "acknowledged", "confirmed")
+            },
+        },
+        "invoices": {
+            o: metric_sum(metrics, f'streams_invoices_total{{outcome="{o}"')
+            for o in ("built", "submitted", "accepted", "invalid", "failed")
+        },
         "exceptions": dict(sorted(exceptions.items())),
         "dead_letters": dead_letters,
     }
@@ -163,6 +175,9 @@ def problems(summary: Mapping[str, Any], p99_bound_s: float) -> list[str]:
         out.append(f"{failed} ct-command-failed exception(s)")
     if summary["purchase_orders"]["acknowledged"] == 0:
         out.append("no purchase order acknowledged")
+    df = summary.get("direct_fulfillment") or {}
+    if df.get("received") and not df.get("acknowledged"):
+        out.append(f"{df['received']} DF orders taken in, none acknowledged")
     beyond = summary["availability"]["beyond_debounce_rule_s"]
     if not beyond["n"]:
         out.append("no availability published for the demo's stock changes")
@@ -198,8 +213,20 @@ def plain_text(summary: Mapping[str, Any]) -> str:
         f"  Amazon POs: {po['pulled']} pulled, {po['acknowledged']} acknowledged, "
         f"{po['reservations']} reservations ({s.get('pos', 0)} new POs sent by the demo)",
         f"  ASNs: {asn['sent']} sent of {asn['dispatches']} dispatches",
+        df_invoice_line(summary),
         f"  owned exceptions: {exc}; dead letters: {summary['dead_letters']}",
     ])  # fmt: skip
+
+
+def df_invoice_line(summary: Mapping[str, Any]) -> str:
+    df = summary.get("direct_fulfillment") or {}
+    inv = summary.get("invoices") or {}
+    return (
+        f"  DF orders: {df.get('pulled', 0)} pulled, {df.get('received', 0)} taken in, "
+        f"{df.get('acknowledged', 0)} acknowledged, {df.get('confirmed', 0)} confirmed; "
+        f"invoices: {inv.get('submitted', 0)} submitted, {inv.get('accepted', 0)} accepted, "
+        f"{inv.get('invalid', 0)} invalid"
+    )
 
 
 def storefront_line(sf: Mapping[str, Any] | None) -> str:
