@@ -46,7 +46,7 @@ class FakeDfApi:
                 o
                 for o in self.orders
                 if after <= datetime.fromisoformat(o["orderDetails"]["orderDate"]) < before
-                and o["orderDetails"]["orderStatus"] == params["status"]
+                and params.get("status") in (None, o["orderDetails"]["orderStatus"])
                 and o["orderDetails"]["shipFromParty"]["partyId"] == params["shipFromPartyId"]
             ),
             key=lambda o: o["orderDetails"]["orderDate"],
@@ -100,9 +100,33 @@ async def test_new_and_accepted_orders_are_pulled_across_pages_once() -> None:
     published = await r.core().poll_once(DfPollState())
     numbers = [n for n, _ in r.published]
     assert published == 250 and len(set(numbers)) == 250
-    assert {q["status"] for q in r.api.queries} == {"NEW", "ACCEPTED"}
+    # one query over every status (a per-status query pages over a set that shrinks as the
+    # worker acknowledges), SHIPPED ones not published
+    assert [q.get("status") for q in r.api.queries] == [None, None, None, "CANCELLED"]
     assert all(q["limit"] == "100" and q["sortOrder"] == "ASC" for q in r.api.queries)
-    assert sum(q["status"] == "NEW" for q in r.api.queries) == 3  # 100 + 100 + 30
+
+
+async def test_orders_acknowledged_while_paging_not_missed_cancellations_republished() -> None:
+    given = orders(230)
+    r = Rig(given)
+    api_page = r.api.df_get_orders_page
+
+    async def acknowledging(params: dict[str, str], next_token: str | None = None) -> Any:
+        page = await api_page(params, next_token)
+        for o in page.orders:  # the worker acknowledges what it was sent meanwhile
+            if o["orderDetails"]["orderStatus"] == "NEW":
+                o["orderDetails"]["orderStatus"] = "ACCEPTED"
+        return page
+
+    r.api.df_get_orders_page = acknowledging  # type: ignore[method-assign]
+    state = DfPollState()
+    assert await r.core().poll_once(state) == 230
+    given[7]["orderDetails"]["orderStatus"] = "CANCELLED"
+    r.now += 60
+    assert await r.core().poll_once(r.restored()) == 1  # the cancellation, once
+    assert r.published[-1][0] == given[7]["purchaseOrderNumber"]
+    r.now += 60
+    assert await r.core().poll_once(r.restored()) == 0
 
 
 async def test_a_restart_resumes_from_the_saved_cursor_and_publishes_nothing_twice() -> None:
@@ -116,7 +140,8 @@ async def test_a_restart_resumes_from_the_saved_cursor_and_publishes_nothing_twi
     numbers = [n for n, _ in r.published]
     assert len(numbers) == len(set(numbers)) == 150
     # the second poll reached back one overlap (an hour) before the cursor, no further
-    second = [q for q in r.api.queries if datetime.fromisoformat(q["createdBefore"]) > NOW]
+    second = [q for q in r.api.queries if datetime.fromisoformat(q["createdBefore"]) > NOW
+              and "status" not in q]  # fmt: skip
     assert {q["createdAfter"] for q in second} == {"2026-12-06T11:00:00Z"}
 
 
@@ -143,7 +168,7 @@ async def test_a_long_gap_is_fetched_in_windows_of_at_most_seven_days() -> None:
     state.cursors["WH1"] = NOW - timedelta(days=10)
     r.now = NOW.timestamp()
     await r.core().poll_once(state)
-    spans = {(q["createdAfter"], q["createdBefore"]) for q in r.api.queries}
+    spans = {(q["createdAfter"], q["createdBefore"]) for q in r.api.queries if "status" not in q}
     for after, before in spans:
         width = datetime.fromisoformat(before) - datetime.fromisoformat(after)
         assert width <= timedelta(days=7)

@@ -3,6 +3,7 @@ after every step, so a restart or another worker taking over resumes where it st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -16,6 +17,26 @@ from streams.config import Settings
 STATE_KEY = b"cursor"
 
 
+async def replay(
+    settings: Settings, topic: str, apply: Callable[[bytes, bytes | None], None]
+) -> None:
+    """Every keyed record of the one-partition ``topic``, oldest first, up to its end now."""
+    c = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
+    await c.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        await c.seek_to_beginning(tp)
+        end = (await c.end_offsets([tp]))[tp]
+        while await c.position(tp) < end:
+            for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
+                for m in msgs:
+                    if m.key is not None:
+                        apply(m.key, m.value)
+    finally:
+        await c.stop()
+
+
 class CursorStore:
     def __init__(self, app: faust.App, settings: Settings, name: str) -> None:
         self.settings = settings
@@ -26,22 +47,14 @@ class CursorStore:
     async def load(self) -> dict[str, Any]:
         """The last record written, or {} for a new deployment."""
         await self.topic.maybe_declare()  # Faust creates only the topics it consumes
-        c = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False)
-        await c.start()
-        try:
-            tp = TopicPartition(self.topic.get_topic_name(), 0)
-            c.assign([tp])
-            await c.seek_to_beginning(tp)
-            end = (await c.end_offsets([tp]))[tp]
-            state: dict[str, Any] = {}
-            while await c.position(tp) < end:
-                for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
-                    for m in msgs:
-                        if m.key == STATE_KEY and m.value:
-                            state = loads(m.value)
-            return state
-        finally:
-            await c.stop()
+        found: list[dict[str, Any]] = [{}]
+
+        def apply(key: bytes, value: bytes | None) -> None:
+            if key == STATE_KEY and value:
+                found[0] = loads(value)
+
+        await replay(self.settings, self.topic.get_topic_name(), apply)
+        return found[0]
 
     async def save(self, state: dict[str, Any]) -> None:
         await self.topic.send(key=STATE_KEY, value=dumps(state))

@@ -80,7 +80,7 @@ class DfOrderFlow:
         self.clock = clock
         self.sku_topic = sku_topic
         self.products = products  # GlobalTable: asin:/vpi: -> sku, sku: -> mapping json
-        self.spapi = LazyClient(spapi_factory, spapi_client(s))
+        self.spapi = LazyClient(spapi_factory, spapi_client(s, hooks=M.SpApiResponses()))
         self.pii_key = s.df_pii_key.get_secret_value().encode()
         self.in_topic = raw_topic(app, s.topic_df_orders)
         self.events_topic = raw_topic(

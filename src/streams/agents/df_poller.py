@@ -2,10 +2,14 @@
 to ``amazon.df-orders`` (key: purchaseOrderNumber), its ship-to address hashed.
 
 Runs on the consumer group's leader only, when ``STREAMS_DF_ENABLED``. Per DF warehouse
-(``STREAMS_DF_SHIP_FROM_PARTY_IDS``) and per status ``NEW`` and ``ACCEPTED`` (Amazon's model
-has no ``ACKNOWLEDGED``: an acknowledged order is ``ACCEPTED``), it reads the orders created
-since its cursor minus an overlap (orders Amazon lists late), in windows of at most 7 days
-(Amazon's limit per query), 100 per page following ``nextToken``, oldest first.
+(``STREAMS_DF_SHIP_FROM_PARTY_IDS``) it reads the orders created since its cursor minus an
+overlap (orders Amazon lists late), in windows of at most 7 days (Amazon's limit per query),
+100 per page following ``nextToken``, oldest first - with no status filter: the worker's own
+acknowledgements move orders from ``NEW`` to ``ACCEPTED`` while it pages, and a query per
+status would page over a set that shrinks under it and skip orders. Published: an order first
+seen ``NEW`` or ``ACCEPTED`` (Amazon's model has no ``ACKNOWLEDGED``), and again when it turns
+``CANCELLED`` (the DF flow gives its stock back; a query of its own reaches back 7 days);
+other statuses are not this worker's to act on.
 
 Guarantee: every order created in a polled window is published at least once, and once only
 in normal operation, across restarts, rebalances and a change of leader: the cursor (per
@@ -36,12 +40,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.adapters.codecs import dumps, loads
-from streams.adapters.kafka_admin import client_kwargs
 from streams.adapters.spapi.df_orders import orders_query
 from streams.agents.clients import LazyClient, spapi_client
+from streams.agents.cursor_store import replay
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.agents.po_poller import BACKFILL_MAX, WINDOW, windows
 from streams.config import Settings
@@ -52,7 +55,8 @@ log = logging.getLogger(__name__)
 CURSOR_PREFIX = b"cursor:"  # + warehouse
 SEEN_PREFIX = b"seen:"  # + purchaseOrderNumber
 SEEN_DAYS = 14
-STATUSES = ("NEW", "ACCEPTED")
+OPEN = ("NEW", "ACCEPTED")  # first sight of these is published
+CANCELLED = "CANCELLED"  # published again when an order seen open turns cancelled
 PAGE_LIMIT = 100
 # the Address fields, in the order they are hashed
 ADDRESS_FIELDS = (
@@ -106,6 +110,7 @@ class DfPollState:
 
     cursors: dict[str, datetime] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)  # as last published
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """One record of the state topic, oldest first."""
@@ -117,12 +122,22 @@ class DfPollState:
             number = key[len(SEEN_PREFIX) :].decode()
             if value is None:
                 self.seen.pop(number, None)
+                self.status.pop(number, None)
             else:
-                self.seen[number] = float(loads(value)["at"])
+                mark = loads(value)
+                self.seen[number] = float(mark["at"])
+                self.status[number] = str(mark.get("status") or "NEW")
 
-    def mark(self, number: str, at: float) -> tuple[bytes, bytes]:
+    def mark(self, number: str, at: float, status: str = "NEW") -> tuple[bytes, bytes]:
         self.seen[number] = at
-        return SEEN_PREFIX + number.encode(), dumps({"at": at})
+        self.status[number] = status
+        return SEEN_PREFIX + number.encode(), dumps({"at": at, "status": status})
+
+    def due(self, number: str, status: str) -> bool:
+        """Whether an order in ``status`` is to be published (again)."""
+        if number not in self.seen:
+            return status in OPEN
+        return status == CANCELLED and self.status.get(number) != CANCELLED
 
     def move(self, warehouse: str, cursor: datetime) -> tuple[bytes, bytes]:
         self.cursors[warehouse] = cursor
@@ -132,6 +147,7 @@ class DfPollState:
         gone = [n for n, at in self.seen.items() if at < horizon]
         for n in gone:
             del self.seen[n]
+            self.status.pop(n, None)
         return [(SEEN_PREFIX + n.encode(), None) for n in gone]
 
 
@@ -166,16 +182,20 @@ class DfPollCore:
         published = 0
         for warehouse in self.settings.df_warehouses:
             for start, end in windows(self.since(state, warehouse, now), now):
-                for status in STATUSES:
-                    published += await self._query(state, warehouse, status, start, end)
+                published += await self._query(state, warehouse, start, end)
                 await self.save([state.move(warehouse, end)])  # the whole window is done
+            # cancellations reach back a whole window: Amazon cancels orders long after their
+            # creation, and only ever into this status (the set only grows: nothing skipped)
+            published += await self._query(state, warehouse, now - WINDOW + timedelta(minutes=1),
+                                           now, status=CANCELLED)  # fmt: skip
         expired = state.expire(self.clock() - SEEN_DAYS * 86400)
         if expired:
             await self.save(expired)
         return published
 
     async def _query(
-        self, state: DfPollState, warehouse: str, status: str, start: datetime, end: datetime
+        self, state: DfPollState, warehouse: str, start: datetime, end: datetime,
+        status: str | None = None,
     ) -> int:
         params = orders_query(created_after=start, created_before=end, ship_from_party_id=warehouse,
                               status=status, limit=PAGE_LIMIT, sort_order="ASC")  # fmt: skip
@@ -186,14 +206,17 @@ class DfPollCore:
             records: Records = []
             for order in page.orders:
                 number = order.get("purchaseOrderNumber")
-                if not isinstance(number, str) or number in state.seen:
+                status = str((order.get("orderDetails") or {}).get("orderStatus") or "NEW")
+                if not isinstance(number, str) or not state.due(number, status):
                     continue
+                first = number not in state.seen
                 await self.publish(number, redact_ship_to(order, self._pii_key))
-                records.append(state.mark(number, self.clock()))
+                records.append(state.mark(number, self.clock(), status))
+                if first:  # a cancellation published again is not another order pulled
+                    M.DF_ORDERS_PULLED.labels(warehouse).inc()
                 published += 1
             if records:
                 await self.save(records)
-                M.DF_ORDERS_PULLED.labels(warehouse).inc(len(records))
             if not page.next_token:
                 return published
             token = page.next_token
@@ -201,22 +224,9 @@ class DfPollCore:
 
 async def load_state(settings: Settings, topic: str) -> DfPollState:
     """The poller's state, read straight from its compacted topic."""
-    c = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await c.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        c.assign([tp])
-        await c.seek_to_beginning(tp)
-        end = (await c.end_offsets([tp]))[tp]
-        state = DfPollState()
-        while await c.position(tp) < end:
-            for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
-                for m in msgs:
-                    if m.key is not None:
-                        state.apply(m.key, m.value)
-        return state
-    finally:
-        await c.stop()
+    state = DfPollState()
+    await replay(settings, topic, state.apply)
+    return state
 
 
 def state_topic_name(settings: Settings) -> str:

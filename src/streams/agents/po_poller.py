@@ -37,11 +37,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.adapters.codecs import dumps, loads
-from streams.adapters.kafka_admin import client_kwargs
 from streams.agents.clients import LazyClient, spapi_client
+from streams.agents.cursor_store import replay
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.config import Settings
 from streams.domain import po_messages
@@ -220,22 +219,9 @@ class PollCore:
 
 async def load_state(settings: Settings, topic: str) -> PollState:
     """The poller's state, read straight from its compacted topic."""
-    c = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await c.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        c.assign([tp])
-        await c.seek_to_beginning(tp)
-        end = (await c.end_offsets([tp]))[tp]
-        state = PollState()
-        while await c.position(tp) < end:
-            for msgs in (await c.getmany(tp, timeout_ms=1000)).values():
-                for m in msgs:
-                    if m.key is not None:
-                        state.apply(m.key, m.value)
-        return state
-    finally:
-        await c.stop()
+    state = PollState()
+    await replay(settings, topic, state.apply)
+    return state
 
 
 class PoPoller:
