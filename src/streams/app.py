@@ -17,6 +17,7 @@ from streams.agents.asn import AsnFlow
 from streams.agents.channel_policy import ChannelPolicyFlow
 from streams.agents.ct_commands import CtCommandFlow
 from streams.agents.ct_sweep import SweepFlow
+from streams.agents.df_orders import DfOrderFlow
 from streams.agents.df_poller import DfPoller
 from streams.agents.inventory import InventoryFlow
 from streams.agents.inventory_sender import InventorySenderFlow
@@ -47,6 +48,7 @@ ALL_FLOWS = (
     "ct_sweep",
     "df_poller",
     "invoices",
+    "df_orders",
 )
 
 
@@ -114,6 +116,7 @@ class Flows:
     retail_budget: RetailBudget | None = None
     df_poller: DfPoller | None = None  # Direct Fulfillment orders in (STREAMS_DF_ENABLED)
     invoices: InvoiceFlow | None = None
+    df_orders: DfOrderFlow | None = None
 
 
 class WorkerApp(StreamsApp):
@@ -191,6 +194,12 @@ def create_app(
                 invoices = InvoiceFlow(app, s, po_flow, asn, clock, spapi_factory)
         if "sales_orders" in flows and s.sales_orders_enabled:
             sales = SalesOrderFlow(app, s, po_flow, clock)
+    df_flow = None
+    if "df_orders" in flows and s.df_enabled:  # Direct Fulfillment orders (issue 13)
+        df_flow = DfOrderFlow(app, s, inventory.sku_topic, inventory.products, clock, spapi_factory)
+        inventory.df_decisions = df_flow.decisions_record
+        if asn is not None:
+            asn.df_flow = df_flow  # dispatches of DF orders go to the DF flow
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
     # Direct Fulfillment: DF orders from getOrders to amazon.df-orders (leader only)
     df_poller = (
@@ -247,6 +256,7 @@ def create_app(
         invoices=invoices,
         retail_budget=retail_budget,
         df_poller=df_poller,
+        df_orders=df_flow,
     )
 
     @app.page("/metrics")

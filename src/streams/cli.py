@@ -109,7 +109,7 @@ def _sandbox(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _ops_view(s: Settings, a: argparse.Namespace) -> int:
-    from streams.views import show_exceptions, show_invoice, show_po, show_sku
+    from streams.views import show_df, show_exceptions, show_invoice, show_po, show_sku
 
     if a.command == "invoice":
         return show_invoice(s, a.number, as_json=a.json)
@@ -117,6 +117,8 @@ def _ops_view(s: Settings, a: argparse.Namespace) -> int:
         return show_exceptions(s, owner=a.owner, as_json=a.json)
     if a.command == "sku":
         return show_sku(s, a.sku, as_json=a.json)
+    if a.command == "df":
+        return show_df(s, a.number, as_json=a.json)
     return show_po(s, a.number, as_json=a.json)
 
 
@@ -209,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_ops_view)
 
     sp = sub.add_parser("invoice", help="one vendor invoice: status, lines, transaction")
+    sp.add_argument("number")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_ops_view)
+
+    sp = sub.add_parser("df", help="one Direct Fulfillment order: lines, decisions, ack, shipments")
     sp.add_argument("number")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_ops_view)

@@ -58,6 +58,7 @@ SECRET_FIELDS = (
     "spapi_client_secret",
     "spapi_refresh_token",
     "web_token",
+    "df_pii_key",
 )
 
 
@@ -240,6 +241,18 @@ class Settings(BaseSettings):
     ack_batch_max_bytes: int = Field(2 * 1024**2, ge=64 * 1024)
     # po-events and the ack sender take together what arrives within this long (seconds)
     po_batch_within_s: float = Field(0.02, gt=0)
+
+    # --- Direct Fulfillment orders (the DF flow: agents/df_orders.py) ------------------------
+    # df_enabled and topic_df_orders (the input topic, key purchaseOrderNumber) are in the
+    # DFAPI block above
+    # acknowledge-by = order date + this, but never after the order's requiredShipDate
+    df_ack_within_s: float = Field(4 * 3600.0, gt=0)
+    # the deadline watcher raises df-deadline this long before acknowledge-by
+    df_deadline_warn_s: float = Field(3600.0, ge=0)
+    df_watch_interval_s: float = Field(30.0, gt=0)
+    # key of the hash that replaces the customer's address (unset: a plain SHA-256 keyed
+    # with nothing; set it so hashes cannot be tested against guessed addresses)
+    df_pii_key: SecretStr = SecretStr("")
 
     # --- commercetools commands -----------------------------------------------------------
     # custom Type (on inventory entries) whose field lists the command ids already applied

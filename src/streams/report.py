@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
+from streams.domain.df_record import DfRecord
+from streams.domain.df_record import quantities as df_quantities
 from streams.domain.po_close import shipped_eaches
 from streams.domain.purchase_order import load as load_po
 from streams.domain.watchers import ack_status, hours, iso
@@ -273,6 +275,49 @@ def build_rows(
     ]
 
 
+def df_rows(records: Mapping[str, Mapping[str, Any]], month: str) -> list[Row]:
+    """Rows for the Direct Fulfillment orders dated in ``month`` (``DF-<PO>``, in eaches: DF
+    orders have no cases). A DF order is accepted or rejected as a whole, so a rejected
+    order's quantity is all rejected, whatever a line had been allocated before."""
+    start, end = month_bounds(month)
+    out = []
+    for raw in records.values():
+        rec = DfRecord.from_json(raw)
+        date = str(rec.details().get("orderDate") or "")
+        try:
+            at = datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        if not start <= at < end:
+            continue
+        ordered = sum(int(q["ordered"] or 0) for q in df_quantities(rec))
+        accepted = ordered if rec.outcome == "accepted" else 0
+        rejected = ordered if rec.outcome == "rejected" else 0
+        shipped = sum(
+            int(i["shippedQuantity"]["amount"])
+            for sh in rec.shipments.values()
+            if sh.get("confirmTx")
+            for i in (sh.get("confirmBody") or {}).get("items") or []
+        )
+        notes = []
+        if rec.late:
+            notes.append("acknowledgement late")
+        if rec.outcome == "held":
+            notes.append("a line is on hold")
+        if accepted and shipped != accepted:
+            notes.append(f"shipped {shipped} of {accepted} eaches")
+        ack = rec.ack
+        out.append(Row(
+            f"DF-{rec.number}", date, rec.outcome or "deciding", len(rec.lines),
+            0, ordered, 0, accepted, 0, 0, 0, rejected, 0, shipped,
+            f"{ack.get('code') or '-'} {ack.get('status') or ('built' if ack else 'none')}",
+            str(ack.get("status") or "-"),
+            ",".join(sorted({str(sh.get("status")) for sh in rec.shipments.values()})) or "-",
+            "-", "-", "; ".join(notes),
+        ))  # fmt: skip
+    return sorted(out, key=lambda r: (r.po_date, r.po_number))
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -317,6 +362,10 @@ async def _collect(
     if orders:
         rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s,
                           ct_orders=orders, order_prefix=prefix, invoices=bills)  # fmt: skip
+    try:  # Direct Fulfillment orders, when the DF flow has run
+        rows += df_rows(await read_changelog(s, f"{s.app_id}-df_orders-changelog"), month)
+    except ReportError as exc:
+        notes.append(f"no Direct Fulfillment order state ({exc}): no DF rows")
     return rows, notes
 
 

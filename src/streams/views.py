@@ -185,6 +185,40 @@ def _print_sku(out: Console, b: Mapping[str, Any]) -> None:
     _print_exceptions_short(out, b.get("exceptions") or [])
 
 
+# --- streams df ----------------------------------------------------------------------------
+
+
+def show_df(settings: Settings, number: str, as_json: bool = False) -> int:
+    return _run(settings, f"/api/df/{quote(number, safe='')}", as_json, _print_df)
+
+
+def _print_df(out: Console, b: Mapping[str, Any]) -> None:
+    ack = b.get("acknowledgement") or {}
+    late = " [red]LATE[/]" if b.get("late") else ""
+    out.print(
+        f"[bold]DF order {b['purchaseOrderNumber']}[/]  {b.get('outcome')}, ordered "
+        f"{b.get('orderDate')}, acknowledge by {b.get('ackBy')}, ship by {b.get('shipBy')}{late}"
+    )
+    out.print(
+        f"acknowledgement: code {ack.get('code') or '-'}, {ack.get('status') or 'not built'}"
+        + (f", transaction {ack['transactionId']}" if ack.get("transactionId") else "")
+        + (f", errors: {ack['errors']}" if ack.get("errors") else "")
+    )
+    t = Table(title="lines (eaches)", box=box.SIMPLE_HEAD)
+    for col in ("line", "SKU", "ordered", "accepted", "allocated", "decision"):
+        t.add_column(col, overflow="fold")
+    for ln in b.get("lines") or []:
+        t.add_row(
+            str(ln["itemSequenceNumber"]), str(ln.get("sku") or "-"), str(ln.get("ordered")),
+            str(ln.get("accepted", "-")), str(ln.get("allocatedEaches", "-")),
+            str(ln.get("status") or "undecided"),
+        )  # fmt: skip
+    out.print(t)
+    for sh in b.get("shipments") or []:
+        problems = "; ".join(sh.get("problems") or [])
+        out.print(f"dispatch {sh['dispatchId']}: {sh.get('status')} {problems}".rstrip())
+
+
 # --- streams po ----------------------------------------------------------------------------
 
 

@@ -96,6 +96,8 @@ class AsnFlow:
         # called with (PO, shipment id, accepted version) when Amazon accepts a confirmation
         # (the invoice flow); the shipments table is written before they are called
         self.on_accepted: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
+        # the Direct Fulfillment flow (agents/df_orders.py), when it runs: set by create_app
+        self.df_flow: Any = None
         app.agent(self.dispatch_topic, name="asn-intake")(self.intake)
         app.agent(self.events_topic, name="asn-events")(self.asn_events)
         self.sender = AsnSender(
@@ -185,6 +187,9 @@ class AsnFlow:
         index = _UsedIndex(self.used, self.clock())
         now_iso = utc_iso(self.clock())
         t = item["t"]
+        if t == "dispatch" and self._is_df(key):
+            await self.df_flow.forward_dispatch(key, item["d"], item["at"])
+            return
         if t == "dispatch":
             dispatch = Dispatch.model_validate(item["d"])
             eff = book.on_dispatch(
@@ -216,6 +221,14 @@ class AsnFlow:
             for listener in self.on_accepted:
                 if version is not None:
                     await listener(book.po, item["sid"], version)
+
+    def _is_df(self, key: bytes) -> bool:
+        """A dispatch of a Direct Fulfillment order (known to the DF flow, not a retail PO):
+        its confirmation is the DF flow's, not an ASN (retail behaviour is unchanged)."""
+        return (
+            self.df_flow is not None and self.po_flow.pos.get(key) is None
+            and self.df_flow.knows(key)
+        )  # fmt: skip
 
     async def _apply(self, key: bytes, book: ShipmentBook, eff: Effects) -> None:
         if eff.changed:

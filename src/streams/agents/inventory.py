@@ -126,6 +126,9 @@ class InventoryFlow:
         )
         self.decisions_topic: faust.TopicT | None = None  # set by the purchase-order flow
         self._decisions: dict[bytes, list[Any]] = {}  # PO -> line decisions of the batch
+        # Direct Fulfillment lines ("DF-<PO>" -> decisions), sent to the DF flow's events
+        self.df_decisions: Callable[[bytes, list[Any]], tuple[str, bytes, bytes]] | None = None
+        self._df_decisions: dict[bytes, list[Any]] = {}
         # the warehouse policy now (set by the channel-policy flow); None = configuration only
         self.channel_policy: Callable[[], ChannelPolicy | None] = lambda: None
         self.sku_topic_name = self.sku_topic.get_topic_name()
@@ -194,7 +197,7 @@ class InventoryFlow:
                     items.append((cast(bytes, ev.key), item))
                     n += 1
             futures: list[Any] = []
-            self._decisions = {}
+            self._decisions, self._df_decisions = {}, {}
             for partition, partition_items in by_partition.items():
                 self._entry_writes = []
                 writes, sends = self._apply_partition(partition, partition_items)
@@ -214,6 +217,10 @@ class InventoryFlow:
                     value = dumps({"t": "decisions", "ds": decisions})
                     futures.append(await self.direct.send(name, po, value))
                 self._decisions = {}
+            if self._df_decisions and self.df_decisions is not None:
+                for po, decisions in self._df_decisions.items():
+                    futures.append(await self.direct.send(*self.df_decisions(po, decisions)))
+            self._df_decisions = {}
             await asyncio.gather(*futures)
             for ev in events:
                 await stream.ack(ev)
@@ -361,9 +368,12 @@ class InventoryFlow:
             )  # fmt: skip
             if not result.replayed:
                 M.ALLOCATIONS.labels(result.decision.status).inc()
-            if self.decisions_topic is not None:  # sent per PO once the batch is applied
+            decided = self._decisions
+            if item.get("df"):  # a Direct Fulfillment line: its decision goes to the DF flow
+                decided = self._df_decisions
+            if self.decisions_topic is not None or item.get("df"):  # sent once applied
                 po = line.purchaseOrderNumber.encode()
-                self._decisions.setdefault(po, []).append(result.decision.model_dump(mode="json"))
+                decided.setdefault(po, []).append(result.decision.model_dump(mode="json"))
         name = self.commands_topic.get_topic_name()
         out.extend((name, sku, dumps(c)) for c in commands)
         return out

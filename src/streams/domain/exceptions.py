@@ -43,6 +43,14 @@ KINDS: dict[str, tuple[Owner, Severity]] = {
     # vendor invoices (docs/invoices.md): nothing billed until finance acts
     "invoice-invalid": ("finance", "critical"),
     "invoice-transaction-failed": ("finance", "critical"),
+    # Direct Fulfillment orders (the DF flow): a late or lost acknowledgement cancels the
+    # customer's order at Amazon
+    "df-order-held": ("operations", "critical"),
+    "df-ack-rejected": ("operations", "critical"),
+    "df-ack-transaction-failed": ("operations", "critical"),
+    "df-deadline": ("operations", "critical"),
+    "df-confirmation-invalid": ("fulfilment", "critical"),
+    "df-confirmation-failed": ("fulfilment", "critical"),
 }
 
 

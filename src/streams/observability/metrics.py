@@ -371,6 +371,26 @@ HTTP_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+# --- Direct Fulfillment orders (the DF flow, agents/df_orders.py) ---
+DF_ORDERS = Counter(
+    "streams_df_orders_total",
+    "DF orders by outcome (received, duplicate, dlq, accepted, rejected, cancelled, "
+    "acknowledged, late, confirmed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DF_OPEN = Gauge(
+    "streams_df_orders_open",
+    "DF orders taken in on this worker's partitions and not yet acknowledged to Amazon",
+    registry=REGISTRY,
+)
+DF_SENDS = Counter(
+    "streams_df_submissions_total",
+    "DF bodies (ack, confirm, status) by outcome (submitted, duplicate, invalid, refused, "
+    "unvalidated: sent without Amazon's model, STREAMS_AMAZON_MODELS_DIR unset)",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
 
 
 def http_outcome(status: int) -> str:
