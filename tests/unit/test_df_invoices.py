@@ -1,0 +1,147 @@
+"""Direct Fulfillment invoices (pure rules): a DF order's accepted shipment -> one DF
+``InvoiceDetail`` built by the retail invoice rules, totals to the cent, over-invoicing
+refused, a redelivery billing nothing twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from streams.adapters import amazon_models
+from streams.domain import df_invoice
+from streams.domain.df_record import DfRecord
+from streams.domain.invoice import InvoiceRules
+from streams.domain.invoice_book import InvoiceBook, invoice_digest
+
+NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
+no_model = partial(lambda body: [])
+
+
+def record(shipped: dict[str, int], accepted: dict[str, int] | None = None) -> DfRecord:
+    prices = {"1": "10.33", "2": "0.07"}
+    accepted = accepted or {"1": 3, "2": 5}
+    lines = {
+        seq: {
+            "purchaseOrderNumber": "DF-DFPO0001",
+            "itemSequenceNumber": seq,
+            "amazonProductIdentifier": f"B0ASIN000{seq}",
+            "vendorProductIdentifier": f"SKU-{seq}",
+            "netCost": {"currencyCode": "EUR", "amount": price},
+        }
+        for seq, price in prices.items()
+    }
+    items = [
+        {"itemSequenceNumber": int(s), "shippedQuantity": {"amount": n, "unitOfMeasure": "Each"}}
+        for s, n in shipped.items()
+    ]
+    return DfRecord(
+        number="DFPO0001",
+        order={
+            "orderDetails": {
+                "orderDate": "2024-03-13T08:00:00Z",
+                "sellingParty": {"partyId": "VNDR1"},
+                "shipFromParty": {"partyId": "DFWH1"},
+            }
+        },  # fmt: skip
+        lines=lines,
+        received_at=0.0,
+        ack_by=0.0,
+        ship_by=0.0,
+        decisions={s: {"accepted": n} for s, n in accepted.items()},
+        outcome="accepted",
+        ack={"txid": "t0"},
+        shipments={
+            "D1": {"status": "confirmed", "confirmHash": "h1", "confirmBody": {"items": items}}
+        },
+    )
+
+
+def rules(**kw: Any) -> InvoiceRules:
+    return InvoiceRules(
+        remit_to={"partyId": "VNDR1"},
+        ship_from={"partyId": "DFWH1"},
+        render=df_invoice.to_df_invoice,
+        **kw,
+    )
+
+
+def invoice(rec: DfRecord, book: InvoiceBook | None = None, check: Any = no_model,
+            **kw: Any) -> tuple[InvoiceBook, Any]:  # fmt: skip
+    ev = df_invoice.shipment_event(rec, "D1")
+    terms = df_invoice.terms_from_df(ev["df"], "VNDR1", {"partyId": "AMZN-BILL"})
+    book = book or InvoiceBook(df_invoice.book_key(rec.number))
+    eff = book.on_shipment("D1", ev["digest"], ev["shipped"], terms, rules(**kw), check, NOW)
+    return book, eff
+
+
+def test_a_confirmed_shipment_is_one_df_invoice_exact_to_the_cent() -> None:
+    book, eff = invoice(record({"1": 3, "2": 5}), tax_type="VAT", tax_rate=Decimal("0.19"))
+    assert eff.outcomes == ["built"]
+    [(number, body)] = eff.publish
+    assert number == "INV-DF-DFPO0001-1" == body["invoiceNumber"]
+    assert body["invoiceDate"] == "2024-03-14T09:30:00Z"
+    assert body["shipFromParty"] == {"partyId": "DFWH1"}
+    assert body["billToParty"] == {"partyId": "AMZN-BILL"}
+    assert body["remitToParty"] == {"partyId": "VNDR1"}
+    # 3 x 10.33 = 30.99, 5 x 0.07 = 0.35; VAT 19 %: 5.8881 -> 5.89, 0.0665 -> 0.07
+    assert body["invoiceTotal"] == {"currencyCode": "EUR", "amount": "37.30"}
+    assert body["taxTotals"][0]["taxAmount"] == {"currencyCode": "EUR", "amount": "5.96"}
+    one, two = body["items"]
+    assert one == {
+        "itemSequenceNumber": "1",
+        "buyerProductIdentifier": "B0ASIN0001",
+        "vendorProductIdentifier": "SKU-1",
+        "invoicedQuantity": {"amount": 3, "unitOfMeasure": "Each"},
+        "netCost": {"currencyCode": "EUR", "amount": "10.33"},
+        "purchaseOrderNumber": "DFPO0001",
+        "taxDetails": [{"taxType": "VAT", "taxRate": "0.19",
+                        "taxAmount": {"currencyCode": "EUR", "amount": "5.89"},
+                        "taxableAmount": {"currencyCode": "EUR", "amount": "30.99"}}],
+    }  # fmt: skip
+    assert two["invoicedQuantity"]["amount"] == 5
+    entry = book.invoices[number]
+    assert entry["digest"] == invoice_digest(body) and entry["lines"] == {"1": 3, "2": 5}
+    assert "id" not in body and "invoiceType" not in body  # DF shape, not the retail one
+
+
+def test_redelivered_confirmation_bills_nothing_twice() -> None:
+    rec = record({"1": 3})
+    book, first = invoice(rec)
+    _, again = invoice(rec, book)
+    assert len(first.publish) == 1
+    assert again.publish == [] and again.outcomes == ["duplicate"]
+    assert book.data["seq"] == 1
+
+
+def test_invoicing_more_than_accepted_is_refused_nothing_sent() -> None:
+    book, eff = invoice(record({"1": 4}, accepted={"1": 3, "2": 5}))
+    assert eff.publish == [] and eff.outcomes == ["invalid"]
+    [exc] = eff.exceptions
+    assert exc["kind"] == "invoice-invalid" and exc["owner"] == "finance"
+    assert "EXCEEDS_ACCEPTED" in exc["rootCause"]
+    assert exc["refs"]["purchaseOrderNumber"] == "DF-DFPO0001"
+    assert book.invoices == {}
+
+
+def test_a_line_without_net_price_is_refused() -> None:
+    rec = record({"1": 3})
+    rec.lines["1"]["netCost"] = None
+    _, eff = invoice(rec)
+    assert eff.publish == [] and "MISSING_PRICE" in eff.exceptions[0]["rootCause"]
+
+
+def test_the_rendered_body_is_judged_by_the_model_check() -> None:
+    _, eff = invoice(record({"1": 3}), check=lambda body: ["items/0/netCost: broken"])
+    assert eff.publish == []
+    assert "[AMAZON_MODEL] items/0/netCost: broken" in eff.exceptions[0]["rootCause"]
+
+
+def test_df_invoice_validates_against_amazons_model(amazon_models_dir: object) -> None:
+    check = partial(amazon_models.validate, "df-payments", "InvoiceDetail")
+    _, eff = invoice(record({"1": 3, "2": 5}), check=check, tax_type="VAT",
+                     tax_rate=Decimal("0.2"))  # fmt: skip
+    [(_, body)] = eff.publish
+    assert amazon_models.model_path("df-payments") is not None
+    assert amazon_models.validate("df-payments", "SubmitInvoiceRequest", {"invoices": [body]}) == []
