@@ -44,7 +44,7 @@ def record(shipped: dict[str, int], accepted: dict[str, int] | None = None) -> D
                 "sellingParty": {"partyId": "VNDR1"},
                 "shipFromParty": {"partyId": "DFWH1"},
             }
-        },  # fmt: skip
+        },
         lines=lines,
         received_at=0.0,
         ack_by=0.0,
