@@ -9,11 +9,14 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from streams.adapters import amazon_models
 from streams.domain import df_invoice
 from streams.domain.df_record import DfRecord
 from streams.domain.invoice import InvoiceRules
 from streams.domain.invoice_book import InvoiceBook, invoice_digest
+from tests.unit.test_invoices import TOPIC_SCHEMA
 
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
 no_model = partial(lambda body: [])
@@ -104,6 +107,9 @@ def test_a_confirmed_shipment_is_one_df_invoice_exact_to_the_cent() -> None:
     entry = book.invoices[number]
     assert entry["digest"] == invoice_digest(body) and entry["lines"] == {"1": 3, "2": 5}
     assert "id" not in body and "invoiceType" not in body  # DF shape, not the retail one
+    assert list(TOPIC_SCHEMA.iter_errors(body)) == []  # amazon.invoices takes it as it is
+    retail_only = {**TOPIC_SCHEMA.schema, "oneOf": [{"$ref": "#/$defs/invoice"}]}
+    assert list(Draft202012Validator(retail_only).iter_errors(body)) != []
 
 
 def test_redelivered_confirmation_bills_nothing_twice() -> None:
