@@ -12,9 +12,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from streams.adapters import amazon_models
+from streams.agents.invoice_web import invoice_view
 from streams.domain import df_invoice
 from streams.domain.df_record import DfRecord
-from streams.domain.invoice import InvoiceRules
+from streams.domain.invoice import InvoiceRules, po_of_number
 from streams.domain.invoice_book import InvoiceBook, invoice_digest
 from tests.unit.test_invoices import TOPIC_SCHEMA
 
@@ -110,6 +111,16 @@ def test_a_confirmed_shipment_is_one_df_invoice_exact_to_the_cent() -> None:
     assert list(TOPIC_SCHEMA.iter_errors(body)) == []  # amazon.invoices takes it as it is
     retail_only = {**TOPIC_SCHEMA.schema, "oneOf": [{"$ref": "#/$defs/invoice"}]}
     assert list(Draft202012Validator(retail_only).iter_errors(body)) != []
+
+
+def test_streams_invoice_shows_a_df_invoice() -> None:
+    book, _ = invoice(record({"1": 3}))
+    assert po_of_number("INV-{po}-{seq}", "INV-DF-DFPO0001-1") == book.po == "DF-DFPO0001"
+    view = invoice_view(book, "INV-DF-DFPO0001-1")
+    assert view is not None and view["program"] == "direct-fulfillment"
+    assert (view["status"], view["total"], view["lines"]) == (
+        "queued", "30.99", [{"itemSequenceNumber": "1", "eaches": 3, "netAmount": "30.99"}]
+    )  # fmt: skip
 
 
 def test_redelivered_confirmation_bills_nothing_twice() -> None:
