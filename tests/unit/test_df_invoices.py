@@ -17,6 +17,8 @@ from streams.domain import df_invoice
 from streams.domain.df_record import DfRecord
 from streams.domain.invoice import InvoiceRules, po_of_number
 from streams.domain.invoice_book import InvoiceBook, invoice_digest
+from streams.report import df_rows
+from streams.report_invoices import df_invoice_lines
 from tests.unit.test_invoices import TOPIC_SCHEMA
 
 NOW = datetime(2024, 3, 14, 9, 30, tzinfo=UTC)
@@ -33,6 +35,7 @@ def record(shipped: dict[str, int], accepted: dict[str, int] | None = None) -> D
             "amazonProductIdentifier": f"B0ASIN000{seq}",
             "vendorProductIdentifier": f"SKU-{seq}",
             "netCost": {"currencyCode": "EUR", "amount": price},
+            "orderedQuantity": {"amount": accepted[seq], "unitOfMeasure": "Each"},
         }
         for seq, price in prices.items()
     }
@@ -57,7 +60,12 @@ def record(shipped: dict[str, int], accepted: dict[str, int] | None = None) -> D
         outcome="accepted",
         ack={"txid": "t0"},
         shipments={
-            "D1": {"status": "confirmed", "confirmHash": "h1", "confirmBody": {"items": items}}
+            "D1": {
+                "status": "confirmed",
+                "confirmHash": "h1",
+                "confirmTx": "C1",
+                "confirmBody": {"items": items},
+            }
         },
     )
 
@@ -162,3 +170,20 @@ def test_df_invoice_validates_against_amazons_model(amazon_models_dir: object) -
     [(_, body)] = eff.publish
     assert amazon_models.model_path("df-payments") is not None
     assert amazon_models.validate("df-payments", "SubmitInvoiceRequest", {"invoices": [body]}) == []
+
+
+def test_the_reconciliation_report_shows_what_a_df_order_invoiced() -> None:
+    rec = record({"1": 3})
+    book, _ = invoice(rec)
+    lines = df_invoice_lines(rec.to_json(), book.to_json())
+    got = [(r.po_number, r.line, r.accepted_eaches, r.shipped_eaches, r.invoiced_eaches,
+            r.invoiced_amount, r.currency, r.invoices, r.differences) for r in lines]  # fmt: skip
+    assert got == [
+        ("DF-DFPO0001", "1", 3, 3, 3, "30.99", "EUR", "INV-DF-DFPO0001-1 (queued)", ""),
+        ("DF-DFPO0001", "2", 5, 0, 0, "0", "EUR", "-", ""),
+    ]
+    [row] = df_rows({"DFPO0001": rec.to_json()}, "2024-03", {"DF-DFPO0001": book.to_json()})
+    assert row.po_number == "DF-DFPO0001" and row.discrepancies == "shipped 3 of 8 eaches"
+    unbilled = {"DF-DFPO0001": InvoiceBook("DF-DFPO0001").to_json()}
+    [row] = df_rows({"DFPO0001": rec.to_json()}, "2024-03", unbilled)
+    assert "line 1: 3 shipped, not invoiced" in row.discrepancies
