@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from streams.adapters import amazon_models
 from streams.agents.invoice_web import invoice_view
-from streams.domain import df_invoice
+from streams.domain import df_book, df_invoice
 from streams.domain.df_record import DfRecord
 from streams.domain.invoice import InvoiceRules, po_of_number
 from streams.domain.invoice_book import InvoiceBook, invoice_digest
@@ -187,3 +187,18 @@ def test_the_reconciliation_report_shows_what_a_df_order_invoiced() -> None:
     unbilled = {"DF-DFPO0001": InvoiceBook("DF-DFPO0001").to_json()}
     [row] = df_rows({"DFPO0001": rec.to_json()}, "2024-03", unbilled)
     assert "line 1: 3 shipped, not invoiced" in row.discrepancies
+
+
+def test_df_book_hands_an_accepted_confirmation_on_also_when_redelivered() -> None:
+    rec = record({"1": 3})
+    rec.shipments["D1"].update(status="submitted", confirmStatus=None)
+    ctx = df_book.Context(resolve=lambda a, v: None, now=0.0, selling_party="V", ack_within_s=1)
+    msg = {"t": "tx", "kind": "confirm", "sid": "D1", "tx": {"id": "C1", "status": "Success"}}
+    _, eff = df_book.apply(rec, msg, ctx)
+    assert eff.confirmed == ["D1"] and rec.shipments["D1"]["status"] == "confirmed"
+    _, again = df_book.apply(rec, msg, ctx)  # the invoice book drops it as a duplicate
+    assert again.confirmed == ["D1"] and not again.changed
+    failed = {**msg, "tx": {"id": "C1", "status": "Failure"}}
+    rec.shipments["D1"]["confirmStatus"] = None
+    _, eff = df_book.apply(rec, failed, ctx)
+    assert eff.confirmed == []

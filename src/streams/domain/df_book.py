@@ -246,6 +246,8 @@ def _on_tx(rec: DfRecord, msg: Mapping[str, Any], eff: Effects) -> None:
     else:
         sh = rec.shipments.get(sid)
         if sh is None or sh.get(f"{kind}Status") == status:
+            if sh is not None and kind == "confirm" and status == "Success":
+                eff.confirmed.append(sid)  # redelivered: a crash may have lost the hook's call
             return
         sh[f"{kind}Status"] = status
         if kind == "confirm" and status == "Success":
