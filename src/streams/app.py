@@ -200,6 +200,8 @@ def create_app(
         inventory.df_decisions = df_flow.decisions_record
         if asn is not None:
             asn.df_flow = df_flow  # dispatches of DF orders go to the DF flow
+        if invoices is not None:  # DF invoices once Amazon accepts a DF confirmation
+            df_flow.on_confirmed.append(invoices.df_shipment_confirmed)
     poller = PoPoller(app, s, clock, spapi_factory) if "po_poller" in flows else None
     # Direct Fulfillment: DF orders from getOrders to amazon.df-orders (leader only)
     df_poller = (

@@ -371,6 +371,11 @@ class Settings(BaseSettings):
     # a price other than the PO's needs an override for the line AND to be within this
     invoice_price_tolerance: Decimal = Field(Decimal(0), ge=0, le=1)
     invoice_price_overrides: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
+    # --- Direct Fulfillment invoices (DFINV: vendorDirectFulfillmentPayments submitInvoice)
+    # when both invoices_enabled and df_enabled; the rules and settings above apply, the
+    # ship-from party is the DF order's warehouse. Bill-to: a PartyIdentification JSON (DF
+    # orders name no bill-to party); unset = none on the invoice
+    invoice_df_bill_to: Annotated[dict[str, Any] | None, NoDecode] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -415,7 +420,13 @@ class Settings(BaseSettings):
 
     _derived: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
 
-    @field_validator("invoice_remit_to", "invoice_ship_from", "invoice_tax_type", mode="before")
+    @field_validator(
+        "invoice_remit_to",
+        "invoice_ship_from",
+        "invoice_tax_type",
+        "invoice_df_bill_to",
+        mode="before",
+    )
     @classmethod
     def _invoice_unset(cls, v: Any) -> Any:
         if v == "":  # an empty variable (streams config prints one) = unset

@@ -34,6 +34,7 @@ from streams.domain.po_close import shipped_eaches
 from streams.domain.purchase_order import load as load_po
 from streams.domain.watchers import ack_status, hours, iso
 from streams.report_invoices import (
+    df_invoice_lines,
     invoice_discrepancies,
     invoice_lines,
     invoiced_totals,
@@ -275,10 +276,15 @@ def build_rows(
     ]
 
 
-def df_rows(records: Mapping[str, Mapping[str, Any]], month: str) -> list[Row]:
+def df_rows(
+    records: Mapping[str, Mapping[str, Any]],
+    month: str,
+    invoices: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Row]:
     """Rows for the Direct Fulfillment orders dated in ``month`` (``DF-<PO>``, in eaches: DF
     orders have no cases). A DF order is accepted or rejected as a whole, so a rejected
-    order's quantity is all rejected, whatever a line had been allocated before."""
+    order's quantity is all rejected, whatever a line had been allocated before. With the
+    invoice flow's books (``invoices``, key DF-<PO>) the invoice differences join the notes."""
     start, end = month_bounds(month)
     out = []
     for raw in records.values():
@@ -306,6 +312,10 @@ def df_rows(records: Mapping[str, Mapping[str, Any]], month: str) -> list[Row]:
             notes.append("a line is on hold")
         if accepted and shipped != accepted:
             notes.append(f"shipped {shipped} of {accepted} eaches")
+        if invoices:
+            bill = invoices.get(f"DF-{rec.number}")
+            notes += [f"line {r.line}: {r.differences}" for r in df_invoice_lines(raw, bill)
+                      if r.differences]  # fmt: skip
         ack = rec.ack
         out.append(Row(
             f"DF-{rec.number}", date, rec.outcome or "deciding", len(rec.lines),
@@ -363,7 +373,10 @@ async def _collect(
         rows = build_rows(pos, books, month, now=now, deadline_s=s.ack_deadline_s,
                           ct_orders=orders, order_prefix=prefix, invoices=bills)  # fmt: skip
     try:  # Direct Fulfillment orders, when the DF flow has run
-        rows += df_rows(await read_changelog(s, f"{s.app_id}-df_orders-changelog"), month)
+        dfs = await read_changelog(s, f"{s.app_id}-df_orders-changelog")
+        rows += df_rows(dfs, month, bills)
+        if sources is not None:
+            sources["df"] = dfs
     except ReportError as exc:
         notes.append(f"no Direct Fulfillment order state ({exc}): no DF rows")
     return rows, notes
@@ -439,6 +452,13 @@ def _invoice_report(rows: list[Row], sources: Mapping[str, Any], path: Path) -> 
         for r in rows
         if r.po_number in pos
         for ln in invoice_lines(pos[r.po_number], books.get(r.po_number), bills.get(r.po_number))
+    ]
+    dfs = sources.get("df") or {}  # Direct Fulfillment orders: rows DF-<PO>, records <PO>
+    lines += [
+        ln
+        for r in rows
+        if r.po_number.startswith("DF-") and r.po_number[3:] in dfs
+        for ln in df_invoice_lines(dfs[r.po_number[3:]], bills.get(r.po_number))
     ]
     lines_path = path.with_name(path.stem + "-lines.csv")
     write_lines_csv(lines, lines_path)

@@ -47,10 +47,14 @@ LINE_COLUMNS = tuple(f.name for f in fields(LineRow))
 
 
 def invoice_lines(
-    po: Mapping[str, Any], shipments: Mapping[str, Any] | None, invoices: Mapping[str, Any] | None
+    po: Mapping[str, Any],
+    shipments: Mapping[str, Any] | None,
+    invoices: Mapping[str, Any] | None,
+    shipped: Mapping[str, int] | None = None,
 ) -> list[LineRow]:
     """One row per PO line (pure): ``po`` a ``pos`` record, then its ``shipments`` and
-    ``invoices`` records (None: that flow has nothing for the PO)."""
+    ``invoices`` records (None: that flow has nothing for the PO); ``shipped`` (eaches per
+    line) instead of ``shipments`` for a DF order (:func:`df_invoice_lines`)."""
     number = str(po.get("po"))
     book = InvoiceBook(number, invoices) if invoices else None
     billed = book.invoiced_eaches() if book else {}
@@ -59,7 +63,7 @@ def invoice_lines(
     for n, inv in (book.live() if book else {}).items():
         for key in inv["lines"]:
             by_line.setdefault(key, []).append(f"{n} ({inv['status']})")
-    shipped = shipped_eaches(shipments)
+    shipped = dict(shipped) if shipped is not None else shipped_eaches(shipments)
     decisions = po.get("decisions") or {}
     rows: list[LineRow] = []
     for seq, line in sorted((po.get("lines") or {}).items(), key=lambda kv: _order(kv[0])):
@@ -102,6 +106,24 @@ def invoice_lines(
             )
         )
     return rows
+
+
+def df_shipped(rec: Mapping[str, Any]) -> dict[str, int]:
+    """Eaches per line of a DF order's confirmations Amazon took (a ``df_orders`` record)."""
+    out: dict[str, int] = {}
+    for sh in (rec.get("shipments") or {}).values():
+        if sh.get("confirmTx"):
+            for i in (sh.get("confirmBody") or {}).get("items") or ():
+                key = seq_key(str(i["itemSequenceNumber"]))
+                out[key] = out.get(key, 0) + int(i["shippedQuantity"]["amount"])
+    return out
+
+
+def df_invoice_lines(rec: Mapping[str, Any], invoices: Mapping[str, Any] | None) -> list[LineRow]:
+    """One row per line of a DF order (``df_orders`` record; its invoice book is DF-<PO>)."""
+    po = {"po": f"DF-{rec['number']}", "lines": rec.get("lines") or {},
+          "decisions": rec.get("decisions") or {}}  # fmt: skip
+    return invoice_lines(po, None, invoices, shipped=df_shipped(rec))
 
 
 def invoice_discrepancies(

@@ -307,7 +307,9 @@ def show_invoice(settings: Settings, number: str, as_json: bool = False) -> int:
 
 def _print_invoice(out: Console, b: Mapping[str, Any]) -> None:
     out.print(
-        f"[bold]invoice {b['invoiceNumber']}[/]  PO {b['purchaseOrderNumber']}, {b.get('status')}"
+        f"[bold]invoice {b['invoiceNumber']}[/]  PO {b['purchaseOrderNumber']}"
+        + (" (Direct Fulfillment)" if b.get("program") == "direct-fulfillment" else "")
+        + f", {b.get('status')}"
         f", dated {b.get('date')}, total {b.get('total')} {b.get('currency')} "
         f"(worker {b.get('worker')})"
     )

@@ -41,6 +41,7 @@ def test_every_flow_named_runs_and_is_wired_to_the_others(tmp_path: Path) -> Non
     assert f.inventory.decisions_topic is f.purchase_orders.events_topic
     assert f.df_orders is not None and f.asn.df_flow is f.df_orders
     assert f.inventory.df_decisions == f.df_orders.decisions_record
+    assert f.df_orders.on_confirmed == [f.invoices.df_shipment_confirmed]
 
 
 def test_flows_not_named_do_not_run_and_ops_reads_none_of_them(tmp_path: Path) -> None:

@@ -57,7 +57,6 @@ def flow(spapi: FakeSpApi, table: dict[bytes, bytes]) -> DfOrderFlow:
     f.events_topic = FakeTopic()  # type: ignore[assignment]
     f.reports = FakeReports()  # type: ignore[assignment]
     f.clock = lambda: 100.0
-    f._unvalidated = set()
     f.pending_tx = {}
     f.needs_scan = False
     f.app = SimpleNamespace(rebalancing=False)  # type: ignore[assignment]

@@ -102,3 +102,38 @@ async def test_another_body_under_a_used_number_is_never_sent() -> None:
     table[b"INV-PO1-1"] = dumps({"digest": "other", "state": "done", "outcome": {}})
     await sender._send(b"INV-PO1-1", invoice())
     assert amazon.calls == [] and topic.sent == []
+
+
+async def test_a_df_invoice_goes_to_submit_invoice_and_its_outcome_to_the_df_book() -> None:
+    from streams.domain.df_invoice import to_df_invoice
+
+    class DfAmazon:
+        calls: list[dict[str, Any]] = []
+
+        def __call__(self) -> DfAmazon:
+            return self
+
+        async def df_submit_invoice(self, body: dict[str, Any]) -> str:
+            self.calls.append(body)
+            return "dftx1"
+
+    table: dict[bytes, bytes] = {}
+    topic, amazon = Topic(), DfAmazon()
+    checked: list[str] = []
+
+    def df_check(body: Any) -> list[str]:
+        checked.append(body["invoiceNumber"])
+        return []
+
+    async def flush() -> None:
+        pass
+
+    sender = InvoiceSender(table, topic, amazon, model_check, lambda: 100.0, flush, df_check)
+    body = to_df_invoice(build_invoice(
+        "INV-DF-PO1-1", terms(("1", "Eaches", 1, 10, 10, "1.00")), {"1": 2}, RULES, NOW
+    ))  # fmt: skip
+    await sender._send(b"INV-DF-PO1-1", body)
+    await sender._send(b"INV-DF-PO1-1", body)  # redelivered: reported again, not sent again
+    assert amazon.calls == [{"invoices": [body]}] and checked == ["INV-DF-PO1-1"]
+    assert [k for k, _ in topic.sent] == [b"DF-PO1", b"DF-PO1"]
+    assert topic.sent[0][1]["txid"] == "dftx1"

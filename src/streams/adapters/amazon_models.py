@@ -47,6 +47,7 @@ MODELS = {
     "df-orders": "vendorDirectFulfillmentOrders_2021-12-28.json",
     "df-shipping": "vendorDirectFulfillmentShipping_2021-12-28.json",
     "df-transactions": "vendorDirectFulfillmentTransactions_2021-12-28.json",
+    "df-payments": "vendorDirectFulfillmentPaymentsV1.json",
     "tokens": "tokens_2021-03-01.json",
 }
 

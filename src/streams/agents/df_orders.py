@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -103,6 +103,9 @@ class DfOrderFlow:
         self.direct = DirectWriter(app)
         self.pending_tx: dict[str, tuple[str, str, str, float]] = {}
         self.needs_scan = True
+        # called with (record, dispatch id) when Amazon accepts a shipment confirmation (the
+        # invoice flow, set by create_app); the record is saved before they are called
+        self.on_confirmed: list[Callable[[DfRecord, str], Awaitable[None]]] = []
         # the commercetools order for finance (AMZDF-<PO>), as the retail sales orders
         self.sales = (
             DfSales(app, s, self.df_orders, self.reports) if s.sales_orders_enabled else None
@@ -250,6 +253,9 @@ class DfOrderFlow:
             self.pending_tx[txid] = (rec.number, kind, sid, at)
         for txid in eff.settled:
             self.pending_tx.pop(txid, None)
+        for sid in eff.confirmed:
+            for hook in self.on_confirmed:
+                await hook(rec, sid)
 
     # --- the sender: outbox -> SP-API ---------------------------------------------------
     async def sender(self, stream: Any) -> None:

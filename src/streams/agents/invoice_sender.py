@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streams.adapters.codecs import dumps, loads
+from streams.domain.df_invoice import book_key, is_df_invoice
 from streams.domain.invoice_book import invoice_digest, invoice_purchase_order
 from streams.domain.invoice_check import ModelCheck
 from streams.observability import metrics as M
@@ -36,7 +37,9 @@ class InvoiceSender:
         model_check: ModelCheck,
         clock: Callable[[], float],
         flush: Callable[[], Awaitable[None]],  # makes the table's writes durable
+        df_model_check: ModelCheck | None = None,  # DF InvoiceDetail bodies (df_invoice)
     ) -> None:
+        self.df_model_check = df_model_check
         self.sent = sent
         self.events_topic = events_topic
         self.spapi = spapi
@@ -62,7 +65,10 @@ class InvoiceSender:
         from streams.adapters.spapi import SpApiAuthError, SpApiError
 
         number = key.decode()
+        df = is_df_invoice(invoice)  # a Direct Fulfillment invoice: submitInvoice, DF-<PO>
         po = invoice_purchase_order(invoice)
+        if df and po is not None:
+            po = book_key(po)  # the invoice book's key of the DF order
         digest = invoice_digest(invoice)
         raw = self.sent.get(key)
         rec: dict[str, Any] = loads(raw) if raw else {}
@@ -77,7 +83,8 @@ class InvoiceSender:
                 await self.events_topic.send(key=po.encode(), value=dumps(rec["outcome"]))
             return
         resent = rec.get("state") == "sending"  # the last worker died mid-send
-        problems = self.model_check(invoice)
+        check = self.df_model_check if df else self.model_check
+        problems = check(invoice) if check is not None else ["no DF invoice model check"]
         if po is None:
             problems.append("items: no item names its purchaseOrderNumber")
         if problems:  # the invoice agent checked all of this; this guards hand-made records
@@ -90,7 +97,10 @@ class InvoiceSender:
         delay = 1.0
         while True:
             try:
-                txid = await self.spapi().submit_invoices([invoice])
+                if df:
+                    txid = await self.spapi().df_submit_invoice({"invoices": [invoice]})
+                else:
+                    txid = await self.spapi().submit_invoices([invoice])
                 break
             except SpApiError as exc:
                 auth = isinstance(exc, SpApiAuthError)

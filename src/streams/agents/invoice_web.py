@@ -13,6 +13,7 @@ from typing import Any
 import faust
 
 from streams.adapters.codecs import dumps, loads
+from streams.domain.df_orders import df_number
 from streams.domain.exception_display import sort_exceptions
 from streams.domain.invoice import po_of_number
 from streams.domain.invoice_book import InvoiceBook
@@ -27,7 +28,8 @@ def invoice_view(book: InvoiceBook, number: str) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {
         "invoiceNumber": number,
-        "purchaseOrderNumber": book.po,
+        "purchaseOrderNumber": book.po,  # DF-<PO> for a Direct Fulfillment order
+        "program": "direct-fulfillment" if df_number(book.po) else "retail",
         "status": inv["status"],
         "date": inv.get("date"),
         "total": inv.get("total"),

@@ -33,7 +33,9 @@ from streams.agents.faustutil import raw_topic
 from streams.agents.invoice_sender import InvoiceSender
 from streams.agents.storeopts import table_options
 from streams.config import Settings
+from streams.domain import df_invoice
 from streams.domain.asn_state import ShipmentBook
+from streams.domain.df_orders import df_number
 from streams.domain.invoice import InvoiceRules, PoTerms, terms_from_record
 from streams.domain.invoice_book import InvoiceBook, InvoiceEffects
 from streams.observability import metrics as M
@@ -41,6 +43,7 @@ from streams.observability import metrics as M
 if TYPE_CHECKING:
     from streams.agents.asn import AsnFlow
     from streams.agents.purchase_orders import PurchaseOrderFlow
+    from streams.domain.df_record import DfRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ class InvoiceFlow:
         # invoice number -> {digest, state, outcome}; written by the sender only
         self.sent = _table(app, "invoice_sent", s)
         self.model_check = partial(amazon_validate, "vendorInvoices", "Invoice")
+        # Direct Fulfillment invoices (books under DF-<PO>): create_app hooks
+        # df_shipment_confirmed to the DF flow when both run
+        self.df_model_check = partial(amazon_validate, "df-payments", "InvoiceDetail")
         self.pending_tx: dict[str, tuple[str, str, float]] = {}  # txid -> (PO, number, at)
         self.waiting: set[str] = set()  # POs with shipments not invoiced yet (per-po mode)
         self.needs_scan = True
@@ -78,7 +84,7 @@ class InvoiceFlow:
         app.agent(self.events_topic, name="invoice-events")(self.invoice_events)
         self.sender = InvoiceSender(
             self.sent, self.events_topic, self.spapi, self.model_check,
-            lambda: self.clock(), self._flush,
+            lambda: self.clock(), self._flush, self.df_model_check,
         )  # fmt: skip
         app.agent(self.out_topic, name="invoice-sender")(self.sender.run)
         app.timer(s.tx_poll_interval_s, name="invoice-status")(self.tick)
@@ -104,6 +110,20 @@ class InvoiceFlow:
             mode=s.invoice_mode,
         )
 
+    def df_rules(self, terms: PoTerms | str, ship_from: str | None) -> InvoiceRules:
+        """The retail rules, with the DF order's warehouse as ship-from, rendered as DF."""
+        s = self.settings
+        party = terms.selling_party if isinstance(terms, PoTerms) else s.spapi_selling_party
+        base = self.rules(terms)
+        return InvoiceRules(
+            remit_to=s.invoice_remit_to or {"partyId": party},
+            ship_from={"partyId": ship_from or s.spapi_df_warehouse},
+            tax_type=base.tax_type, tax_rate=base.tax_rate,
+            price_tolerance=base.price_tolerance, price_overrides=base.price_overrides,
+            number_pattern=base.number_pattern, mode=base.mode,
+            render=df_invoice.to_df_invoice,
+        )  # fmt: skip
+
     def terms(self, po: str) -> PoTerms | str:
         raw = self.po_flow.pos.get(po.encode())
         return terms_from_record(loads(raw) if raw else None, self.settings.spapi_selling_party)
@@ -111,6 +131,12 @@ class InvoiceFlow:
     # --- from the ASN flow ---------------------------------------------------------------
     async def shipment_accepted(self, po: str, sid: str, version: dict[str, Any]) -> None:
         await self.events_topic.send(key=po.encode(), value=dumps(_shipment_event(sid, version)))
+
+    async def df_shipment_confirmed(self, rec: DfRecord, sid: str) -> None:
+        """Amazon accepted a DF shipment confirmation (the DF flow's hook)."""
+        event = df_invoice.shipment_event(rec, sid)
+        key = df_invoice.book_key(rec.number).encode()
+        await self.events_topic.send(key=key, value=dumps(event))
 
     # --- the invoice agent: the only writer of ``invoices`` -----------------------------
     async def invoice_events(self, stream: Any) -> None:
@@ -128,13 +154,23 @@ class InvoiceFlow:
         book = InvoiceBook(key.decode(), loads(raw) if raw else None)
         now = datetime.fromtimestamp(self.clock(), UTC)
         t = item["t"]
+        if df_number(book.po) is not None:  # a DF order's book: its terms came with it
+            if item.get("df"):
+                book.data["df"] = item["df"]
+            df = book.data.get("df")
+            s = self.settings
+            seller = s.spapi_df_selling_party or s.spapi_selling_party
+            terms = df_invoice.terms_from_df(df, seller, s.invoice_df_bill_to)
+            rules = self.df_rules(terms, (df or {}).get("shipFrom"))
+            check = self.df_model_check
+        elif t in ("shipment", "recheck"):
+            terms = self.terms(book.po)
+            rules, check = self.rules(terms), self.model_check
         if t == "shipment":
-            terms = self.terms(book.po)
             eff = book.on_shipment(item["sid"], item["digest"], item["shipped"], terms,
-                                   self.rules(terms), self.model_check, now)  # fmt: skip
+                                   rules, check, now)  # fmt: skip
         elif t == "recheck":
-            terms = self.terms(book.po)
-            eff = book.on_recheck(terms, self.rules(terms), self.model_check, now)
+            eff = book.on_recheck(terms, rules, check, now)
         elif t == "submitted":
             eff = book.on_submitted(item["number"], item["digest"], item["txid"], item["at"],
                                     bool(item.get("resent")))  # fmt: skip
@@ -183,7 +219,9 @@ class InvoiceFlow:
                 await self.events_topic.send(key=po.encode(), value=dumps({"t": "recheck"}))
         for txid, (po, number, submitted) in list(self.pending_tx.items()):
             try:
-                status = await self.spapi().get_transaction(txid)
+                api = self.spapi()
+                get = api.get_df_transaction if df_number(po) else api.get_transaction
+                status = await get(txid)
             except Exception as exc:
                 log.warning("invoice transaction %s status unknown: %s", txid, type(exc).__name__)
                 continue

@@ -53,6 +53,7 @@ class Effects:
     settled: list[str] = field(default_factory=list)  # txids no longer pending
     counts: list[str] = field(default_factory=list)  # further outcomes to count
     sales: bool = False  # the commercetools order for finance may need a write
+    confirmed: list[str] = field(default_factory=list)  # dispatches Amazon accepted (invoices)
 
 
 def apply(
@@ -245,11 +246,14 @@ def _on_tx(rec: DfRecord, msg: Mapping[str, Any], eff: Effects) -> None:
     else:
         sh = rec.shipments.get(sid)
         if sh is None or sh.get(f"{kind}Status") == status:
+            if sh is not None and kind == "confirm" and status == "Success":
+                eff.confirmed.append(sid)  # redelivered: a crash may have lost the hook's call
             return
         sh[f"{kind}Status"] = status
         if kind == "confirm" and status == "Success":
             sh["status"] = "confirmed"
             eff.counts.append("confirmed")
+            eff.confirmed.append(sid)
         if status == "Failure":
             sh["status"] = "failed"
             eff.exceptions.append(

@@ -21,7 +21,7 @@ decisions are :mod:`streams.domain.invoice_book`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -71,6 +71,9 @@ class InvoiceRules:
     price_overrides: Mapping[str, Decimal] = field(default_factory=dict)
     number_pattern: str = "INV-{po}-{seq}"
     mode: InvoiceMode = "per-shipment"
+    # the body Amazon's API takes when it is not the vendorInvoices Invoice (Direct
+    # Fulfillment: df_invoice.to_df_invoice); the model check then judges the rendered body
+    render: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     def number(self, po: str, seq: int) -> str:
         return self.number_pattern.format(po=po, seq=seq)

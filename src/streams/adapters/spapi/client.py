@@ -10,6 +10,7 @@ import aiohttp
 from streams.adapters.spapi import (
     df_inventory,
     df_orders,
+    df_payments,
     df_shipping,
     invoices,
     orders,
@@ -19,6 +20,7 @@ from streams.adapters.spapi import (
 )
 from streams.adapters.spapi.df_inventory import DfInventoryApi
 from streams.adapters.spapi.df_orders import DfOrdersApi
+from streams.adapters.spapi.df_payments import DfPaymentsApi
 from streams.adapters.spapi.df_shipping import DfShippingApi
 from streams.adapters.spapi.errors import SpApiHooks
 from streams.adapters.spapi.invoices import VendorInvoicesApi
@@ -40,6 +42,7 @@ PATHS: dict[str, str] = {
     **df_shipping.PATHS,
     **tokens.PATHS,
     **invoices.PATHS,
+    **df_payments.PATHS,
 }
 # Amazon's default usage plans: 10/s burst 10 everywhere, except the retail getTransaction's
 # burst 20 (twice the burst) and createRestrictedDataToken's 1/s burst 10
@@ -55,6 +58,7 @@ class SpApiClient(
     DfOrdersApi,
     DfShippingApi,
     VendorInvoicesApi,
+    DfPaymentsApi,
 ):
     """Async SP-API client; ``async with SpApiClient(settings) as api: ...``.
 

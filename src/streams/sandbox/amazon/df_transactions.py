@@ -36,6 +36,7 @@ DF_SUBMISSIONS = frozenset(
         "submitAcknowledgement.df",  # df_orders.ACK
         "submitShipmentConfirmations",  # df_shipping
         "submitShipmentStatusUpdates",
+        "submitInvoice",  # df_payments
     }
 )
 

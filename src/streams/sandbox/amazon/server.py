@@ -22,6 +22,7 @@ from aiohttp import web
 from streams.sandbox.amazon import (
     control_api,
     df_orders,
+    df_payments,
     df_shipping,
     df_transactions,
     invoices,
@@ -52,6 +53,7 @@ _APIS = (
     df_shipping,
     tokens,
     invoices,
+    df_payments,
 )
 OPERATIONS: dict[str, tuple[str, str]] = {k: v for m in _APIS for k, v in m.OPERATIONS.items()}
 
