@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from streams.adapters.commercetools import CommercetoolsClient
 from streams.adapters.kafka_admin import create_topics
-from streams.agents.sales_order_writer import SalesOrderClient
 from streams.config import Settings
 from streams.resync import resource_updated
 from streams.sandbox.amazon import SandboxControl, running_sandbox
@@ -55,7 +55,7 @@ async def test_a_confirmed_df_order_is_invoiced_once_and_redelivery_bills_nothin
     async with (
         running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url,
         aiohttp.ClientSession() as http,
-        SalesOrderClient(s) as ct,
+        CommercetoolsClient(s) as ct,
     ):
         control = SandboxControl(url, http)
         await control.add_df_orders([order])
