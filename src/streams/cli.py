@@ -123,7 +123,7 @@ def _ops_view(s: Settings, a: argparse.Namespace) -> int:
 
 
 def _report(s: Settings, a: argparse.Namespace) -> int:
-    from streams.report import reconciliation
+    from streams.report_run import reconciliation
 
     return reconciliation(s, month=a.month, out=a.out)
 

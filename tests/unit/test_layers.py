@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "streams.dlq": 3,  # streams dlq replay
     "streams.report_sources": 3,  # what the report reads (Kafka, commercetools)
     "streams.report": 3,
+    "streams.report_run": 3,
     "streams.report_invoices": 3,  # the report's invoice part
     "streams.sandbox": 3,
     "streams.localkafka": 3,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from streams.domain.invoice_book import InvoiceBook
-from streams.report import _invoice_report, build_rows, reconcile_po
+from streams.report import build_rows, reconcile_po
 from streams.report_invoices import invoice_lines, invoiced_totals
+from streams.report_run import _invoice_report
 from tests.unit.test_invoices import NOW, RULES, model_check, pos_record, terms
 
 
