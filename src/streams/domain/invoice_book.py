@@ -20,16 +20,11 @@ invoice" rule, and what makes a redelivered event harmless.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
-from streams.domain.exceptions import OpsException, Refs, raise_exception, resolve, to_record
 from streams.domain.invoice import (
     InvoiceBuildError,
     InvoiceRules,
@@ -45,37 +40,24 @@ from streams.domain.invoice_check import (
     ModelCheck,
     validate_invoice,
 )
+from streams.domain.invoice_effects import (
+    INVALID,
+    LIVE,
+    TX_FAILED,
+    InvoiceEffects,
+    _is_duplicate,
+    _iso,
+    _no_model,
+    invoice_digest,
+    invoice_purchase_order,
+    raise_in,
+    resolve_in,
+)
 
-LIVE = ("queued", "submitted", "accepted")
-INVALID = "invoice-invalid"
-TX_FAILED = "invoice-transaction-failed"
-# Amazon refuses an invoice number it holds; after an uncertain send (a crash after the
-# request left, before its outcome was stored) such a refusal means the first one stands
-_DUPLICATE_HINTS = ("duplicate", "already exists", "already been submitted")
-
-
-def invoice_digest(invoice: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in invoice.items() if k not in ("date", "invoiceDate")}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def invoice_purchase_order(invoice: Mapping[str, Any]) -> str | None:
-    for item in invoice.get("items") or ():
-        po = (item or {}).get("purchaseOrderNumber")
-        if isinstance(po, str) and po:
-            return po
-    return None
-
-
-@dataclass
-class InvoiceEffects:
-    publish: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # number, body
-    exceptions: list[dict[str, Any]] = field(default_factory=list)
-    outcomes: list[str] = field(default_factory=list)  # streams_invoices_total
-    watch: list[tuple[str, str, float]] = field(default_factory=list)  # txid, number, at
-    done: list[str] = field(default_factory=list)  # txids no longer pending
-    changed: bool = False
-
+__all__ = [
+    "INVALID", "LIVE", "TX_FAILED", "InvoiceBook", "InvoiceEffects", "invoice_digest",
+    "invoice_purchase_order",
+]  # fmt: skip
 
 class InvoiceBook:
     """One PO's invoices, as stored in ``invoices[PO]``."""
@@ -156,7 +138,7 @@ class InvoiceBook:
             # a Replace accepted after the shipment was invoiced: a correction is finance's
             eff.changed = True
             sh["replacedBy"] = version_digest
-            self._raise(
+            raise_in(self.exceptions, self.po,
                 INVALID,
                 sid,
                 (
@@ -217,7 +199,7 @@ class InvoiceBook:
         inv.pop("invoice", None)
         self._ended(number, eff)
         eff.outcomes.append("rejected")
-        self._raise(
+        raise_in(self.exceptions, self.po,
             TX_FAILED,
             number,
             f"invoice {number} of PO {self.po} was rejected by Amazon: {error}",
@@ -247,7 +229,7 @@ class InvoiceBook:
             inv.update({"status": "failed", "errors": errors})
             self._ended(number, eff)
             eff.outcomes.append("failed")
-            self._raise(
+            raise_in(self.exceptions, self.po,
                 TX_FAILED,
                 number,
                 (
@@ -263,7 +245,7 @@ class InvoiceBook:
         # this invoice bills what an earlier, failed one could not: their exceptions end
         for other, x in self.invoices.items():
             if other == number or set(x["sids"]) & set(inv["sids"]):
-                self._resolve(TX_FAILED, other, _iso(now), eff)
+                resolve_in(self.exceptions, TX_FAILED, other, _iso(now), eff)
         return eff
 
     # --- internals
@@ -364,8 +346,8 @@ class InvoiceBook:
         for sid in sids:
             self.shipments[sid].update({"status": "invoiced", "invoice": number})
             self.shipments[sid].pop("violations", None)
-            self._resolve(INVALID, sid, _iso(now), eff)
-        self._resolve(INVALID, "po", _iso(now), eff)
+            resolve_in(self.exceptions, INVALID, sid, _iso(now), eff)
+        resolve_in(self.exceptions, INVALID, "po", _iso(now), eff)
         eff.changed = True
         eff.publish.append((number, out))
         eff.outcomes.append("built")
@@ -386,7 +368,7 @@ class InvoiceBook:
         cause = (
             f"invoice for {what} of PO {self.po} not sent: {len(violations)} violation(s): {listed}"
         )
-        self._raise(
+        raise_in(self.exceptions, self.po,
             INVALID,
             sids[0] if len(sids) == 1 else "po",
             cause,
@@ -405,55 +387,3 @@ class InvoiceBook:
         for sid in inv["sids"]:
             if sid in self.shipments:
                 self.shipments[sid].update({"status": "failed", "invoice": None})
-
-    def _refs(self, kind: str, ref: str) -> Refs:
-        if ref == "po":
-            return Refs(purchaseOrderNumber=self.po)
-        if kind == TX_FAILED:  # about one invoice
-            return Refs(purchaseOrderNumber=self.po, invoiceNumber=ref)
-        return Refs(purchaseOrderNumber=self.po, shipmentId=ref)
-
-    def _raise(
-        self,
-        kind: str,
-        ref: str,
-        cause: str,
-        now_iso: str,
-        eff: InvoiceEffects,
-        *,
-        violations: list[InvoiceViolation] | None = None,
-    ) -> None:
-        slot = f"{kind}|{ref}"
-        prev = self.exceptions.get(slot)
-        exc = raise_exception(
-            kind,
-            self._refs(kind, ref),
-            cause,
-            now_iso,
-            OpsException.model_validate(prev) if prev else None,
-        )
-        self.exceptions[slot] = to_record(exc)
-        rec = to_record(exc)
-        if violations is not None:
-            rec["violations"] = [x.to_json() for x in violations]
-        eff.exceptions.append(rec)
-        eff.changed = True
-
-    def _resolve(self, kind: str, ref: str, now_iso: str, eff: InvoiceEffects) -> None:
-        prev = self.exceptions.pop(f"{kind}|{ref}", None)
-        if prev is not None:
-            eff.exceptions.append(to_record(resolve(OpsException.model_validate(prev), now_iso)))
-            eff.changed = True
-
-
-def _no_model(invoice: Any) -> list[str]:
-    return []  # a rendered body is checked against its own model after the rules
-
-
-def _is_duplicate(text: str) -> bool:
-    low = text.casefold()
-    return any(h in low for h in _DUPLICATE_HINTS)
-
-
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
