@@ -17,6 +17,15 @@ from streams.config import Settings
 STATE_KEY = b"cursor"
 
 
+async def write_state(direct: Any, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    """Write state records (a None value is a tombstone) to partition 0 of ``topic`` straight
+    to the producer (a DirectWriter), and wait until Kafka has them all: a poller's cursor
+    moves on only after that."""
+    futures = [await direct.send(topic, key, value, 0) for key, value in records]
+    for fut in futures:
+        await fut
+
+
 async def replay(
     settings: Settings, topic: str, apply: Callable[[bytes, bytes | None], None]
 ) -> None:

@@ -44,7 +44,7 @@ import faust
 from streams.adapters.codecs import dumps, loads
 from streams.adapters.spapi.df_orders import orders_query
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.cursor_store import replay
+from streams.agents.cursor_store import replay, write_state
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.agents.po_poller import BACKFILL_MAX, WINDOW, windows
 from streams.config import Settings
@@ -263,10 +263,7 @@ class DfPoller:
         await (await self.orders_topic.send(key=number.encode(), value=dumps(order)))
 
     async def _save(self, records: Records) -> None:
-        name = self.state_topic.get_topic_name()
-        futures = [await self.direct.send(name, key, value, 0) for key, value in records]
-        for fut in futures:
-            await fut
+        await write_state(self.direct, self.state_topic.get_topic_name(), records)
 
     async def poll(self) -> None:
         if not self.settings.df_enabled or self.app.rebalancing:

@@ -40,7 +40,7 @@ import faust
 
 from streams.adapters.codecs import dumps, loads
 from streams.agents.clients import LazyClient, spapi_client
-from streams.agents.cursor_store import replay
+from streams.agents.cursor_store import replay, write_state
 from streams.agents.faustutil import DirectWriter, raw_topic
 from streams.config import Settings
 from streams.domain import po_messages
@@ -264,12 +264,7 @@ class PoPoller:
         await (await self.po_events.send(key=number.encode(), value=value))
 
     async def _save(self, records: Records) -> None:
-        # straight to the producer (a tombstone is a None value), acknowledged before the
-        # cursor moves on
-        name = self.state_topic.get_topic_name()
-        futures = [await self.direct.send(name, key, value, 0) for key, value in records]
-        for fut in futures:
-            await fut
+        await write_state(self.direct, self.state_topic.get_topic_name(), records)
 
     async def poll(self) -> None:
         if not self.settings.po_poller_enabled or self.app.rebalancing:
