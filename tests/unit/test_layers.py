@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "streams.domain": 0,
     "streams": 0,  # the package itself: __version__
     "streams.config": 0,
+    "streams.settings": 0,  # the groups streams.config.Settings is composed of
     "streams.topics": 0,
     "streams.procutil": 0,
     "streams.package_data": 0,  # files shipped with the package

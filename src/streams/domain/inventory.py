@@ -9,75 +9,39 @@ state write per SKU per batch however many events arrived.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from streams.domain.allocation import AllocationLedger, LedgerResult
 from streams.domain.ctmessages import StockObservation
+from streams.domain.inventory_ledger import SkuLedger
+from streams.domain.inventory_wire import (
+    CLEAN_PREFIX,
+    DIRTY_PREFIX,
+    LEGACY_CLEAN_TAIL,
+    EntryStock,
+    stored_clean,
+)
 from streams.domain.mapping import SkuMapping
 from streams.domain.order_holds import Ended, OrderHolds
-from streams.domain.purchase_orders import PoLine
-from streams.domain.warehouse_policy import (
-    ChannelPolicy,
-    is_eligible,
-    offered,
-    plan_reservation,
-    release_order,
-    sku_buffer,
-)
+from streams.domain.warehouse_policy import ChannelPolicy, is_eligible, offered, sku_buffer
+
+__all__ = [
+    "CLEAN_PREFIX",
+    "DIRTY_PREFIX",
+    "LEGACY_CLEAN_TAIL",
+    "RECENT_IDS",
+    "EntryStock",
+    "Outcome",
+    "SkuState",
+    "inventory_update",
+    "stored_clean",
+]
 
 RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
 Outcome = Literal["applied", "duplicate", "stale"]
 
-# A stored state begins with its dirty marker (``to_dict`` puts it first; orjson keeps the
-# order and writes no spaces), so the scans that skip states with nothing left to do (the
-# restart scan, the drift watcher) test a prefix instead of decoding a million states.
-CLEAN_PREFIX = b'{"dirty":0,'
-DIRTY_PREFIX = b'{"dirty":1,'
-# states stored before the marker: clean exactly when they end with a null changed_at (that
-# format put open holds and a pending re-read after it)
-LEGACY_CLEAN_TAIL = b'"ca":null}'
-
-
-def stored_clean(raw: bytes) -> bool:
-    """Whether a stored (compact JSON) SkuState has nothing to publish, no open storefront
-    hold and no re-read pending, without decoding it. False means: decode and look."""
-    if raw.startswith(CLEAN_PREFIX):
-        return True
-    if raw.startswith(DIRTY_PREFIX):
-        return False
-    return raw.endswith(LEGACY_CLEAN_TAIL)
-
 
 @dataclass(slots=True)
-class EntryStock:
-    entry_id: str
-    version: int
-    available: int
-    on_stock: int
-    seq: int | None = None
-    at: str | None = None
-    recent_ids: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "e": self.entry_id,
-            "v": self.version,
-            "a": self.available,
-            "q": self.on_stock,
-            "s": self.seq,
-            "at": self.at,
-            "r": self.recent_ids,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EntryStock:
-        return cls(d["e"], d["v"], d["a"], d["q"], d.get("s"), d.get("at"), list(d.get("r", ())))
-
-
-@dataclass(slots=True)
-class SkuState:
+class SkuState(SkuLedger):
     sku: str
     channels: dict[str, EntryStock] = field(default_factory=dict)
     # entry id -> version at deletion: a late update of a deleted entry must not revive it
@@ -152,150 +116,7 @@ class SkuState:
         del self.channels[channel]
         return "applied"
 
-    # --- allocations ----------------------------------------------------------------------
-    @property
-    def allocated(self) -> int:
-        """Eaches allocated to Amazon not yet shown by commercetools (reserve +, release -)."""
-        return sum(int(p[0]) for p in self.pending.values())
-
-    def allocate(
-        self,
-        line: PoLine,
-        now: datetime,
-        *,
-        backorder_lead_days: int,
-        price_tolerance: Decimal,
-        default_channels: tuple[str, ...] = (),
-        default_buffer: int = 0,
-        policy: ChannelPolicy | None = None,
-    ) -> tuple[LedgerResult, list[dict[str, Any]]]:
-        """Decide one PO line against this SKU once; returns the decision and the commands
-        for commercetools (a redelivered line gets the same decision and the same commands,
-        which commercetools applies once by command id). ``policy`` is the warehouse policy
-        (channel eligibility, priority, safety stock); None = configuration only."""
-        ledger = AllocationLedger(self.lines)
-        available = self.availability(default_channels, default_buffer, policy)
-        result = ledger.decide(
-            line,
-            available,
-            self.mapping,
-            now=now,
-            backorder_lead_days=backorder_lead_days,
-            price_tolerance=price_tolerance,
-        )
-        if result.replayed:
-            return result, list(self.line_commands.get(line.key, []))
-        commands = self._move(line, result.delta_eaches, now, default_channels, policy)
-        return result, commands
-
-    def release_line(
-        self,
-        line_key: str,
-        po: str,
-        seq: str,
-        now: datetime,
-        policy: ChannelPolicy | None = None,
-        keep: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Give back what a closed or cancelled PO line holds, but ``keep`` eaches (shipped:
-        they left the warehouse, see streams.domain.po_close)."""
-        released = AllocationLedger(self.lines).release(line_key)
-        if not released and not self.holds.get(line_key):
-            return []
-        give = sum(self.holds.get(line_key, {}).values()) - keep
-        if give <= 0:  # all shipped, or given back already: repeat only a release (redelivery)
-            return [c for c in self.line_commands.get(line_key, []) if c["action"] == "release"]
-        return self._move_key(line_key, po, seq, -give, now, (), policy)
-
-    def _move(
-        self,
-        line: PoLine,
-        delta: int,
-        now: datetime,
-        default_channels: tuple[str, ...],
-        policy: ChannelPolicy | None = None,
-    ) -> list[dict[str, Any]]:
-        return self._move_key(
-            line.key, line.purchaseOrderNumber, line.itemSequenceNumber, delta, now,
-            default_channels, policy,
-        )  # fmt: skip
-
-    def _move_key(
-        self,
-        key: str,
-        po: str,
-        seq: str,
-        delta: int,
-        now: datetime,
-        default_channels: tuple[str, ...],
-        policy: ChannelPolicy | None = None,
-    ) -> list[dict[str, Any]]:
-        if delta == 0:
-            return list(self.line_commands.get(key, []))
-        held = self.holds.setdefault(key, {})
-        moves: list[tuple[str, int]] = []
-        if delta > 0:
-            # the warehouse policy's order (priority, then most free), each channel only
-            # beyond its safety stock; without a policy: most free first, as few entries as
-            # possible (see warehouse_policy.plan_reservation)
-            free = {
-                ch: e.available + self._pending_on(ch) - self.orders.held_on(ch)
-                for ch, e in self.channels.items()
-                if is_eligible(ch, self.mapping, default_channels, policy)
-            }
-            moves = plan_reservation(free, delta, policy)
-        else:
-            give = -delta
-            for ch in release_order(held, policy):
-                take = min(give, held[ch])
-                if take:
-                    moves.append((ch, -take))
-                    give -= take
-                if not give:
-                    break
-        commands = []
-        for ch, q in moves:
-            self.command_seq += 1
-            action = "reserve" if q > 0 else "release"
-            cmd_id = f"{action}:{key}:{self.command_seq}"
-            held[ch] = held.get(ch, 0) + q
-            if not held[ch]:
-                del held[ch]
-            self.pending[cmd_id] = [q, ch, None]
-            commands.append(
-                {
-                    "commandId": cmd_id,
-                    "action": action,
-                    "sku": self.sku,
-                    "supplyChannel": ch,
-                    "quantity": abs(q),
-                    "purchaseOrderNumber": po,
-                    "itemSequenceNumber": seq,
-                    "createdAt": now.isoformat().replace("+00:00", "Z"),
-                }
-            )
-        if not held:
-            self.holds.pop(key, None)
-        self.line_commands[key] = commands
-        return commands
-
-    def _pending_on(self, channel: str) -> int:
-        return -sum(int(p[0]) for p in self.pending.values() if p[1] == channel)
-
-    def confirm(self, command_id: str, version: int) -> bool:
-        """commercetools applied a command; it stops counting once the stock shows it."""
-        p = self.pending.get(command_id)
-        if p is None:
-            return False
-        p[2] = version
-        self.settle()
-        return True
-
-    def settle(self) -> None:
-        for cmd, (_, ch, v) in list(self.pending.items()):
-            entry = self.channels.get(ch)
-            if v is not None and entry is not None and entry.version >= v:
-                del self.pending[cmd]
+    # --- allocations: see domain/inventory_ledger.py ----------------------------------
 
     # --- storefront orders ----------------------------------------------------------------
     def place_hold(

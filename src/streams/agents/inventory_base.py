@@ -1,0 +1,82 @@
+"""What the parts of the inventory flow share: its state, and what Amazon is offered.
+
+``InventoryFlow`` (agents/inventory.py) builds the state in its constructor; the SKU agent
+(inventory_apply.py), the restart scans (inventory_scan.py) and the debounce timer
+(inventory_publish.py) are its parts, each a base class of it that reads these attributes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from streams.agents.ingest import IngestService
+from streams.agents.rereads import Rereader
+from streams.config import Settings
+from streams.domain.availability import Defaults, offered
+from streams.domain.debounce import Debouncer
+from streams.domain.inventory import SkuState
+from streams.domain.warehouse_policy import ChannelPolicy
+from streams.observability.lag import LagMonitor
+from streams.runtime.ports import PartitionStore
+from streams.runtime.store import DirectWriter
+
+
+class InventoryBase:
+    # set by InventoryFlow.__init__
+    app: faust.App
+    settings: Settings
+    clock: Callable[[], float]
+    lag: LagMonitor | None
+    defaults: Defaults
+    debouncer: Debouncer
+    direct: DirectWriter
+    store: PartitionStore
+    entries: Any  # faust GlobalTable: inventory entry id -> SKU
+    ingest: IngestService
+    rereads: Rereader
+    commands_topic: faust.TopicT
+    decisions_topic: faust.TopicT | None
+    df_decisions: Callable[[bytes, list[Any]], tuple[str, bytes, bytes]] | None
+    channel_policy: Callable[[], ChannelPolicy | None]
+    sku_topic_name: str
+    out_topic_name: str
+    partition_of: dict[str, int]
+    needs_scan: bool
+    needs_dirty_scan: bool
+    snapshot_cursor: list[tuple[int, bytes | None]]
+    next_snapshot: float
+    _scan_cursor: list[tuple[int, bytes | None]]
+    _dirty_cursor: list[tuple[int, bytes | None]]
+    _decisions: dict[bytes, list[Any]]
+    _df_decisions: dict[bytes, list[Any]]
+    _entry_writes: list[tuple[bytes, bytes | None]]
+    _outcome: dict[str, Any]
+    _hold_outcome: dict[str, Any]
+    _finding: dict[str, Any]
+    _jitter: random.Random
+
+    def _reread_due(self, now: float) -> float:
+        s = self.settings
+        return now + s.ct_order_settle_delay_s + self._jitter.uniform(0, s.ct_order_reread_jitter_s)
+
+    def _published_view(self, state: SkuState) -> int | None:
+        return offered(state, self.defaults, self.channel_policy())
+
+    def _unpublished(self, state: SkuState) -> bool:
+        want = self._published_view(state)
+        if want is None:
+            return False
+        return want != state.last_published
+
+    def _owned_partitions(self) -> list[int]:
+        topic = self.sku_topic_name
+        return sorted(tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic)
+
+    def _owned(self, partition: int) -> bool:
+        tp = TP(self.sku_topic_name, partition)
+        return tp in self.app.consumer.assignment()
