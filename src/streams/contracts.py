@@ -51,7 +51,8 @@ Parse = Callable[[Any], None]  # the worker's own check; raises ValueError/Valid
 class Contract:
     topic: str  # default name; the schema file's name
     schema: bool = True  # schemas/<topic>.schema.json exists
-    amazon: tuple[str, str] | None = None  # (api, definition) of Amazon's model
+    # (api, definition) of Amazon's model, or a function of the record giving it
+    amazon: tuple[str, str] | Callable[[Any], tuple[str, str]] | None = None
     parse: Parse | None = None
     key: Callable[[Any], str | None] | None = None  # None: publishing is refused
     direction: str = "in"
@@ -87,6 +88,14 @@ def _df_order(obj: Any) -> None:
     from streams.domain.df_orders import parse_df_order, redact
 
     parse_df_order(redact(obj))  # the worker redacts before it parses
+
+
+def _invoice_model(obj: Any) -> tuple[str, str]:
+    # a Direct Fulfillment invoice (DF Payments' InvoiceDetail) names itself invoiceNumber,
+    # a retail one (Vendor Invoices' Invoice) id
+    if isinstance(obj, dict) and "invoiceNumber" in obj:
+        return ("df-payments", "InvoiceDetail")
+    return ("vendorInvoices", "Invoice")
 
 
 def _ct_delivery(obj: Any) -> None:
@@ -132,7 +141,7 @@ CONTRACTS: dict[str, Contract] = {
             direction="out",
         ),
         Contract("amazon.df-orders", parse=_df_order, key=_field("purchaseOrderNumber")),
-        Contract("amazon.invoices", amazon=("vendorInvoices", "Invoice"), direction="out"),
+        Contract("amazon.invoices", amazon=_invoice_model, direction="out"),
         Contract("dlq", direction="out"),
     )
 }
@@ -187,7 +196,8 @@ def check(c: Contract, obj: Any, n: int) -> list[Problem]:
         errors = sorted(_schema(c.topic).iter_errors(obj), key=lambda e: list(e.absolute_path))
         problems += [Problem(n, json_path(e.absolute_path), e.message) for e in errors]
     if c.amazon is not None:
-        for line in amazon_models.validate(*c.amazon, obj):
+        api, definition = c.amazon(obj) if callable(c.amazon) else c.amazon
+        for line in amazon_models.validate(api, definition, obj):
             where, _, msg = line.partition(": ")
             problems.append(Problem(n, _amazon_path(where), f"Amazon's model: {msg}"))
     if problems or c.parse is None:
