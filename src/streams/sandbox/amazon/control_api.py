@@ -23,6 +23,14 @@ def _plain(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
+def _catalogue(spec: dict[str, Any], default: Any) -> Any:
+    """A generate spec's ``catalogue`` (items as objects or tuples), else the sandbox's own."""
+    if not spec.get("catalogue"):
+        return default
+    items = spec["catalogue"]
+    return [CatalogueItem(**c) if isinstance(c, dict) else CatalogueItem(*c) for c in items]
+
+
 async def _json_body(request: web.Request) -> Any:
     raw = await request.read()
     return orjson.loads(raw) if raw.strip() else {}
@@ -74,12 +82,7 @@ async def control_add_orders(request: web.Request) -> web.Response:
         try:
             gen = OrderGenerator(
                 seed=int(spec.get("seed", secrets.randbits(32))),
-                catalogue=[
-                    CatalogueItem(**c) if isinstance(c, dict) else CatalogueItem(*c)
-                    for c in spec["catalogue"]
-                ]
-                if spec.get("catalogue")
-                else cfg.catalogue,
+                catalogue=_catalogue(spec, cfg.catalogue),
                 selling_party=str(spec.get("sellingParty", cfg.selling_party)),
                 region=cfg.region,
                 taken=[*state.orders, *(o["purchaseOrderNumber"] for o in orders)],
@@ -165,12 +168,7 @@ async def control_add_df_orders(request: web.Request) -> web.Response:
         try:
             gen = DfOrderGenerator(
                 seed=int(spec.get("seed", secrets.randbits(32))),
-                catalogue=[
-                    CatalogueItem(**c) if isinstance(c, dict) else CatalogueItem(*c)
-                    for c in spec["catalogue"]
-                ]
-                if spec.get("catalogue")
-                else cfg.catalogue,
+                catalogue=_catalogue(spec, cfg.catalogue),
                 selling_party=str(spec.get("sellingParty", cfg.selling_party)),
                 warehouses=[str(spec["warehouse"])] if spec.get("warehouse") else cfg.df_warehouses,
                 region=cfg.region,
