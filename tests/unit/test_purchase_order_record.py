@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from streams.domain import ack_policy, po_book, po_messages
@@ -274,7 +275,16 @@ def test_a_new_revision_sends_known_lines_to_their_sku_and_decides_unknown_ones(
     assert po.decisions["3"]["rejected"] == 2
     assert po_book.acknowledge(po, ctx(), "DEF") is None  # lines 1 and 2 undecided
     again, eff = po_book.apply(po, OrderTaken(raw), ctx())
-    assert again is po and eff.records == "duplicate" and not eff.changed and not eff.sku
+    # a redelivery: the record changes not, the undecided lines go to their SKU again (the
+    # record may have been saved by a worker that crashed before sending them)
+    assert again is po and eff.records == "duplicate" and not eff.changed
+    assert [(type(m).__name__, m.sku) for m in eff.sku] == [
+        ("Allocate", "SKU-CASE"), ("Allocate", "SKU EACH/1"),
+    ]  # fmt: skip
+    po.on_decision({**po.decisions["3"], "itemSequenceNumber": "1"})
+    po.on_decision({**po.decisions["3"], "itemSequenceNumber": "2"})
+    _, eff = po_book.apply(po, OrderTaken(raw), ctx())
+    assert eff.records == "duplicate" and not eff.sku  # every line decided: nothing to ask
 
 
 def test_every_line_decided_builds_the_acknowledgement_once() -> None:
@@ -283,6 +293,24 @@ def test_every_line_decided_builds_the_acknowledgement_once() -> None:
     assert isinstance(body, bytes) and b'"partyId":"VENDOR1"' in body
     assert po.built_for_current() and po.ack.built_at == T0
     assert po_book.acknowledge(po, ctx(), "DEF") is None
+
+
+def test_a_built_acknowledgement_never_sent_is_rebuilt_identical_until_submitted() -> None:
+    """A crash after the record (with the acknowledgement's hash) was saved and before the
+    acknowledgement was sent: the redelivery rebuilds the same bytes, at the time it was
+    built, and nothing once Amazon took it or the decisions no longer give those bytes."""
+    po = PurchaseOrderRecord.from_json(record())
+    assert po_book.unsent_acknowledgement(po, "DEF") is None  # nothing built yet
+    body = po_book.acknowledge(po, ctx(now=T0 + 0.123456), "DEF")
+    assert isinstance(body, bytes)
+    saved = PurchaseOrderRecord.from_json(orjson.loads(orjson.dumps(po.to_json())))
+    assert po_book.unsent_acknowledgement(saved, "DEF") == body  # later, from the stored record
+    tampered = PurchaseOrderRecord.from_json(orjson.loads(orjson.dumps(po.to_json())))
+    first = next(iter(tampered.decisions))
+    tampered.decisions[first] = {**tampered.decisions[first], "accepted": 0}
+    assert po_book.unsent_acknowledgement(tampered, "DEF") is None  # other bytes: not ours
+    po_book.apply(saved, AckSubmitted("tx-1", T0, 1, saved.ack.hash), ctx())
+    assert po_book.unsent_acknowledgement(saved, "DEF") is None  # submitted: the sender has it
 
 
 def test_submission_and_transaction_effects() -> None:

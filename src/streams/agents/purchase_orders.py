@@ -224,13 +224,15 @@ class PurchaseOrderFlow:
         for (partition, key), group in groups.items():
             raw = read_partition(self.pos, partition).get(key)
             po = PurchaseOrderRecord.from_json(loads(raw)) if raw else None
-            changed = decided = False
+            changed = decided = redelivered = False
             for ev in group:
                 msg = po_messages.from_json(loads(ev.value))
                 po, c, d = self._apply(key, po, msg, out, partition)
-                changed, decided = changed or c, decided or d
+                changed, decided, redelivered = changed or c, decided or d, redelivered or not c
             if po is not None and decided:
                 self._maybe_acknowledge(key, po, out)
+            elif po is not None and redelivered:
+                self._resend_acknowledgement(key, po, out)
             if po is not None and changed:
                 writes.setdefault(partition, []).append((key, dumps(po.to_json())))
         # documents first: the ack sender reads a PO's document when its acknowledgement comes
@@ -292,6 +294,15 @@ class PurchaseOrderFlow:
         elif body is not None:
             out.append((self.settings.topic_po_acknowledgements, key, body, None))
             M.ACKS.labels("built").inc()
+
+
+    def _resend_acknowledgement(self, key: bytes, po: PurchaseOrderRecord, out: Out) -> None:
+        """A message that changed nothing (a redelivery after a crash between saving the
+        record and sending its acknowledgement): the built acknowledgement again, identical."""
+        body = po_book.unsent_acknowledgement(po, self.settings.spapi_selling_party)
+        if body is not None:
+            out.append((self.settings.topic_po_acknowledgements, key, body, None))
+            M.ACKS.labels("resent").inc()
 
 
 def _encode(msg: PoEvent | Notice) -> bytes:

@@ -127,6 +127,8 @@ def on_order(
     change = po.revision_change(revision, state)
     if change in ("duplicate", "stale"):
         eff.records = change
+        if change == "duplicate" and state != "Closed":
+            eff.sku = _undecided_again(po)
         return po, eff
     eff.records, eff.changed = "applied", True
     if change == "state":
@@ -156,6 +158,18 @@ def on_order(
     return po, eff
 
 
+def _undecided_again(po: PurchaseOrderRecord) -> list[Allocate | Release]:
+    """A redelivered revision: its lines still undecided go to their SKU again. The record
+    is saved before the lines are sent, so a crash in between loses them otherwise; the
+    SKU partition answers a line it decided already with its stored decision."""
+    out: list[Allocate | Release] = []
+    for seq in po.undecided():
+        line = po.lines[seq]
+        if line.get("sku"):
+            out.append(Allocate(line["sku"], line))
+    return out
+
+
 def on_decision(po: PurchaseOrderRecord, d: dict[str, Any], eff: Effects) -> None:
     """One line decision (``LineDecision`` JSON) taken in, with the exceptions its findings
     and hold raise. Models are built once, when every line is decided, not once per
@@ -179,13 +193,37 @@ def acknowledge(po: PurchaseOrderRecord, ctx: Context, default_party: str) -> by
     acknowledged as they are; None while it is not due."""
     if not po.ready_to_acknowledge():
         return None
+    try:
+        body = _build(po, default_party, ctx.now_dt)
+    except AcknowledgementNotReady as exc:
+        return str(exc)
+    po.on_built(hashlib.sha256(body).hexdigest(), ctx.now)
+    return body
+
+
+def unsent_acknowledgement(po: PurchaseOrderRecord, default_party: str) -> bytes | None:
+    """The acknowledgement built for the current revision, rebuilt byte for byte, while
+    nothing says it was submitted; None otherwise.
+
+    The record (with the acknowledgement's hash) is saved before the acknowledgement is
+    sent, so a crash in between leaves a built acknowledgement that never reached the
+    sender; the redelivered messages change nothing, so they would not build it again. The
+    agent sends this on such a redelivery; the sender drops bytes it has submitted."""
+    ack = po.ack
+    if not po.built_for_current() or ack.txid or ack.error or ack.built_at is None:
+        return None
+    try:
+        body = _build(po, default_party, datetime.fromtimestamp(ack.built_at, UTC))
+    except AcknowledgementNotReady:
+        return None
+    # the same decisions and time give the same bytes; anything else is not ours to send
+    return body if hashlib.sha256(body).hexdigest() == ack.hash else None
+
+
+def _build(po: PurchaseOrderRecord, default_party: str, at: datetime) -> bytes:
     lines = [PoLine.model_validate(v) for v in po.lines.values()]
     decided = {ln.key: LineDecision.model_validate(po.decisions[ln.itemSequenceNumber])
                for ln in lines}  # fmt: skip
-    try:
-        ack = build_acknowledgement(lines, decided, po.selling_party(default_party), ctx.now_dt)
-    except AcknowledgementNotReady as exc:
-        return str(exc)
-    body = encode_acknowledgement(ack)
-    po.on_built(hashlib.sha256(body).hexdigest(), ctx.now)
-    return body
+    return encode_acknowledgement(
+        build_acknowledgement(lines, decided, po.selling_party(default_party), at)
+    )
