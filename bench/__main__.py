@@ -6,7 +6,8 @@ Runs, one after the other, each printing its own table and writing its JSON to
 ``bench/results/``: the inventory path against its ceiling and the naive agent, with the
 latency at 2k and 5k events/s; purchase orders to acknowledgement; state at scale (1M SKUs:
 cold start, restart, RSS); the Amazon budget (a full-catalogue change through the SP-API
-sandbox); storefront orders to Amazon (commercetools emulator, re-reads and sweep). Without
+sandbox); storefront orders to Amazon (commercetools emulator, re-reads and sweep); one
+worker against a group of two on the same data. Without
 ``--bootstrap`` a local Apache Kafka is started from the project's jars on free ports and
 stopped by pid at the end. ``--quick`` uses smaller sizes (minutes instead
 of most of an hour). The exit code is the number of benchmarks that failed.
@@ -33,6 +34,7 @@ FULL: dict[str, list[list[str]]] = {
     "amazon_budget": [["--skus", "50000"]],
     "spapi_group": [["--workers", "3", "--skus", "20000"]],
     "storefront": [["--skus", "50000"]],
+    "scaling": [["--messages", "200000", "--skus", "50000", "--partitions", "6", "--workers", "2"]],
 }  # fmt: skip
 QUICK: dict[str, list[list[str]]] = {
     "inventory": [["--messages", "20000", "--skus", "5000", "--rate", "1000", "--duration", "10"]],
@@ -42,6 +44,7 @@ QUICK: dict[str, list[list[str]]] = {
     "amazon_budget": [["--skus", "5000"]],
     "spapi_group": [["--workers", "3", "--skus", "5000"]],
     "storefront": [["--skus", "2000", "--duration", "20", "--sweep-duration", "30"]],
+    "scaling": [["--messages", "20000", "--skus", "5000"]],
 }  # fmt: skip
 
 

@@ -30,24 +30,21 @@ import datetime as dt
 import os
 import shlex
 import shutil
-import statistics
 import sys
-import time
 from typing import Any
 
-from bench.harness.dataset import make_dataset, mapping_record
+from bench.harness.dataset import fill_topics
 from bench.harness.env import (
     RUN_ROOT,
     Meter,
     bench_settings,
     broker,
-    iso_now,
     log_summary,
     machine,
     product_version,
     save_result,
 )
-from bench.harness.kafka import consume_ceiling, produce_all
+from bench.harness.kafka import consume_ceiling
 from bench.harness.metrics import histogram_quantile, metric_sum, scrape
 from bench.inventory_phases import run_latency, run_naive, run_product
 from bench.inventory_report import table
@@ -87,30 +84,8 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     await create_topics(s)
 
     # -- data ---------------------------------------------------------------------------
-    ds = make_dataset(a.skus, a.channels, a.seed)
-    t = time.perf_counter()
-    ct_records: list[tuple[bytes, bytes]] = []
-    at = iso_now()
-    for _ in range(a.messages):
-        si, ci = ds.rng.randrange(a.skus), ds.rng.randrange(a.channels)
-        ct_records.append((b"ct", ds.quantity_set(si, ci, ds.rng.randint(0, 500), at)))
-    maps = [(sku.encode(), mapping_record(i, sku)) for i, sku in enumerate(ds.skus)]
-    gen_s = time.perf_counter() - t
-    sizes = [len(v) for _, v in ct_records]
-    map_s = await produce_all(bootstrap, s.topic_sku_mappings, maps)
-    ct_s = await produce_all(bootstrap, s.topic_ct_messages, ct_records)
-    res["data"] = {
-        "generate_s": round(gen_s, 2),
-        "mean_record_bytes": round(statistics.mean(sizes), 1),
-        "min_record_bytes": min(sizes),
-        "max_record_bytes": max(sizes),
-        "entries_touched": len(ds.entries),
-        "mappings": len(maps),
-        "produce_mappings_s": round(map_s, 2),
-        "produce_ct_s": round(ct_s, 2),
-        "produce_msgs_per_s": round(a.messages / ct_s, 1),
-    }
-    del ct_records, maps
+    ds, res["data"] = await fill_topics(s, a.messages, a.skus, a.channels, a.seed)
+    ct_s = res["data"]["produce_ct_s"]
     print(
         f"[bench] produced {a.messages} ct.messages in {ct_s:.1f}s "
         f"({a.messages / ct_s:,.0f}/s) and {a.skus} mappings",

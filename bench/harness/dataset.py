@@ -4,12 +4,15 @@ versions, their QuantitySet messages and SKU mappings."""
 from __future__ import annotations
 
 import random
+import statistics
+import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
-from bench.harness.env import PROJECT
+from bench.harness.env import PROJECT, iso_now
 
 
 # --------------------------------------------------------------------------------------
@@ -93,3 +96,35 @@ def mapping_record(i: int, sku: str) -> bytes:
             "obsolete": False,
         }
     )
+
+
+async def fill_topics(
+    s: Any, messages: int, skus: int, channels: int, seed: int
+) -> tuple[Dataset, dict[str, Any]]:
+    """A data set of ``skus`` x ``channels`` with ``messages`` random quantity changes,
+    produced into ``s``'s mappings and then ct.messages topics; (the model, figures)."""
+    from bench.harness.kafka import produce_all
+
+    ds = make_dataset(skus, channels, seed)
+    t = time.perf_counter()
+    at = iso_now()
+    ct_records: list[tuple[bytes, bytes]] = []
+    for _ in range(messages):
+        si, ci = ds.rng.randrange(skus), ds.rng.randrange(channels)
+        ct_records.append((b"ct", ds.quantity_set(si, ci, ds.rng.randint(0, 500), at)))
+    maps = [(sku.encode(), mapping_record(i, sku)) for i, sku in enumerate(ds.skus)]
+    gen_s = time.perf_counter() - t
+    sizes = [len(v) for _, v in ct_records]
+    map_s = await produce_all(s.kafka_bootstrap, s.topic_sku_mappings, maps)
+    ct_s = await produce_all(s.kafka_bootstrap, s.topic_ct_messages, ct_records)
+    return ds, {
+        "generate_s": round(gen_s, 2),
+        "mean_record_bytes": round(statistics.mean(sizes), 1),
+        "min_record_bytes": min(sizes),
+        "max_record_bytes": max(sizes),
+        "entries_touched": len(ds.entries),
+        "mappings": len(maps),
+        "produce_mappings_s": round(map_s, 2),
+        "produce_ct_s": round(ct_s, 2),
+        "produce_msgs_per_s": round(messages / ct_s, 1),
+    }
