@@ -35,7 +35,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.observability.health import RestoreProgress
-from streams.runtime.store import OFFSET_KEY
+from streams.runtime.store import OFFSET_KEY, Derive
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class TableTarget:
     topic: str
     path_of: Callable[[int], Path]  # partition -> RocksDB directory
     open_db: Callable[[Path], Any]  # path -> rocksdict.Rdict, with Faust's options
+    # the table's own apply (runtime.store.DerivedGlobalTable: keys derived locally)
+    derive: Derive | None = None
 
 
 @dataclass
@@ -85,7 +87,7 @@ def targets_of(app: Any) -> list[TableTarget]:
     path and options are exactly the ones Faust will open)."""
     from streams.runtime.store import rocksdict_targets
 
-    return [TableTarget(name, topic, path_of, open_db)
+    return [TableTarget(name, topic, path_of, open_db, getattr(app.tables[name], "derive", None))
             for name, topic, path_of, open_db in rocksdict_targets(app)]  # fmt: skip
 
 
@@ -215,16 +217,20 @@ async def _restore_topic(
                 msgs = chunk.get(tp) or []
                 wb = rocksdict.WriteBatch(raw_mode=True)
                 last: int | None = None
+                taken: list[tuple[bytes, bytes | None]] = []
                 for m in msgs:
                     if m.offset >= res.end:  # written since the restore began: Faust's part
                         break
                     last = m.offset
-                    if m.value is None:
-                        wb.delete(m.key)
-                    else:
-                        wb.put(m.key, m.value)
+                    taken.append((m.key, m.value))
                     res.records += 1
                     done_records += 1
+                writes = target.derive(taken, db.get) if target.derive else taken
+                for key, value in writes:
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
                 state.records = done_records
                 now = time.monotonic()
                 if last is not None:

@@ -119,11 +119,18 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
     final = [(k, orjson.dumps(gen.state(i))) for i, k in enumerate(keys)]
     tombs: list[tuple[bytes, bytes | None]] = [(keys[i], None) for i in sorted(GONE)]
     await send_all(kafka, skus_cl, [*first, *final, *tombs], s.partitions)
+    # products: the first half in the old layout (index records too), the rest in the new
+    # one (a record per mapping); both must restore to the same derived index
     prods: list[tuple[bytes, bytes | None]] = []
     for i, k in enumerate(keys):
         m = gen.mapping(i)
-        prods += [(b"sku:" + k, orjson.dumps(m)), (b"asin:" + m["asin"].encode(), k)]
-    prods += [(b"asin:" + gen.mapping(i)["asin"].encode(), None) for i in sorted(GONE)]
+        prods.append((b"sku:" + k, orjson.dumps(m)))
+        if i < SKUS // 2:
+            prods.append((b"asin:" + m["asin"].encode(), k))
+    for i in sorted(GONE):
+        if i < SKUS // 2:
+            prods.append((b"asin:" + gen.mapping(i)["asin"].encode(), None))
+        prods.append((b"sku:" + keys[i], None))
     await send_all(kafka, prod_cl, prods, s.partitions)
     assert len({partition_for(k, s.partitions) for k in keys}) == s.partitions
 
@@ -143,7 +150,13 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
     ends = await ends_of(s, skus_cl)
     assert offsets == {p: end - 1 for p, end in ends.items()}
     pdata, poffsets = local_state(s, targets["products"])
-    assert len(pdata) == 2 * SKUS - len(GONE)
+    want_products = {}
+    for i, k in enumerate(keys):
+        if i not in GONE:
+            want_products[b"sku:" + k] = orjson.dumps(gen.mapping(i))
+            want_products[b"asin:" + gen.mapping(i)["asin"].encode()] = k
+            want_products[b"vpi:" + gen.mapping(i)["vendorProductIdentifier"].encode()] = k
+    assert pdata == want_products
     assert poffsets == {p: end - 1 for p, end in (await ends_of(s, prod_cl)).items()}
 
     # written since: a second restore reads only that, from the stored offset on
