@@ -321,7 +321,9 @@ class IngestService(RawStage):
             writes = product_index.derive(records, read_partition(self.products, partition).get)
             last = dict(records)  # per SKU the last record, in first-seen order
             futs.extend(
-                await self._products.put_many(partition, writes, changelog=list(last.items()))
+                await self._products.put_many(
+                    partition, writes, changelog=list(last.items()), producer=self.producer
+                )
             )
         self._map_records.clear()
         return futs

@@ -53,10 +53,8 @@ def index_writes(
             key = prefix + str(was).encode()
             if current(key) == sku:
                 out.append((key, None))
-        if now:
-            key = prefix + str(now).encode()
-            if current(key) != sku:
-                out.append((key, sku))
+        if now:  # (re)claimed by this SKU, as the newest mapping naming it
+            out.append((prefix + str(now).encode(), sku))
     return out
 
 

@@ -34,13 +34,37 @@ def read_partition(table: Any, partition: int) -> Any:
     return table.data._db_for_partition(partition)
 
 
-def _persist_offset(store: Any) -> Any:
+def _persist_offset(store: Any, later: int = 0) -> Any:
+    """Persist the offset a delivery reports (plus ``later``: the last record of a batch
+    whose first record's offset is reported)."""
+
     def persisted(f: Any) -> None:
         if not f.cancelled() and f.exception() is None:
             meta = f.result()
-            store.set_persisted_offset(meta.topic_partition, meta.offset)
+            store.set_persisted_offset(meta.topic_partition, meta.offset + later)
 
     return persisted
+
+
+async def send_records(
+    producer: Any, topic: str, partition: int, records: Sequence[Write]
+) -> tuple[list[Any], int]:
+    """``records`` into ``partition`` of ``topic`` in order, in as few aiokafka record
+    batches as they fill (``create_batch`` / ``send_batch``): no per-record ``send``, its
+    future and its metadata lookups. Returns the batches' delivery futures (each resolves
+    to the metadata of its first record) and the record count of the last batch."""
+    futs: list[Any] = []
+    batch = producer.create_batch()
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            futs.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {topic} is larger than a producer batch")
+    last = batch.record_count()
+    if last:
+        futs.append(await producer.send_batch(batch, topic, partition=partition))
+    return futs, last
 
 
 async def _send(app: faust.App, topic: str, key: bytes | None, value: bytes | None,
@@ -70,11 +94,14 @@ class TableStore:
         items: Sequence[tuple[bytes, bytes | None]],
         *,
         changelog: Sequence[Write] | None = None,
+        producer: Any = None,
     ) -> list[Any]:
         """Write ``items`` into one store partition in one RocksDB WriteBatch, and their
         changelog records in order; the persisted offset follows the last one delivered.
         With ``changelog``, those are the records sent instead (a table whose other keys are
         derived locally from them wherever the changelog is applied: ``DerivedGlobalTable``).
+        With ``producer`` (an aiokafka producer: a raw stage's own), the records go out as
+        whole record batches (:func:`send_records`) instead of one ``send`` each.
 
         The per-key path (``DirectWriter.put``) costs a current-event bind, a store lookup
         and a persisted-offset write per key; a batch of thousands of SKUs pays them once.
@@ -86,6 +113,10 @@ class TableStore:
         if not sent:
             return []
         topic = self.table.changelog_topic.get_topic_name()
+        if producer is not None:
+            futs, last = await send_records(producer, topic, partition, sent)
+            futs[-1].add_done_callback(_persist_offset(store, last - 1))
+            return futs
         send: Any = self.app.producer.send
         futs = [await send(topic, key, value, partition, None, None) for key, value in sent]
         futs[-1].add_done_callback(_persist_offset(store))
