@@ -105,3 +105,44 @@ async def test_a_fresh_worker_resolves_po_lines_from_the_changelog_only(
         finally:
             w.stop()
     await asyncio.sleep(0)
+
+
+async def test_changelog_records_go_out_as_record_batches(kafka: str, tmp_path: Path) -> None:
+    """``TableStore.put_many(producer=...)``: a real aiokafka producer's record batches; the
+    records land in order in their partition and the persisted offset is the last one's."""
+    import uuid
+
+    import faust
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from streams.runtime.store import OFFSET_KEY, TableStore, read_partition
+
+    app = faust.App(f"sr-{uuid.uuid4().hex[:8]}", broker=f"kafka://{kafka}",
+                    store="rocksdb://", datadir=str(tmp_path))  # fmt: skip
+    table: Any = app.Table("t", partitions=2, key_type=bytes, value_type=bytes,
+                           options={"driver": "rocksdict"})  # fmt: skip
+    topic = table.changelog_topic.get_topic_name()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, max_batch_size=1024)
+    await producer.start()
+    try:
+        big = b"x" * 300  # a few per 1 KiB batch: several batches
+        items = [(f"k{i:02d}".encode(), big + bytes([i])) for i in range(10)]
+        items.append((b"gone", None))
+        ts = TableStore(app, table)
+        futs = await ts.put_many(1, items, producer=producer)
+        assert len(futs) > 2
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+    recs = await read_all(kafka, topic)
+    assert [(r.key, r.value) for r in recs] == items and {r.partition for r in recs} == {1}
+    assert read_partition(table, 1).get(OFFSET_KEY) == str(recs[-1].offset).encode()
+    assert read_partition(table, 1).get(b"k03") == big + b"\x03"
+    table.data.reset_state()

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from streams.domain.product_index import Write, derive
+from streams.domain.product_index import Write, derive, lookup
 
 
 def none(key: bytes) -> bytes | None:
@@ -138,3 +138,13 @@ def test_other_keys_are_applied_as_they_are() -> None:
         (b"other", b"1"),
         (b"gone", None),
     ]
+
+
+def test_lookup_by_asin_then_vendor_id() -> None:
+    db = apply({}, HISTORY)
+    assert lookup(db.get, "B000000009", None) == WANT[b"sku:A"]
+    assert lookup(db.get, "B0UNKNOWN1", "V-1") == WANT[b"sku:A"]  # by vendor id
+    assert lookup(db.get, "B000000002", "V-1") == WANT[b"sku:C"]  # the ASIN first
+    assert lookup(db.get, "B000000001", None) is None  # A's old ASIN
+    assert lookup(db.get, None, "V-4") is None  # D, deleted
+    assert lookup(db.get, None, None) is None

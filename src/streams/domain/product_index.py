@@ -84,3 +84,17 @@ def derive(records: Iterable[Write], get: Getter) -> list[Write]:
             pending[k] = v
         out.extend(writes)
     return out
+
+
+def lookup(get: Getter, asin: str | None, vpi: str | None) -> bytes | None:
+    """The stored mapping JSON of the SKU an Amazon line names, by ASIN first, then by
+    vendor product id (``get``: the table's read); None when neither is mapped. Callers
+    (the PO and DF flows) know nothing of the layout above."""
+    for prefix, ident in ((ASIN, asin), (VPI, vpi)):
+        if not ident:
+            continue
+        sku = get(prefix + ident.encode())
+        raw = get(SKU + sku) if sku is not None else None
+        if raw is not None:
+            return raw
+    return None
