@@ -54,6 +54,16 @@ INGEST_START = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*ingest:
 RESTORED = re.compile(r"bulk restore: products: ([\d,]+) records in ([\d.]+) s")
 
 
+def ingest_started(log: Path) -> float | None:
+    """When the worker's ingest stage started consuming (its log line; it starts once
+    Faust's recovery is done, seconds after /health answers), as a Unix time."""
+    try:
+        m = INGEST_START.search(log.read_text(errors="replace"))
+    except OSError:
+        return None
+    return dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else None
+
+
 async def load(
     s: Settings, k: int, work: Path, timeout: float, profile: bool = False
 ) -> dict[str, Any]:
@@ -98,9 +108,7 @@ async def load(
                 break
             last, t_idle = now, time.time()
         assert t_first is not None
-        # the ingest starts once Faust's recovery is done, seconds after /health answers
-        m = INGEST_START.search(w.log_path.read_text(errors="replace"))
-        t_ingest = dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else None
+        t_ingest = ingest_started(w.log_path)
         return {
             "ready_to_ingest_start_s": round(t_ingest - t_ready, 2) if t_ingest else None,
             "ingest_start_to_all_applied_s": round(t_done - t_ingest, 2) if t_ingest else None,

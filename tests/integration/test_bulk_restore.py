@@ -26,6 +26,7 @@ from streams.adapters.kafka_admin import create_topics
 from streams.agents.faustutil import partition_for
 from streams.config import Settings
 from streams.restore import OFFSET_KEY, read_offset, restore_tables, targets_of
+from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY
 from tests.support.kafka import unique_settings, wait_for
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
@@ -85,7 +86,7 @@ def local_state(s: Settings, target: Any) -> tuple[dict[bytes, bytes], dict[int,
         try:
             offsets[p] = read_offset(db)
             for k, v in db.items():
-                if k != OFFSET_KEY:
+                if k not in (OFFSET_KEY, LAYOUT_KEY):
                     data[k] = v
         finally:
             db.close()
@@ -158,6 +159,23 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
             want_products[b"vpi:" + gen.mapping(i)["vendorProductIdentifier"].encode()] = k
     assert pdata == want_products
     assert poffsets == {p: end - 1 for p, end in (await ends_of(s, prod_cl)).items()}
+
+    # a data dir an older worker kept: records of the new layout applied without their
+    # index (and a stale key of its own); the next restore rebuilds the index, once
+    tp = targets["products"]
+    db = tp.open_db(tp.path_of(0))
+    try:
+        assert db.get(LAYOUT_KEY) == DERIVED_LAYOUT
+        del db[LAYOUT_KEY]
+        dropped = [k for k in db.keys() if k.startswith((b"asin:", b"vpi:"))]
+        assert dropped
+        for k in dropped:
+            del db[k]
+        db[b"asin:STALE00001"] = b"SKU-GONE"
+    finally:
+        db.close()
+    await restore_tables(s, targets.values())
+    assert local_state(s, tp)[0] == want_products
 
     # written since: a second restore reads only that, from the stored offset on
     bumped = StateGen(SKUS, channels=3, recent_ids=2)

@@ -22,6 +22,10 @@ from streams.runtime.events import bind_event
 # where Faust keeps a partition's changelog offset (faust.stores.rocksdb.Store.offset_key)
 OFFSET_KEY = b"__faust\0offset__"
 
+# a table partition whose derived keys are those of its records (DerivedGlobalTable)
+LAYOUT_KEY = b"__streams\0layout__"
+DERIVED_LAYOUT = b"derived-1"
+
 Write = tuple[bytes, bytes | None]
 # changelog records of one partition, in order, and a reader of that partition's store ->
 # the writes that apply them (a table whose stored layout adds keys derived locally)
