@@ -26,6 +26,7 @@ from bench.harness.env import REPO, Meter, get_json, iso_now, stop_group, tail
 from bench.harness.kafka import deltas_of, read_topic, topic_records
 from bench.harness.metrics import metric_sum, records_by_outcome, scrape
 from bench.harness.profile import start_profiler, stop_profiler
+from bench.mapping_load import ingest_started
 from streams.config import Settings
 
 
@@ -220,6 +221,12 @@ async def run_product(
         "first_to_last_delta_s": round((max(ts) - min(ts)) / 1000, 2) if ts else None,
     }
     counts = await topic_records(s, s.app_id)
+    # the mapping load on its own clock: from the ingest stage's start (after Faust's
+    # recovery, seconds after /health) to all K applied (bench.mapping_load measures it alone)
+    t_ingest = ingest_started(work / "worker.log")
+    res["mapping_load_s"] = round(t_maps - t_ingest, 2) if t_maps and t_ingest else None
+    products = counts.get(f"{s.app_id}-products-changelog", 0)
+    res["products_records_per_mapping"] = round(products / max(1, len(ds.skus)), 3)
     inputs = {s.topic_ct_messages, s.topic_sku_mappings}
     written = {k: v for k, v in counts.items() if v and k not in inputs and "-naive" not in k}
     res["records_written"] = {

@@ -53,6 +53,11 @@ def table(res: dict[str, Any]) -> str:
                 f"{pr['ready_to_first_s']} / {pr.get('ready_to_mappings_done_s')}",
             )
         )
+        if "mapping_load_s" in pr:
+            rows.append(("(c) mapping load s (ingest start -> all applied)",
+                         f"{pr['mapping_load_s']}"))  # fmt: skip
+            rows.append(("(c) products records per mapping",
+                         f"{pr['products_records_per_mapping']}"))  # fmt: skip
         bd = pr["backlog_deltas"]
         rows.append(
             (

@@ -35,7 +35,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.observability.health import RestoreProgress
-from streams.runtime.store import OFFSET_KEY
+from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY, OFFSET_KEY, Derive
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class TableTarget:
     topic: str
     path_of: Callable[[int], Path]  # partition -> RocksDB directory
     open_db: Callable[[Path], Any]  # path -> rocksdict.Rdict, with Faust's options
+    # the table's own apply (runtime.store.DerivedGlobalTable: keys derived locally)
+    derive: Derive | None = None
 
 
 @dataclass
@@ -85,7 +87,7 @@ def targets_of(app: Any) -> list[TableTarget]:
     path and options are exactly the ones Faust will open)."""
     from streams.runtime.store import rocksdict_targets
 
-    return [TableTarget(name, topic, path_of, open_db)
+    return [TableTarget(name, topic, path_of, open_db, getattr(app.tables[name], "derive", None))
             for name, topic, path_of, open_db in rocksdict_targets(app)]  # fmt: skip
 
 
@@ -140,6 +142,9 @@ async def restore_tables(
                 state,
             )
             report.partitions.extend(results)
+            if target.derive is not None:
+                for p in sorted(parts):
+                    _derive_layout(target, p, say)
             state.finish_table()
     finally:
         await consumer.stop()
@@ -215,16 +220,20 @@ async def _restore_topic(
                 msgs = chunk.get(tp) or []
                 wb = rocksdict.WriteBatch(raw_mode=True)
                 last: int | None = None
+                taken: list[tuple[bytes, bytes | None]] = []
                 for m in msgs:
                     if m.offset >= res.end:  # written since the restore began: Faust's part
                         break
                     last = m.offset
-                    if m.value is None:
-                        wb.delete(m.key)
-                    else:
-                        wb.put(m.key, m.value)
+                    taken.append((m.key, m.value))
                     res.records += 1
                     done_records += 1
+                writes = target.derive(taken, db.get) if target.derive else taken
+                for key, value in writes:
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
                 state.records = done_records
                 now = time.monotonic()
                 if last is not None:
@@ -260,6 +269,38 @@ async def _restore_topic(
         for db in dbs.values():
             _close(db)
     return [results[p] for p in partitions]
+
+
+def _derive_layout(target: TableTarget, partition: int, say: Callable[[str], None]) -> None:
+    """A partition written before its table derived keys locally (an older worker applied
+    records of the new layout without deriving from them) has its derived keys rebuilt from
+    its records, once: then ``LAYOUT_KEY`` says so. Cheap (one scan of the partition)."""
+    assert target.derive is not None
+    path = target.path_of(partition)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = target.open_db(path)
+    try:
+        if db.get(LAYOUT_KEY) == DERIVED_LAYOUT:
+            return
+        import rocksdict
+
+        records = [(k, v) for k, v in db.items() if k not in (OFFSET_KEY, LAYOUT_KEY)]
+        wb = rocksdict.WriteBatch(raw_mode=True)
+        for key, _ in records:
+            wb.delete(key)
+        # from nothing, in key order: keys the records no longer derive are dropped
+        for key, value in target.derive(records, lambda k: None):
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        wb.put(LAYOUT_KEY, DERIVED_LAYOUT)
+        db.write(wb)
+        if records:
+            say(f"bulk restore: {target.table} partition {partition}: derived keys rebuilt "
+                f"from {len(records):,} records")  # fmt: skip
+    finally:
+        _close(db)
 
 
 def _close(db: Any) -> None:

@@ -239,6 +239,42 @@ def test_the_restore_opens_the_databases_faust_opens(app: faust.App) -> None:
     assert callable(open_db)
 
 
+def test_a_global_tables_reads_go_by_its_key_index(app: faust.App) -> None:
+    """``Store._key_index`` (write_batch pops the keys it writes): a global table's read looks
+    a key up in the partition it was last found in, and only there."""
+    g: Any = app.GlobalTable("g", partitions=2, key_type=bytes, value_type=bytes,
+                             options={"driver": "rocksdict"})  # fmt: skip
+    store = g.data
+    store._db_for_partition(0)[b"k"] = b"in 0"
+    store._db_for_partition(1)
+    assert g.get(b"k") == b"in 0" and store._key_index[b"k"] == 0
+    del store._db_for_partition(0)[b"k"]
+    store._db_for_partition(1)[b"k"] = b"in 1"
+    assert g.get(b"k") is None  # not searched elsewhere while the index names partition 0
+    store._key_index.pop(b"k", None)
+    assert g.get(b"k") == b"in 1"
+
+
+def test_a_derived_global_table_is_built_as_app_global_table_builds_one(app: faust.App) -> None:
+    """``derived_global_table``: the keyword arguments ``App.GlobalTable`` passes to the table
+    class (``beacon``, ``standby_buffer_size``, ``is_global``, ...) and the recovery's hook
+    ``Collection.apply_changelog_batch`` (overridden)."""
+    from faust.tables.base import Collection
+
+    from streams.runtime.store import DerivedGlobalTable, derived_global_table
+
+    source = inspect.getsource(faust.App.GlobalTable)
+    for kw in ("beacon=self.tables.beacon", "standby_buffer_size=1", "is_global=True",
+               "synchronize_all_active_partitions="):  # fmt: skip
+        assert kw in source, kw
+    assert "apply_changelog_batch" in inspect.getsource(Collection)
+    t = derived_global_table(app, "d", derive=lambda records, get: list(records), partitions=2,
+                             key_type=bytes, value_type=bytes,
+                             options={"driver": "rocksdict"})  # fmt: skip
+    assert isinstance(t, DerivedGlobalTable) and app.tables["d"] is t
+    assert t.is_global and t.standby_buffer_size == 1
+
+
 # --- aiokafka ----------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from streams.adapters.kafka_admin import create_topics
 from streams.agents.faustutil import partition_for
 from streams.config import Settings
 from streams.restore import OFFSET_KEY, read_offset, restore_tables, targets_of
+from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY
 from tests.support.kafka import unique_settings, wait_for
 from tests.support.services import free_port
 from tests.support.worker import WorkerProcess
@@ -85,7 +86,7 @@ def local_state(s: Settings, target: Any) -> tuple[dict[bytes, bytes], dict[int,
         try:
             offsets[p] = read_offset(db)
             for k, v in db.items():
-                if k != OFFSET_KEY:
+                if k not in (OFFSET_KEY, LAYOUT_KEY):
                     data[k] = v
         finally:
             db.close()
@@ -119,11 +120,18 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
     final = [(k, orjson.dumps(gen.state(i))) for i, k in enumerate(keys)]
     tombs: list[tuple[bytes, bytes | None]] = [(keys[i], None) for i in sorted(GONE)]
     await send_all(kafka, skus_cl, [*first, *final, *tombs], s.partitions)
+    # products: the first half in the old layout (index records too), the rest in the new
+    # one (a record per mapping); both must restore to the same derived index
     prods: list[tuple[bytes, bytes | None]] = []
     for i, k in enumerate(keys):
         m = gen.mapping(i)
-        prods += [(b"sku:" + k, orjson.dumps(m)), (b"asin:" + m["asin"].encode(), k)]
-    prods += [(b"asin:" + gen.mapping(i)["asin"].encode(), None) for i in sorted(GONE)]
+        prods.append((b"sku:" + k, orjson.dumps(m)))
+        if i < SKUS // 2:
+            prods.append((b"asin:" + m["asin"].encode(), k))
+    for i in sorted(GONE):
+        if i < SKUS // 2:
+            prods.append((b"asin:" + gen.mapping(i)["asin"].encode(), None))
+        prods.append((b"sku:" + keys[i], None))
     await send_all(kafka, prod_cl, prods, s.partitions)
     assert len({partition_for(k, s.partitions) for k in keys}) == s.partitions
 
@@ -143,8 +151,31 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
     ends = await ends_of(s, skus_cl)
     assert offsets == {p: end - 1 for p, end in ends.items()}
     pdata, poffsets = local_state(s, targets["products"])
-    assert len(pdata) == 2 * SKUS - len(GONE)
+    want_products = {}
+    for i, k in enumerate(keys):
+        if i not in GONE:
+            want_products[b"sku:" + k] = orjson.dumps(gen.mapping(i))
+            want_products[b"asin:" + gen.mapping(i)["asin"].encode()] = k
+            want_products[b"vpi:" + gen.mapping(i)["vendorProductIdentifier"].encode()] = k
+    assert pdata == want_products
     assert poffsets == {p: end - 1 for p, end in (await ends_of(s, prod_cl)).items()}
+
+    # a data dir an older worker kept: records of the new layout applied without their
+    # index (and a stale key of its own); the next restore rebuilds the index, once
+    tp = targets["products"]
+    db = tp.open_db(tp.path_of(0))
+    try:
+        assert db.get(LAYOUT_KEY) == DERIVED_LAYOUT
+        del db[LAYOUT_KEY]
+        dropped = [k for k in db.keys() if k.startswith((b"asin:", b"vpi:"))]
+        assert dropped
+        for k in dropped:
+            del db[k]
+        db[b"asin:STALE00001"] = b"SKU-GONE"
+    finally:
+        db.close()
+    await restore_tables(s, targets.values())
+    assert local_state(s, tp)[0] == want_products
 
     # written since: a second restore reads only that, from the stored offset on
     bumped = StateGen(SKUS, channels=3, recent_ids=2)

@@ -42,6 +42,7 @@ from streams.domain.df_record import view as df_view
 from streams.domain.exceptions import Refs
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import DfSpApi
+from streams.domain.product_index import lookup as lookup_mapping
 from streams.observability import metrics as M
 
 log = logging.getLogger(__name__)
@@ -152,14 +153,8 @@ class DfOrderFlow:
         return self.df_orders.get(key) is not None
 
     def resolve(self, asin: str | None, vpi: str | None) -> SkuMapping | None:
-        for prefix, ident in ((b"asin:", asin), (b"vpi:", vpi)):
-            if not ident:
-                continue
-            sku = self.products.get(prefix + ident.encode())
-            raw = self.products.get(b"sku:" + sku) if sku is not None else None
-            if raw is not None:
-                return SkuMapping.model_validate_json(raw)
-        return None
+        raw = lookup_mapping(self.products.get, asin, vpi)
+        return SkuMapping.model_validate_json(raw) if raw is not None else None
 
     # --- intake: amazon.df-orders ---------------------------------------------------------
     async def intake(self, stream: Any) -> None:

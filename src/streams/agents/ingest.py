@@ -29,10 +29,11 @@ import faust
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from streams.adapters.codecs import decode_record, dlq_record, dumps, loads, reason_class
+from streams.adapters.codecs import decode_record, dlq_record, dumps, reason_class
 from streams.agents.entry_index import entry_sku
 from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
+from streams.domain import product_index
 from streams.domain.ctmessages import (
     BadRecord,
     Ignored,
@@ -45,8 +46,8 @@ from streams.domain.ctorders import NeedsOrder, OrderEffect, resolve
 from streams.domain.mapping import SkuMapping
 from streams.domain.ports import InventoryEntryReader, OrderReader
 from streams.observability import metrics as M
-from streams.runtime.events import PartitionEvent, bind_event
 from streams.runtime.kafka import partition_for
+from streams.runtime.store import TableStore, read_partition
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,9 @@ class IngestService(RawStage):
             for t in (self.ct, self.maps)
         }
         self._dlq_reasons: list[tuple[str, str]] = []  # of the batch in flight
+        # mapping records of the batch in flight by partition: (sku:<sku>, json or None)
+        self._map_records: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        self._products = TableStore(app, products)
 
     def after_batch(self, batch: Batch, n: int) -> None:
         if any(tp.topic == self.ct for tp in batch):  # "ingest" = commercetools' feed
@@ -150,6 +154,7 @@ class IngestService(RawStage):
         futures: list[asyncio.Future[Any]] = []
         counts: dict[tuple[str, str], int] = defaultdict(int)
         self._dlq_reasons = []
+        self._map_records.clear()
         n = 0
         # master data first: a mapping and stock changes read together apply in that order
         for tp, records in sorted(batch.items(), key=lambda kv: kv[0].topic != self.maps):
@@ -160,6 +165,7 @@ class IngestService(RawStage):
                 else:
                     outcome = await self._delivery(rec, bundler, futures)
                 counts[(tp.topic, outcome)] += 1
+        futures.extend(await self._index())
         for partition, value in bundler.bundles():
             futures.append(await self.producer.send(self.sku_topic, value, partition=partition))
         if futures:
@@ -300,55 +306,26 @@ class IngestService(RawStage):
             reason = f"internal error: {type(exc).__name__}: {str(exc)[:200]}"
             futures.append(await self._dead_letter(rec, reason))
             return "dlq"
-        futures.extend(await self._index(key, mapping, rec.partition))
+        value = dumps(mapping) if mapping is not None else None
+        self._map_records[rec.partition].append((product_index.SKU + key, value))
         bundler.add(sku, {"t": "map", "sku": sku, "m": mapping})
         return "applied"
 
-    async def _index(
-        self, sku: bytes, mapping: dict[str, Any] | None, partition: int
-    ) -> list[asyncio.Future[Any]]:
-        """Keep ``products`` = sku -> mapping and asin/vendor id -> sku, dropping stale keys.
-
-        Written in the store partition of the mapping's own partition, as Faust would, with
-        the changelog record sent by this stage's producer."""
-        products = self.products
-        old_raw = products.get(b"sku:" + sku)
-        old = loads(old_raw) if old_raw else {}
-        new = mapping or {}
-        writes: list[tuple[bytes, bytes | None]] = []
-        for field, prefix in (("asin", b"asin:"), ("vendorProductIdentifier", b"vpi:")):
-            if old.get(field) and old.get(field) != new.get(field):
-                k = prefix + old[field].encode()
-                if products.get(k) == sku:
-                    writes.append((k, None))
-            if new.get(field):
-                writes.append((prefix + new[field].encode(), sku))
-        if mapping is None:
-            if old_raw is not None:
-                writes.append((b"sku:" + sku, None))
-        else:
-            value = dumps(mapping)
-            if value != old_raw:
-                writes.append((b"sku:" + sku, value))
-        if not writes:
-            return []
-        store = products.data
-        assert self.producer is not None
-        with bind_event(PartitionEvent(self.maps, partition)):  # type: ignore[arg-type]
-            for k, v in writes:
-                if v is None:
-                    store._del(k)
-                else:
-                    store[k] = v
-        topic = products.changelog_topic.get_topic_name()
-        futs = [await self.producer.send(topic, v, key=k, partition=partition) for k, v in writes]
-
-        def persisted(f: asyncio.Future[Any]) -> None:
-            if not f.cancelled() and f.exception() is None:
-                meta = f.result()
-                store.set_persisted_offset(meta.topic_partition, meta.offset)
-
-        futs[-1].add_done_callback(persisted)
+    async def _index(self) -> list[asyncio.Future[Any]]:
+        """The batch's mappings into ``products``: per partition (the mapping's own, as
+        Faust would place them) one WriteBatch with the index derived, and one changelog
+        record per mapping (the last of its SKU), even an unchanged one: a redelivery after
+        a crash between the store write and the send must send it again."""
+        futs: list[asyncio.Future[Any]] = []
+        for partition, records in self._map_records.items():
+            writes = product_index.derive(records, read_partition(self.products, partition).get)
+            last = dict(records)  # per SKU the last record, in first-seen order
+            futs.extend(
+                await self._products.put_many(
+                    partition, writes, changelog=list(last.items()), producer=self.producer
+                )
+            )
+        self._map_records.clear()
         return futs
 
     async def _dead_letter(self, rec: ConsumerRecord, error: str) -> asyncio.Future[Any]:

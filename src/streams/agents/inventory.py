@@ -26,6 +26,7 @@ from streams.agents.inventory_publish import InventoryPublisher
 from streams.agents.inventory_scan import DIRTY_SCAN_SLICE, SCAN_SLICE
 from streams.agents.rereads import Rereader
 from streams.config import Settings
+from streams.domain import product_index
 from streams.domain.availability import Defaults
 from streams.domain.debounce import Debouncer
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
@@ -33,7 +34,7 @@ from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
 from streams.observability.lag import LagMonitor
 from streams.runtime.ports import PartitionStore
-from streams.runtime.store import DirectWriter, TableStore
+from streams.runtime.store import DirectWriter, TableStore, derived_global_table
 from streams.runtime.storeopts import table_options
 
 __all__ = ["DIRTY_SCAN_SLICE", "SCAN_SLICE", "InventoryFlow"]
@@ -93,8 +94,12 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         )
         self.store: PartitionStore = TableStore(app, self.skus)  # read/written by partition
         # master data by Amazon identifier, for purchase orders keyed by PO number
-        self.products = app.GlobalTable(
+        # one changelog record per mapping (sku:); the asin:/vpi: -> sku index is derived
+        # wherever it is applied (domain/product_index.py)
+        self.products = derived_global_table(
+            app,
             "products",
+            derive=product_index.derive,
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,

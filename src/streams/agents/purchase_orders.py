@@ -52,6 +52,7 @@ from streams.domain.po_messages import (
     PoEvent,
     sku_message,
 )
+from streams.domain.product_index import lookup as lookup_mapping
 from streams.domain.purchase_order import PurchaseOrderRecord
 from streams.domain.purchase_orders import Order
 from streams.observability import metrics as M
@@ -123,16 +124,8 @@ class PurchaseOrderFlow:
 
     # --- master data lookups (global table) -------------------------------------------
     def resolve(self, asin: str | None, vpi: str | None) -> SkuMapping | None:
-        for prefix, ident in ((b"asin:", asin), (b"vpi:", vpi)):
-            if not ident:
-                continue
-            sku = self.products.get(prefix + ident.encode())
-            if sku is None:
-                continue
-            raw = self.products.get(b"sku:" + sku)
-            if raw is not None:
-                return self._mapping(raw)
-        return None
+        raw = lookup_mapping(self.products.get, asin, vpi)
+        return self._mapping(raw) if raw is not None else None
 
     def _mapping(self, raw: bytes) -> SkuMapping:
         """The model of a stored mapping, validated once per distinct value."""

@@ -9,16 +9,27 @@ persisted in the store as Faust itself does (for a fast restart).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import faust
+from faust.tables.globaltable import GlobalTable
 from rocksdict import WriteBatch
 
 from streams.runtime.events import bind_event
 
 # where Faust keeps a partition's changelog offset (faust.stores.rocksdb.Store.offset_key)
 OFFSET_KEY = b"__faust\0offset__"
+
+# a table partition whose derived keys are those of its records (DerivedGlobalTable)
+LAYOUT_KEY = b"__streams\0layout__"
+DERIVED_LAYOUT = b"derived-1"
+
+Write = tuple[bytes, bytes | None]
+# changelog records of one partition, in order, and a reader of that partition's store ->
+# the writes that apply them (a table whose stored layout adds keys derived locally)
+Derive = Callable[[Iterable[Write], Callable[[bytes], bytes | None]], list[Write]]
 
 
 def read_partition(table: Any, partition: int) -> Any:
@@ -27,13 +38,37 @@ def read_partition(table: Any, partition: int) -> Any:
     return table.data._db_for_partition(partition)
 
 
-def _persist_offset(store: Any) -> Any:
+def _persist_offset(store: Any, later: int = 0) -> Any:
+    """Persist the offset a delivery reports (plus ``later``: the last record of a batch
+    whose first record's offset is reported)."""
+
     def persisted(f: Any) -> None:
         if not f.cancelled() and f.exception() is None:
             meta = f.result()
-            store.set_persisted_offset(meta.topic_partition, meta.offset)
+            store.set_persisted_offset(meta.topic_partition, meta.offset + later)
 
     return persisted
+
+
+async def send_records(
+    producer: Any, topic: str, partition: int, records: Sequence[Write]
+) -> tuple[list[Any], int]:
+    """``records`` into ``partition`` of ``topic`` in order, in as few aiokafka record
+    batches as they fill (``create_batch`` / ``send_batch``): no per-record ``send``, its
+    future and its metadata lookups. Returns the batches' delivery futures (each resolves
+    to the metadata of its first record) and the record count of the last batch."""
+    futs: list[Any] = []
+    batch = producer.create_batch()
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            futs.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {topic} is larger than a producer batch")
+    last = batch.record_count()
+    if last:
+        futs.append(await producer.send_batch(batch, topic, partition=partition))
+    return futs, last
 
 
 async def _send(app: faust.App, topic: str, key: bytes | None, value: bytes | None,
@@ -58,29 +93,101 @@ class TableStore:
                 yield key, value
 
     async def put_many(
-        self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
+        self,
+        partition: int,
+        items: Sequence[tuple[bytes, bytes | None]],
+        *,
+        changelog: Sequence[Write] | None = None,
+        producer: Any = None,
     ) -> list[Any]:
         """Write ``items`` into one store partition in one RocksDB WriteBatch, and their
         changelog records in order; the persisted offset follows the last one delivered.
+        With ``changelog``, those are the records sent instead (a table whose other keys are
+        derived locally from them wherever the changelog is applied: ``DerivedGlobalTable``).
+        With ``producer`` (an aiokafka producer: a raw stage's own), the records go out as
+        whole record batches (:func:`send_records`) instead of one ``send`` each.
 
         The per-key path (``DirectWriter.put``) costs a current-event bind, a store lookup
         and a persisted-offset write per key; a batch of thousands of SKUs pays them once.
         """
-        if not items:
-            return []
+        sent = items if changelog is None else changelog
+        if items:
+            write_batch(self.table, partition, items)
         store = self.table.data
-        wb = WriteBatch(raw_mode=True)
-        for key, value in items:
-            if value is None:
-                wb.delete(key)
-            else:
-                wb.put(key, value)
-        read_partition(self.table, partition).write(wb)
+        if not sent:
+            return []
         topic = self.table.changelog_topic.get_topic_name()
+        if producer is not None:
+            futs, last = await send_records(producer, topic, partition, sent)
+            futs[-1].add_done_callback(_persist_offset(store, last - 1))
+            return futs
         send: Any = self.app.producer.send
-        futs = [await send(topic, key, value, partition, None, None) for key, value in items]
+        futs = [await send(topic, key, value, partition, None, None) for key, value in sent]
         futs[-1].add_done_callback(_persist_offset(store))
         return futs
+
+
+def write_batch(table: Any, partition: int, items: Iterable[Write]) -> None:
+    """``items`` into one store partition of ``table`` in one RocksDB WriteBatch."""
+    wb = WriteBatch(raw_mode=True)
+    keys = []
+    for key, value in items:
+        keys.append(key)
+        if value is None:
+            wb.delete(key)
+        else:
+            wb.put(key, value)
+    read_partition(table, partition).write(wb)
+    if getattr(table, "is_global", False):
+        # a global table's reads look a key up in the partition Faust last saw it in (its
+        # key index), and only there: a key written elsewhere now must be searched again
+        index = table.data._key_index
+        for key in keys:
+            index.pop(key, None)
+
+
+class DerivedGlobalTable(GlobalTable):
+    """A Faust GlobalTable whose changelog records are applied through ``derive`` (in
+    Faust's changelog reading: recovery and, after it, every worker following the other
+    workers' writes): one WriteBatch per partition per call, with what ``derive`` adds."""
+
+    def __init__(self, *args: Any, derive: Derive, **kwargs: Any) -> None:
+        self.derive = derive
+        super().__init__(*args, **kwargs)
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        records: dict[int, list[Write]] = defaultdict(list)
+        offsets: dict[Any, int] = {}
+        for event in batch:
+            msg = event.message
+            records[msg.partition].append((msg.key, msg.value))
+            offsets[msg.tp] = max(msg.offset, offsets.get(msg.tp, -1))
+        for partition, recs in records.items():
+            writes = self.derive(recs, read_partition(self, partition).get)
+            if writes:
+                write_batch(self, partition, writes)
+        for tp, offset in offsets.items():
+            self.data.set_persisted_offset(tp, offset)
+
+
+def derived_global_table(
+    app: faust.App, name: str, *, derive: Derive, partitions: int, **kwargs: Any
+) -> DerivedGlobalTable:
+    """``app.GlobalTable(name, ...)`` (the same options Faust gives it), as a
+    :class:`DerivedGlobalTable`."""
+    table = DerivedGlobalTable(
+        app,
+        name=name,
+        beacon=app.tables.beacon,
+        partitions=partitions,
+        standby_buffer_size=1,  # as app.GlobalTable: apply other workers' writes at once
+        is_global=True,
+        synchronize_all_active_partitions=False,
+        derive=derive,
+        **kwargs,
+    )
+    app.tables.add(table)
+    return table
 
 
 class DirectWriter:
