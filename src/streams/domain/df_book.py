@@ -356,6 +356,26 @@ def resend(rec: DfRecord) -> Effects:
     return eff
 
 
+def redelivered(rec: DfRecord, eff: Effects) -> Effects:
+    """The effects of one df-events message, with what :func:`resend` repeats when the
+    message changed nothing and produced nothing (a redelivery).
+
+    The record is saved before its outputs are sent, so a worker killed in between leaves a
+    record that says "built" (the acknowledgement, a confirmation) or "lines sent" while
+    they never left; redelivered, the message (the same order, the last line decisions, a
+    dispatch) is a no-op, and without this nothing would send them again."""
+    produced = (
+        eff.changed or eff.sku or eff.outbox or eff.exceptions or eff.watch or eff.settled
+        or eff.sales or eff.confirmed
+    )  # fmt: skip
+    if produced and eff.outcome != "duplicate":
+        return eff
+    again = resend(rec)
+    again.outcome, again.counts = eff.outcome, eff.counts
+    again.confirmed, again.settled = eff.confirmed, eff.settled
+    return again
+
+
 def submitted(rec: DfRecord, kind: str, sid: str, digest: str) -> bool:
     """True when this body must not go (again): Amazon took it, or the record holds another
     body for it (never a second, different acknowledgement)."""
