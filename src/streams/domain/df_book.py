@@ -357,13 +357,10 @@ def resend(rec: DfRecord) -> Effects:
 
 
 def redelivered(rec: DfRecord, eff: Effects) -> Effects:
-    """The effects of one df-events message, with what :func:`resend` repeats when the
-    message changed nothing and produced nothing (a redelivery).
-
-    The record is saved before its outputs are sent, so a worker killed in between leaves a
-    record that says "built" (the acknowledgement, a confirmation) or "lines sent" while
-    they never left; redelivered, the message (the same order, the last line decisions, a
-    dispatch) is a no-op, and without this nothing would send them again."""
+    """``eff``, or what :func:`resend` repeats when the message changed and produced nothing
+    (a redelivery): the record is saved before its outputs are sent, so a worker killed in
+    between leaves one saying "built" (acknowledgement, confirmation) or "lines sent" while
+    nothing left, and the redelivered message (order, last decisions, dispatch) is a no-op."""
     produced = (
         eff.changed or eff.sku or eff.outbox or eff.exceptions or eff.watch or eff.settled
         or eff.sales or eff.confirmed
