@@ -41,6 +41,7 @@ from streams.domain.asn_effects import (
     digest,
     new_version,
     raise_into,
+    repeat_into,
     resolve_into,
     violation_record,
 )
@@ -186,7 +187,8 @@ class ShipmentBook:
         if seen is not None and seen["d"] == d_digest:
             superseded = sh.get("latest") != dispatch.dispatchId
             if superseded or seen["sent"] or seen["p"] == p_digest:
-                eff.outcomes.append("duplicate")  # a redelivery: nothing new to say
+                eff.outcomes.append("duplicate")  # a redelivery: nothing new to say,
+                repeat_into(sh, self.used(sid), eff)  # but what a crash may have lost
                 return eff
         sh["latest"] = dispatch.dispatchId
         sh["seen"][dispatch.dispatchId] = {"d": d_digest, "p": p_digest, "sent": False}
