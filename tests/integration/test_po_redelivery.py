@@ -29,6 +29,8 @@ from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
 from streams.domain import po_book, po_messages
 from streams.domain.allocation import allocate
+from streams.domain.ctmessages import StockObservation
+from streams.domain.inventory import SkuState
 from streams.domain.mapping import SkuMapping
 from streams.domain.po_messages import Allocate, Decisions, OrderTaken
 from streams.domain.purchase_order import PurchaseOrderRecord
@@ -74,8 +76,9 @@ async def _internal_topics(s: Settings) -> None:
     try:
         await admin.create_topics([
             NewTopic(f"{s.app_id}-po-events", s.partitions, 1),
-            NewTopic(f"{s.app_id}-pos-changelog", s.partitions, 1,
-                     topic_configs={"cleanup.policy": "compact"}),
+            *(NewTopic(f"{s.app_id}-{table}-changelog", s.partitions, 1,
+                       topic_configs={"cleanup.policy": "compact"})
+              for table in ("pos", "skus")),
         ])  # fmt: skip
     finally:
         await admin.close()
@@ -174,20 +177,14 @@ async def test_lines_lost_in_a_crash_are_decided_once_and_the_po_acknowledged(
     s, bs = settings, settings.kafka_bootstrap
     records, po, _ = _crashed_state(s, "RDLLIN01", decided=False)
     assert po.undecided() and not po.ack.hash
-    stock = {
-        "notificationType": "Message", "projectKey": "p", "id": "e1-1", "version": 1,
-        "sequenceNumber": 1, "resource": {"typeId": "inventory-entry", "id": "e1"},
-        "resourceVersion": 1, "type": "InventoryEntryCreated",
-        "inventoryEntry": {
-            "id": "e1", "version": 1, "sku": SKU, "quantityOnStock": 10, "availableQuantity": 10,
-            "supplyChannel": {"typeId": "channel", "id": "wh-1"},
-        },
-        "createdAt": "2026-01-01T00:00:00Z",
-    }  # fmt: skip
-    # the SKU side as it stood: the product known, its stock; the line never reached it
+    # the SKU side as the crashed worker left it (its ``skus`` record, in the SKU's
+    # partition): the product known, 10 in stock; the line never reached it
+    sku = SkuState(SKU, mapping=SkuMapping.model_validate(MAPPING))
+    assert sku.apply(StockObservation(SKU, "wh-1", "e1", 1, "set", 10, 10)) == "applied"
+    key = SKU.encode()
     await _send(bs, [
-        (s.topic_sku_mappings, SKU.encode(), orjson.dumps(MAPPING), None),
-        (s.topic_ct_messages, b"ct", orjson.dumps(stock), None),
+        (s.topic_sku_mappings, key, orjson.dumps(MAPPING), None),
+        (f"{s.app_id}-skus-changelog", key, dumps(sku.to_dict()), partition_for(key, s.partitions)),
         *records,
     ])  # fmt: skip
     async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url, \
