@@ -10,7 +10,8 @@ from streams.observability.registry import REGISTRY
 
 ACKS = Counter(
     "streams_acknowledgements_total",
-    "Purchase-order acknowledgements by outcome (built, resent, submitted, duplicate, invalid, rejected)",
+    "Purchase-order acknowledgements by outcome "
+    "(built, resent, submitted, duplicate, invalid, rejected)",
     ["outcome"],
     registry=REGISTRY,
 )
