@@ -64,3 +64,20 @@ def test_a_redelivered_built_dispatch_claims_its_ids_again_and_sends_nothing_new
     again = dispatched(again_book, dispatch_doc(), PO)
     assert again.outcomes == ["duplicate"] and not again.changed and not again.publish
     assert again.register == first.register and again.exceptions == []
+
+
+def test_a_redelivered_failed_transaction_reports_its_exception_again() -> None:
+    """Amazon could not process the ASN: the book records it and raises an owned exception.
+    Killed before it was sent, the redelivered outcome reports it again (with the txid)."""
+    book = ShipmentBook("PO100001", None)
+    [(sid, _, n)] = dispatched(book, dispatch_doc(), PO).publish
+    digest = book.shipments[sid]["versions"][n]["digest"]
+    book.on_submitted(sid, digest, n, "tx-9", 2.0)
+    errors = [{"code": "E1", "message": "bad"}]
+    first = book.on_transaction(sid, "tx-9", "Failure", errors, "2024-03-13T12:00:00Z")
+    [exc] = first.exceptions
+    assert exc["kind"] == "asn-transaction-failed" and exc["transactionId"] == "tx-9"
+    again = saved(book).on_transaction(sid, "tx-9", "Failure", errors, "2024-03-13T12:05:00Z")
+    assert not again.changed and again.exceptions == [exc]
+    processing = saved(book).on_transaction(sid, "tx-9", "Processing", [], "x")
+    assert processing.exceptions == []  # only a final outcome is a redelivery of one

@@ -233,11 +233,11 @@ def raise_into(
 
 
 def repeat_into(shipment: Mapping[str, Any], used: Used | None, eff: Effects) -> None:
-    """A redelivered dispatch: what the saved book made of it, once more. The book is saved
-    before its exceptions are sent and its ids claimed, so a crash in between leaves an
-    invalid or waiting ASN with no owned exception; the stored open ones are reported again
-    (keyed by id: seen again downstream) and the claim re-registered (written if missing).
-    A built ASN lost the same way is republished by the start-up scan (``queued``)."""
+    """A redelivered dispatch or outcome: what the saved book made of it, once more. The
+    book is saved before its exceptions are sent and its ids claimed, so a crash in between
+    leaves an invalid, waiting or failed ASN with no owned exception; the stored open ones
+    are reported again (keyed by id: seen again downstream) and the claim re-registered
+    (written if missing). A built ASN lost so is republished by the start-up scan."""
     for kind, stored in (shipment.get("exceptions") or {}).items():
         rec = dict(stored)
         if kind == INVALID and shipment.get("violations"):
