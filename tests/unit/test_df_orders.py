@@ -432,3 +432,28 @@ def test_a_decision_after_the_cancellation_is_given_back() -> None:
     assert not eff.sku
     _, eff = df_book.apply(rec, {"t": "decisions", "ds": decided(rec, {"SKU-1": 5})}, ctx())
     assert [i["t"] for i in eff.sku] == ["release"] and not eff.outbox
+
+
+def test_a_redelivery_that_changes_nothing_repeats_what_the_saved_record_built() -> None:
+    """A worker killed after saving the record and before sending what it built: the
+    redelivered message (here the last line decisions) is a no-op; the rule repeats the
+    stored acknowledgement, identical, until Amazon took it, and never builds another."""
+    rec, first = df_book.apply(None, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert rec is not None
+    # killed before the lines reached their SKU: the redelivered order sends them again
+    _, dup = df_book.apply(rec, {"t": "order", "raw": redact(df_order())}, ctx())
+    assert df_book.redelivered(rec, dup).sku == first.sku
+    ds = decided(rec, {"SKU-1": 5})
+    _, eff = df_book.apply(rec, {"t": "decisions", "ds": ds}, ctx())
+    assert df_book.redelivered(rec, eff) is eff  # it did something: as it is
+    [ack] = eff.outbox
+    saved = DfRecord.from_json(orjson.loads(orjson.dumps(rec.to_json())))
+    _, again = df_book.apply(saved, {"t": "decisions", "ds": ds}, ctx(NOW.timestamp() + 60))
+    assert not again.changed and not again.outbox
+    again = df_book.redelivered(saved, again)
+    assert again.outbox == [ack] and not again.sku
+    assert orjson.dumps(again.outbox[0]["body"]) == orjson.dumps(ack["body"])  # same bytes
+    msg = {"t": "submitted", "kind": "ack", "hash": ack["hash"], "txid": "T1", "at": 1.0}
+    df_book.apply(saved, msg, ctx())
+    _, late = df_book.apply(saved, {"t": "decisions", "ds": ds}, ctx())
+    assert df_book.redelivered(saved, late).outbox == []  # Amazon took it: nothing again

@@ -5,6 +5,7 @@ transactions reported (the real client and sandbox: tests/e2e/test_direct_fulfil
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from types import SimpleNamespace
 from typing import Any
 
@@ -58,6 +59,7 @@ def flow(spapi: FakeSpApi, table: dict[bytes, bytes]) -> DfOrderFlow:
     f.reports = FakeReports()  # type: ignore[assignment]
     f.clock = lambda: 100.0
     f.pending_tx = {}
+    f.recent_sends = OrderedDict()
     f.needs_scan = False
     f.app = SimpleNamespace(rebalancing=False)  # type: ignore[assignment]
     f.settings = SimpleNamespace(tx_processing_success_s=900.0)  # type: ignore[assignment]
@@ -120,3 +122,14 @@ def test_a_refused_acknowledgement_is_reported_back() -> None:
     assert msg["t"] == "refused" and "InvalidInput" in msg["error"]
     _, eff = df_book.apply(rec, msg, ctx())
     assert [e[0] for e in eff.exceptions] == ["df-ack-rejected"]
+
+
+def test_a_resent_copy_is_not_submitted_before_its_first_submission_is_applied() -> None:
+    """The redelivery rule (df_book.redelivered) may put the acknowledgement on the outbox
+    again while the first copy's "submitted" still waits in df-events: Amazon gets it once."""
+    rec, item = built()
+    api = FakeSpApi()
+    f = flow(api, {b"DF1": orjson.dumps(rec.to_json())})  # the record: built, not submitted
+    asyncio.run(f._send(b"DF1", item))
+    asyncio.run(f._send(b"DF1", item))
+    assert len(api.sent) == 1 and len(f.events_topic.sent) == 1  # type: ignore[attr-defined]

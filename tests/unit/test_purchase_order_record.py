@@ -338,3 +338,40 @@ def test_a_closed_po_releases_what_never_shipped_and_tells_sales_orders() -> Non
         ("SKU-CASE", 0), ("SKU EACH/1", 0),
     ]  # fmt: skip
     assert po.close is not None and po.close["outcome"] == "cancelled"
+
+
+def test_a_redelivered_closed_revision_releases_again_with_the_stored_keep() -> None:
+    """A crash after the Closed revision's record was saved and before its releases (and the
+    sales-order flow's notice) were sent: the redelivery sends them again, keeping what the
+    stored close plan says shipped (the SKU partition repeats a release it made)."""
+    po = PurchaseOrderRecord.from_json(record())
+    closed = raw_order(ITEMS[:2])
+    closed["purchaseOrderState"] = "Closed"
+    first_seq = next(iter(po.lines))
+    po, first = po_book.apply(po, OrderTaken(closed), ctx(shipped={first_seq: 3}))
+    assert po is not None
+    saved = PurchaseOrderRecord.from_json(orjson.loads(orjson.dumps(po.to_json())))
+    again, eff = po_book.apply(saved, OrderTaken(closed), ctx(shipped={}))
+    assert again is saved and eff.records == "duplicate" and not eff.changed
+    assert eff.closed is None and eff.notices == [Closed()]
+    assert [(m.sku, m.line, m.keep) for m in eff.sku if isinstance(m, Release)] == [
+        (m.sku, m.line, m.keep) for m in first.sku if isinstance(m, Release)
+    ]
+    assert next(m.keep for m in eff.sku if isinstance(m, Release)) == 3
+
+
+def test_a_redelivered_held_decision_raises_its_exception_again_and_changes_nothing() -> None:
+    """A crash after a decision with a hold was saved and before its owned exception was
+    sent: the PO would be neither acknowledged nor an owned exception. The redelivered
+    decision raises it again; a decision not stored (another revision) raises nothing."""
+    po = PurchaseOrderRecord.from_json(record(decisions={}))
+    d = {**record()["decisions"]["1"], "hold": {"kind": "price-mismatch", "reason": "r"}}
+    _, eff = po_book.apply(po, Decisions((d,), one=True), ctx())
+    assert eff.changed and eff.decided
+    assert [(k, r.itemSequenceNumber) for k, r, _ in eff.exceptions] == [("price-mismatch", "1")]
+    _, again = po_book.apply(po, Decisions((d,), one=True), ctx())
+    assert not again.changed and not again.decided
+    assert again.exceptions == eff.exceptions
+    other = {**d, "revision": "2027-01-14T08:00:00Z"}
+    _, eff = po_book.apply(po, Decisions((other,), one=True), ctx())
+    assert eff.exceptions == [] and not eff.changed

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -61,6 +62,7 @@ SENDS = {
         "shipmentStatusUpdates",
     ),
 }  # fmt: skip
+RECENT_SENDS = 10_000  # bodies this worker submitted, remembered to skip a resent copy
 TX_KIND = {"ack": "df-ack", "confirm": "df-confirm", "status": "df-status"}  # metric labels
 EXCEPTION_OF = {"ack": "df-ack-rejected", "confirm": "df-confirmation-failed",
                 "status": "df-confirmation-failed"}  # fmt: skip
@@ -103,6 +105,9 @@ class DfOrderFlow:
         # txid -> (PO, kind, sid, submitted at): the transactions to poll
         self.direct = DirectWriter(app)
         self.pending_tx: dict[str, tuple[str, str, str, float]] = {}
+        # (PO, kind, sid) -> digest this worker submitted: a copy the redelivery rule resent
+        # before df-events applied the first one's "submitted" is not sent to Amazon again
+        self.recent_sends: OrderedDict[tuple[bytes, str, str], str] = OrderedDict()
         self.needs_scan = True
         # called with (record, dispatch id) when Amazon accepts a shipment confirmation (the
         # invoice flow, set by create_app); the record is saved before they are called
@@ -223,9 +228,7 @@ class DfOrderFlow:
         rec, eff = df_book.apply(rec, msg, self._context())
         if rec is None:
             return
-        if eff.outcome == "duplicate":
-            eff = df_book.resend(rec)  # a redelivery: repeat what may not have gone out
-            eff.outcome = "duplicate"
+        eff = df_book.redelivered(rec, eff)  # a no-op: repeat what may not have gone out
         if eff.changed:
             self.df_orders[key] = dumps(rec.to_json())
         for outcome in filter(None, (eff.outcome, *eff.counts)):
@@ -275,7 +278,8 @@ class DfOrderFlow:
         kind, sid, digest, body = item["kind"], item["sid"], item["hash"], item["body"]
         stored = self.df_orders.get(key)
         rec = DfRecord.from_json(loads(stored)) if stored else None
-        if rec is None or df_book.submitted(rec, kind, sid, digest):
+        sent_here = self.recent_sends.get((key, kind, sid)) == digest
+        if rec is None or sent_here or df_book.submitted(rec, kind, sid, digest):
             M.DF_SENDS.labels(kind, "duplicate").inc()
             return
         request = {SENDS[kind][2]: [body]}
@@ -320,6 +324,10 @@ class DfOrderFlow:
             await asyncio.sleep(delay)
             delay = ack_policy.next_delay(delay)
         M.DF_SENDS.labels(kind, "submitted").inc()
+        self.recent_sends[(key, kind, sid)] = digest
+        self.recent_sends.move_to_end((key, kind, sid))
+        while len(self.recent_sends) > RECENT_SENDS:
+            self.recent_sends.popitem(last=False)
         msg = {"t": "submitted", "kind": kind, "sid": sid, "hash": digest, "txid": txid,
                "at": self.clock()}  # fmt: skip
         await self.events_topic.send(key=key, value=dumps(msg))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -60,6 +61,7 @@ from streams.observability import metrics as M
 log = logging.getLogger(__name__)
 
 RECENT_ACKS = 10_000  # acknowledgements this worker submitted, remembered to skip redeliveries
+SENT_HERE = 50_000  # outputs this process queued itself, remembered (see _sent_here)
 MAPPING_CACHE = 50_000  # SKU mappings kept validated (keyed by their stored bytes)
 # records to send once a PO document is saved: topic, key, value, partition (None: by key)
 Out = list[tuple[str, bytes | None, bytes, int | None]]
@@ -107,6 +109,11 @@ class PurchaseOrderFlow:
         # txid -> (the POs whose acknowledgement it carried, submitted at): the sender's
         self.pending_tx = self.acks.pending_tx
         self._mappings: dict[bytes, SkuMapping] = {}  # stored mapping JSON -> its model
+        # (PO, "sku:<rev>" | "ack:<hash>"): outputs this process queued itself. A no-op
+        # message repeats the stored record's outputs only when they are not here: this
+        # process is alive, so what it queued is delivered (or its batch failed, which
+        # clears this); only a crash (a new process) or a rebalance loses them.
+        self._sent_here: OrderedDict[tuple[bytes, str], None] = OrderedDict()
         # the ASN flow's ``shipments`` table (same key and partitioning), when it runs: what
         # was shipped decides what a Closed PO gives back (see streams.domain.po_close)
         self.shipments: Any = None
@@ -193,7 +200,11 @@ class PurchaseOrderFlow:
         async for batch in stream.noack_take(s.batch_max, s.po_batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
-            await asyncio.gather(*await self._po_batch(events))
+            try:
+                await asyncio.gather(*await self._po_batch(events))
+            except BaseException:
+                self._sent_here.clear()  # not delivered: a redelivery must send it again
+                raise
             for ev in events:
                 await stream.ack(ev)
             M.BATCH_SECONDS.labels("po-events").observe(time.perf_counter() - started)
@@ -254,6 +265,10 @@ class PurchaseOrderFlow:
         """Apply one po-events message: (record, changed, a line decision was taken in);
         the records it produced are queued on ``out`` (sent once the record is saved)."""
         po, eff = po_book.apply(po, msg, self._context(partition, key))
+        if po is not None and eff.sku and eff.records in ("applied", "duplicate"):
+            # a revision's lines (or a Closed one's releases) and notices: once per process
+            if not self._remember(key, f"sku:{po.rev}:{po.state}") and eff.records == "duplicate":
+                eff.sku, eff.notices = [], []
         if eff.records is not None:
             M.RECORDS.labels(self.settings.topic_purchase_orders, eff.records).inc()
         if eff.closed is not None:
@@ -286,6 +301,7 @@ class PurchaseOrderFlow:
             log.info("PO %s not ready: %s", po.number, body, extra={"po": po.number})
         elif body is not None:
             out.append((self.settings.topic_po_acknowledgements, key, body, None))
+            self._remember(key, f"ack:{po.ack.hash}")
             M.ACKS.labels("built").inc()
 
 
@@ -293,9 +309,20 @@ class PurchaseOrderFlow:
         """A message that changed nothing (a redelivery after a crash between saving the
         record and sending its acknowledgement): the built acknowledgement again, identical."""
         body = po_book.unsent_acknowledgement(po, self.settings.spapi_selling_party)
-        if body is not None:
+        if body is not None and self._remember(key, f"ack:{po.ack.hash}"):
             out.append((self.settings.topic_po_acknowledgements, key, body, None))
             M.ACKS.labels("resent").inc()
+
+    def _remember(self, key: bytes, what: str) -> bool:
+        """Note that this process queued ``what`` of PO ``key``; False when it had already."""
+        k = (key, what)
+        if k in self._sent_here:
+            self._sent_here.move_to_end(k)
+            return False
+        self._sent_here[k] = None
+        while len(self._sent_here) > SENT_HERE:
+            self._sent_here.popitem(last=False)
+        return True
 
 
 def _encode(msg: PoEvent | Notice) -> bytes:

@@ -232,6 +232,24 @@ def raise_into(
     eff.changed = True
 
 
+def repeat_into(shipment: Mapping[str, Any], used: Used | None, eff: Effects) -> None:
+    """A redelivered dispatch or outcome: what the saved book made of it, once more. The
+    book is saved before its exceptions are sent and its ids claimed, so a crash in between
+    leaves an invalid, waiting or failed ASN with no owned exception; the stored open ones
+    are reported again (keyed by id: seen again downstream) and the claim re-registered
+    (written if missing). A built ASN lost so is republished by the start-up scan."""
+    for kind, stored in (shipment.get("exceptions") or {}).items():
+        rec = dict(stored)
+        if kind == INVALID and shipment.get("violations"):
+            rec["violations"] = list(shipment["violations"])
+        failed = [v for v in shipment.get("versions") or () if v.get("status") == "failed"]
+        if kind == TX_FAILED and failed and failed[-1].get("txid"):
+            rec["transactionId"] = failed[-1]["txid"]
+        eff.exceptions.append(rec)
+    if used is not None:
+        eff.register.append(used)
+
+
 def resolve_into(exceptions: dict[str, Any], kind: str, now_iso: str, eff: Effects) -> None:
     """Resolve ``kind`` if it is open in a shipment's ``exceptions``, and report it."""
     prev = exceptions.pop(kind, None)

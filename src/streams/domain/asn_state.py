@@ -41,6 +41,7 @@ from streams.domain.asn_effects import (
     digest,
     new_version,
     raise_into,
+    repeat_into,
     resolve_into,
     violation_record,
 )
@@ -186,8 +187,8 @@ class ShipmentBook:
         if seen is not None and seen["d"] == d_digest:
             superseded = sh.get("latest") != dispatch.dispatchId
             if superseded or seen["sent"] or seen["p"] == p_digest:
-                eff.outcomes.append("duplicate")  # a redelivery: nothing new to say
-                return eff
+                eff.outcomes.append("duplicate")  # a redelivery: nothing new to say,
+                return self._repeat(sid, eff)  # but what a crash may have lost
         sh["latest"] = dispatch.dispatchId
         sh["seen"][dispatch.dispatchId] = {"d": d_digest, "p": p_digest, "sent": False}
         sh["receivedAt"] = received_at
@@ -239,7 +240,7 @@ class ShipmentBook:
         eff = Effects()
         v = self._version(sid, asn_hash, n)
         if v is None or v["status"] not in ("queued", "submitted"):
-            return eff
+            return self._repeat(sid, eff) if v is not None else eff  # redelivered
         v.update({"status": "rejected", "error": error})
         v.pop("asn", None)
         self._ended(sid, v, eff)
@@ -259,7 +260,7 @@ class ShipmentBook:
         v = next((x for x in versions if x.get("txid") == txid), None)
         eff.done.append(txid)
         if v is None or v["status"] != "submitted" or status == "Processing":
-            return eff
+            return self._repeat(sid, eff) if v is not None and status != "Processing" else eff
         eff.changed = True
         if status == "Failure":
             text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "Failure"
@@ -286,6 +287,10 @@ class ShipmentBook:
         for key, empty in (("seen", {}), ("exceptions", {}), ("versions", [])):
             sh.setdefault(key, empty)
         return sh
+
+    def _repeat(self, sid: str, eff: Effects) -> Effects:
+        repeat_into(self.shipments[sid], self.used(sid), eff)  # see asn_effects.repeat_into
+        return eff
 
     def _version(self, sid: str, asn_hash: str, n: int | None) -> dict[str, Any] | None:
         versions = (self.shipments.get(sid) or {}).get("versions", [])

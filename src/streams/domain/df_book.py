@@ -356,6 +356,23 @@ def resend(rec: DfRecord) -> Effects:
     return eff
 
 
+def redelivered(rec: DfRecord, eff: Effects) -> Effects:
+    """``eff``, or what :func:`resend` repeats when the message changed and produced nothing
+    (a redelivery): the record is saved before its outputs are sent, so a worker killed in
+    between leaves one saying "built" (acknowledgement, confirmation) or "lines sent" while
+    nothing left, and the redelivered message (order, last decisions, dispatch) is a no-op."""
+    produced = (
+        eff.changed or eff.sku or eff.outbox or eff.exceptions or eff.watch or eff.settled
+        or eff.sales or eff.confirmed
+    )  # fmt: skip
+    if produced and eff.outcome != "duplicate":
+        return eff
+    again = resend(rec)
+    again.outcome, again.counts = eff.outcome, eff.counts
+    again.confirmed, again.settled = eff.confirmed, eff.settled
+    return again
+
+
 def submitted(rec: DfRecord, kind: str, sid: str, digest: str) -> bool:
     """True when this body must not go (again): Amazon took it, or the record holds another
     body for it (never a second, different acknowledgement)."""

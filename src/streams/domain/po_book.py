@@ -129,6 +129,8 @@ def on_order(
         eff.records = change
         if change == "duplicate" and state != "Closed":
             eff.sku = _undecided_again(po)
+        elif change == "duplicate":
+            eff.sku, eff.notices = _releases_again(po), [Closed()]
         return po, eff
     eff.records, eff.changed = "applied", True
     if change == "state":
@@ -170,13 +172,35 @@ def _undecided_again(po: PurchaseOrderRecord) -> list[Allocate | Release]:
     return out
 
 
+def _releases_again(po: PurchaseOrderRecord) -> list[Allocate | Release]:
+    """A redelivered Closed revision: its lines' releases again, with the ``keep`` of the
+    stored close plan (a crash after the record was saved loses them otherwise; the SKU
+    partition repeats a release it made, it does not give the stock back twice)."""
+    plan = (po.close or {}).get("lines") or {}
+    return [
+        Release(line["sku"], line, int((plan.get(seq) or {}).get("shipped") or 0))
+        for seq, line in po.lines.items()
+        if line.get("sku")
+    ]
+
+
 def on_decision(po: PurchaseOrderRecord, d: dict[str, Any], eff: Effects) -> None:
     """One line decision (``LineDecision`` JSON) taken in, with the exceptions its findings
     and hold raise. Models are built once, when every line is decided, not once per
-    decision (a 100-line PO would otherwise cost 100 x 100 validations)."""
+    decision (a 100-line PO would otherwise cost 100 x 100 validations).
+
+    A redelivered decision (the one stored) changes nothing but raises its exceptions
+    again: the record is saved before they are sent, so a crash in between would leave a
+    held PO with no owned exception. Exceptions are keyed by kind and refs: seen again."""
     if not po.on_decision(d):
+        if po.decisions.get(d["itemSequenceNumber"]) == d:
+            _decision_exceptions(d, eff)
         return
     eff.changed = eff.decided = True
+    _decision_exceptions(d, eff)
+
+
+def _decision_exceptions(d: dict[str, Any], eff: Effects) -> None:
     refs = Refs(
         purchaseOrderNumber=d.get("purchaseOrderNumber"),
         itemSequenceNumber=d["itemSequenceNumber"],
