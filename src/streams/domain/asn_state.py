@@ -1,9 +1,8 @@
 """The ASN flow's per-PO record (table ``shipments``) and the decisions taken on it.
 
-Pure: no Faust, no I/O. The ASN agent loads a PO's :class:`ShipmentBook`, calls one ``on_*``
-method per event and carries out the returned :class:`Effects` (table writes, ASNs to
-publish, exceptions, metrics), so every rule about idempotency and about which ids are
-"used" lives here and in :mod:`streams.domain.asn`, not in the agent.
+Pure: the ASN agent loads a PO's :class:`ShipmentBook`, calls one ``on_*`` method per event
+and carries out the returned :class:`Effects` (table writes, ASNs, exceptions, metrics), so
+every rule about idempotency and "used" ids lives here and in :mod:`streams.domain.asn`.
 
 Record shape, per shipment id::
 
