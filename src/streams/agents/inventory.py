@@ -72,6 +72,10 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self._scan_cursor: list[tuple[int, bytes | None]] = []
         self._dirty_cursor: list[tuple[int, bytes | None]] = []
         self.next_snapshot = clock() + s.snapshot_interval_s
+        self._last_tick: float | None = None  # the debounce timer's last run (its budget)
+        # published marks stored but not yet in the changelog: partition -> key -> when to
+        # log it (see InventoryPublisher._log_marks)
+        self._unlogged: dict[int, dict[bytes, float]] = {}
 
         self.ct_topic = app.topic(s.topic_ct_messages, value_serializer="raw", key_serializer="raw")
         self.sku_topic = app.topic(
@@ -159,5 +163,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         await self.rereads.tick()
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        self._drop_unlogged()
         self.needs_dirty_scan = True
         self.needs_scan = True

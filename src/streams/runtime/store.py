@@ -68,7 +68,15 @@ class TableStore:
         """
         if not items:
             return []
-        store = self.table.data
+        self.put_local(partition, items)
+        return await self._log(partition, items)
+
+    def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Write ``items`` into one store partition in one WriteBatch, with no changelog
+        record: a restore from the changelog does not see them until :meth:`log_current`
+        (or a later ``put_many`` of the key) logs them."""
+        if not items:
+            return
         wb = WriteBatch(raw_mode=True)
         for key, value in items:
             if value is None:
@@ -76,10 +84,20 @@ class TableStore:
             else:
                 wb.put(key, value)
         read_partition(self.table, partition).write(wb)
+
+    async def log_current(self, partition: int, keys: Sequence[bytes]) -> list[Any]:
+        """Changelog records of the stored values of ``keys`` as they are now (a deleted
+        key: a tombstone), in order; the persisted offset follows the last one."""
+        db = read_partition(self.table, partition)
+        return await self._log(partition, [(key, db.get(key)) for key in keys])
+
+    async def _log(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> list[Any]:
+        if not items:
+            return []
         topic = self.table.changelog_topic.get_topic_name()
         send: Any = self.app.producer.send
         futs = [await send(topic, key, value, partition, None, None) for key, value in items]
-        futs[-1].add_done_callback(_persist_offset(store))
+        futs[-1].add_done_callback(_persist_offset(self.table.data))
         return futs
 
 
