@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from streams.domain.debounce import Debouncer, change_time
+from streams.domain.debounce import Debouncer, SendBudget, change_time
 
 
 def test_quiet_window_then_publish() -> None:
@@ -153,3 +153,16 @@ def test_stale_entries_are_compacted_away() -> None:
     entries = len(d._due) + len(d._first) + len(d._by)
     assert entries < 10_000
     assert d.pop_due(1e6, 10) == ["A"]
+
+
+def test_send_budget_refills_at_its_rate_and_holds_a_second_at_most() -> None:
+    b = SendBudget(rate=1000.0, tokens=50.0)
+    assert b.take(0.0) == 50
+    b.spend(50)
+    assert b.take(0.05) == 50  # a tick later: 0.05 s worth
+    b.spend(10)  # fewer were due: the rest is kept for a burst
+    assert b.take(0.10) == 90
+    b.spend(90)
+    assert b.take(5.0) == 1000  # a stall of 4.9 s: one second's worth, not 4,900
+    b.spend(2000)
+    assert b.tokens == 0.0 and b.take(5.0) == 1  # never below one per tick

@@ -27,7 +27,7 @@ from streams.agents.inventory_scan import DIRTY_SCAN_SLICE, SCAN_SLICE
 from streams.agents.rereads import Rereader
 from streams.config import Settings
 from streams.domain.availability import Defaults
-from streams.domain.debounce import Debouncer
+from streams.domain.debounce import Debouncer, SendBudget
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
@@ -72,7 +72,10 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self._scan_cursor: list[tuple[int, bytes | None]] = []
         self._dirty_cursor: list[tuple[int, bytes | None]] = []
         self.next_snapshot = clock() + s.snapshot_interval_s
-        self._last_tick: float | None = None  # the debounce timer's last run (its budget)
+        # deltas per tick: STREAMS_DELTA_BUDGET_PER_S, with a second's worth of burst
+        self.send_budget = SendBudget(
+            s.delta_budget_per_s, tokens=s.delta_budget_per_s * s.debounce_tick_s
+        )
         # published marks stored but not yet in the changelog: partition -> key -> when to
         # log it (see InventoryPublisher._log_marks)
         self._unlogged: dict[int, dict[bytes, float]] = {}

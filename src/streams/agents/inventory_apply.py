@@ -63,6 +63,9 @@ class SkuApply(InventoryBase):
                     )
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
+                # let the debounce timer in between partitions (each partition's
+                # read-modify-write is done): a batch of thousands does not delay a tick
+                await asyncio.sleep(0)
             if self._decisions and self.decisions_topic is not None:
                 # one record per PO for all its lines decided in this batch (a 100-line PO
                 # is one po-events record, not 100)

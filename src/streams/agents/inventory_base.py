@@ -18,7 +18,7 @@ from streams.agents.ingest import IngestService
 from streams.agents.rereads import Rereader
 from streams.config import Settings
 from streams.domain.availability import Defaults, offered
-from streams.domain.debounce import Debouncer
+from streams.domain.debounce import Debouncer, SendBudget
 from streams.domain.inventory import SkuState
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability.lag import LagMonitor
@@ -50,7 +50,7 @@ class InventoryBase:
     needs_dirty_scan: bool
     snapshot_cursor: list[tuple[int, bytes | None]]
     next_snapshot: float
-    _last_tick: float | None
+    send_budget: SendBudget
     _unlogged: dict[int, dict[bytes, float]]
     _scan_cursor: list[tuple[int, bytes | None]]
     _dirty_cursor: list[tuple[int, bytes | None]]

@@ -39,12 +39,7 @@ class InventoryPublisher(InventoryScan):
             self._scan_dirty(max(1, int(DIRTY_SCAN_SLICE * scale)))
         elif self._scan_cursor:
             self._scan_step(max(1, int(SCAN_SLICE * scale)))
-        # the budget covers the time since the last tick (a late tick does not lower the
-        # rate), at most a second's worth
-        last = self._last_tick
-        elapsed = tick if last is None else min(1.0, max(tick, now - last))
-        self._last_tick = now
-        budget = max(1, int(self.settings.delta_budget_per_s * elapsed))
+        budget = self.send_budget.take(now)
         due = self.debouncer.pop_due(now, budget, self._catchup_wait())
         sent = await self._publish([sku.encode() for sku in due], "delta", now)
         if now >= self.next_snapshot:
@@ -54,6 +49,7 @@ class InventoryPublisher(InventoryScan):
             take = [key for _, key, _ in self._walk(self.snapshot_cursor, budget - sent)]
             sent += await self._publish(take, "snapshot", now)
         await self._log_marks(now)
+        self.send_budget.spend(sent)
         M.PENDING.labels("deltas").set(len(self.debouncer))
         M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
         if sent:

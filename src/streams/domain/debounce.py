@@ -37,6 +37,31 @@ def change_time(at: float | None, now: float, window: float) -> float:
     return min(now, max(at, now - window))
 
 
+@dataclass(slots=True)
+class SendBudget:
+    """How many due SKUs a tick may publish: a token bucket refilled at ``rate`` per
+    second, holding at most ``burst_s`` seconds' worth. Over any T seconds at most
+    ``rate * (T + burst_s)`` go out; after a stall (a long agent batch, a starved CPU) the
+    SKUs that became due meanwhile go out at once instead of draining at what the rate
+    leaves over the steady due rate."""
+
+    rate: float
+    burst_s: float = 1.0
+    tokens: float = 0.0
+    at: float | None = None
+
+    def take(self, now: float) -> int:
+        """Tokens available at ``now`` (at least 1); spend what is used with :meth:`spend`."""
+        if self.at is not None:
+            refill = self.rate * max(0.0, now - self.at)
+            self.tokens = min(self.rate * self.burst_s, self.tokens + refill)
+        self.at = now
+        return max(1, int(self.tokens))
+
+    def spend(self, n: int) -> None:
+        self.tokens = max(0.0, self.tokens - n)
+
+
 class Debouncer:
     def __init__(self, window: float, max_wait: float) -> None:
         self.window = window
