@@ -2,6 +2,7 @@
 
     python -m bench.inventory [--messages N] [--skus K] [--channels 3] [--rate R]
                               [--duration D] [--bootstrap HOST:PORT] [--profile]
+                              [--profile-latency]
 
 One run, one broker, one pre-filled topic set:
 
@@ -44,8 +45,9 @@ from bench.harness.env import (
     product_version,
     save_result,
 )
-from bench.harness.kafka import consume_ceiling
+from bench.harness.kafka import consume_ceiling, topic_records
 from bench.harness.metrics import histogram_quantile, metric_sum, scrape
+from bench.harness.profile import start_profiler, stop_profiler
 from bench.inventory_phases import run_latency, run_naive, run_product
 from bench.inventory_report import table
 from streams.adapters.kafka_admin import create_topics
@@ -124,11 +126,31 @@ async def amain(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
                 pr["events_per_s"] / res["naive"]["events_per_s"], 3
             )
         if a.duration > 0:
+            before = await topic_records(s, s.app_id)
             meter = Meter(worker=prod.pid)
+            spy = (
+                start_profiler(prod.pid, work / "worker-profile-latency.txt")
+                if a.profile_latency
+                else None
+            )
             res["latency"] = await run_latency(
                 s, ds, a.rate, a.duration, settle=s.debounce_max_wait_s + 30
             )
             res["latency"].update(meter.read())
+            res["latency"]["under_profiler"] = spy is not None
+            after = await topic_records(s, s.app_id)
+            inputs = {s.topic_ct_messages, s.topic_sku_mappings}
+            written = {
+                k: v - before.get(k, 0)
+                for k, v in after.items()
+                if v - before.get(k, 0) and k not in inputs and "-naive" not in k
+            }
+            res["latency"]["records_written"] = {
+                "per_ct_event": round(sum(written.values()) / res["latency"]["produced"], 3),
+                "by_topic": written,
+            }
+            if spy is not None:
+                res["latency"]["profile"] = stop_profiler(spy, work / "worker-profile-latency.txt")
             m = scrape(s.web_port)
             handled = metric_sum(m, "streams_records_total", topic=s.topic_ct_messages)
             res["latency"]["ct_events_not_yet_handled"] = int(
@@ -194,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         action="store_true",
         help="py-spy the worker during (c) (slows it: the figure is marked)",
+    )
+    ap.add_argument(
+        "--profile-latency",
+        action="store_true",
+        help="py-spy the worker during (d) (slows it: the figures are marked)",
     )
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most")
     ap.add_argument("--seed", type=int, default=1)

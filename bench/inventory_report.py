@@ -117,6 +117,17 @@ def table(res: dict[str, Any]) -> str:
         rows.append(("(c) Kafka records written per ct event", f"{rw['per_ct_event']}"))
         for name, count in sorted(rw["by_topic"].items(), key=lambda x: -x[1]):
             rows.append((f"    {name.replace(r['config']['app_id'], '<app>')}", f"{count}"))
+    lw = r.get("latency", {}).get("records_written")
+    if lw:
+        rows.append(("(d) Kafka records written per ct event", f"{lw['per_ct_event']}"))
+        for name, count in sorted(lw["by_topic"].items(), key=lambda x: -x[1]):
+            rows.append((f"    {name.replace(r['config']['app_id'], '<app>')}", f"{count}"))
+    if "profile" in r.get("latency", {}):
+        rows.append(("(d) worker profile (py-spy, % of samples)", ""))
+        for name, pct in r["latency"]["profile"].get("buckets_pct", []):
+            rows.append((f"    {name}", f"{pct}"))
+        for name, pct in r["latency"]["profile"].get("self_pct", [])[:12]:
+            rows.append((f"    self: {name}", f"{pct}"))
     if "product" in r and "profile" in r["product"]:
         rows.append(("(c) worker profile (py-spy, % of samples)", ""))
         for name, pct in r["product"]["profile"].get("buckets_pct", []):

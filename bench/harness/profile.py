@@ -50,8 +50,8 @@ def stop_profiler(spy: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
 # Where a worker sample goes, first match wins: (bucket, substrings of any frame).
 PROFILE_BUCKETS = (
     ("event loop idle (select)", ("EpollSelector.select",)),
-    ("debounce timer: publish deltas", ("InventoryFlow.tick",)),
-    ("sku agent: state read/apply/write", ("InventoryFlow.sku_agent",)),
+    ("debounce timer: publish deltas", ("InventoryFlow.tick", "InventoryPublisher.tick")),
+    ("sku agent: state read/apply/write", ("InventoryFlow.sku_agent", "SkuApply.sku_agent")),
     ("ingest mappings: validate + products index", ("IngestService._mapping",)),
     ("ingest: parse + bundle to sku-events", ("IngestService.",)),
     ("changelog buffer flush (table writes)", ("ProducerBuffer",)),

@@ -84,3 +84,23 @@ async def test_put_many_sends_the_changelog_in_order_and_persists_the_last_offse
     assert len(futs) == 2
     assert read_partition(table, 1).get(OFFSET_KEY) == b"1"  # the last delivered
     assert await ts.put_many(1, []) == [] and len(app.producer.sent) == 2
+
+
+async def test_put_local_writes_no_changelog_until_log_current_logs_the_stored_values(
+    table: Any,
+) -> None:
+    app = FakeApp()
+    ts = TableStore(app, table)  # type: ignore[arg-type]
+    ts.put_local(1, [(b"a", b"1"), (b"b", b"2")])
+    assert ts.get(1, b"a") == b"1" and app.producer.sent == []
+    ts.put_local(1, [(b"a", b"1'"), (b"b", None)])  # changed again before it is logged
+    await ts.log_current(1, [b"a", b"b"])
+    await asyncio.sleep(0)
+    changelog = table.changelog_topic.get_topic_name()
+    assert app.producer.sent == [(changelog, b"a", b"1'", 1), (changelog, b"b", None, 1)]
+    assert read_partition(table, 1).get(OFFSET_KEY) == b"1"
+    assert await ts.log_current(1, []) == []
+    fake = MemoryPartitionStore()
+    fake.put_local(1, [(b"a", b"1'"), (b"b", b"2")])
+    fake.put_local(1, [(b"b", None)])
+    assert list(fake.items(1)) == list(ts.items(1)) == [(b"a", b"1'")]

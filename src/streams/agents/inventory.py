@@ -28,7 +28,7 @@ from streams.agents.rereads import Rereader
 from streams.config import Settings
 from streams.domain import product_index
 from streams.domain.availability import Defaults
-from streams.domain.debounce import Debouncer
+from streams.domain.debounce import Debouncer, SendBudget
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
@@ -73,6 +73,13 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self._scan_cursor: list[tuple[int, bytes | None]] = []
         self._dirty_cursor: list[tuple[int, bytes | None]] = []
         self.next_snapshot = clock() + s.snapshot_interval_s
+        # deltas per tick: STREAMS_DELTA_BUDGET_PER_S, with a second's worth of burst
+        self.send_budget = SendBudget(
+            s.delta_budget_per_s, tokens=s.delta_budget_per_s * s.debounce_tick_s
+        )
+        # published marks stored but not yet in the changelog: partition -> key -> when to
+        # log it (see InventoryPublisher._log_marks)
+        self._unlogged: dict[int, dict[bytes, float]] = {}
 
         self.ct_topic = app.topic(s.topic_ct_messages, value_serializer="raw", key_serializer="raw")
         self.sku_topic = app.topic(
@@ -164,5 +171,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         await self.rereads.tick()
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        self._drop_unlogged()
         self.needs_dirty_scan = True
         self.needs_scan = True

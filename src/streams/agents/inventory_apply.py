@@ -22,6 +22,7 @@ from streams.adapters.codecs import dumps, loads
 from streams.agents.ingest import BUNDLE
 from streams.agents.inventory_base import InventoryBase
 from streams.domain.ctmessages import StockObservation
+from streams.domain.debounce import change_time
 from streams.domain.inventory import SkuState
 from streams.domain.mapping import SkuMapping
 from streams.domain.purchase_orders import PoLine
@@ -54,6 +55,7 @@ class SkuApply(InventoryBase):
                 self._entry_writes = []
                 writes, sends = self._apply_partition(partition, partition_items)
                 futures.extend(await self.store.put_many(partition, writes))
+                self._logged(partition, writes)
                 if self._entry_writes:
                     entry_writes = self._entry_writes
                     futures.extend(
@@ -61,6 +63,9 @@ class SkuApply(InventoryBase):
                     )
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
+                # let the debounce timer in between partitions (each partition's
+                # read-modify-write is done): a batch of thousands does not delay a tick
+                await asyncio.sleep(0)
             if self._decisions and self.decisions_topic is not None:
                 # one record per PO for all its lines decided in this batch (a 100-line PO
                 # is one po-events record, not 100)
@@ -101,6 +106,9 @@ class SkuApply(InventoryBase):
             raw = store.get(partition, key)
             state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
             changed = sold = False
+            # the latest source time of a change, for the debounce (None: a change without
+            # one, e.g. a mapping or a PO line, happened now)
+            at: float | None = 0.0
             for item in sku_items:
                 t = item["t"]
                 if t == "obs":
@@ -123,30 +131,36 @@ class SkuApply(InventoryBase):
                         changed = True
                         ts = item.get("ts") or now
                         state.changed_at = min(state.changed_at or ts, ts)
+                        at = None if at is None else max(at, ts)
                         if state.mapping is None:
                             unmapped += 1
                 elif t == "map":
                     m = item["m"]
                     state.mapping = SkuMapping.model_validate(m) if m else None
-                    changed = True
+                    changed, at = True, None
                 elif t == "pub":  # written by earlier versions; now the timer writes
-                    changed = True
+                    changed, at = True, None
                     state.last_published = item["amount"]
                     state.published_at = item["at"]
                 elif t in ("alloc", "release"):
-                    changed = True
+                    changed, at = True, None
                     sends.extend(self._allocation(state, item))
                 elif t == "applied":
-                    changed = state.confirm(item["cmd"], item["v"]) or changed
+                    if state.confirm(item["cmd"], item["v"]):
+                        changed, at = True, None
                 else:
                     placed = self._storefront(state, item, now)
                     sold = sold or (placed and t == "hold")
                     changed = placed or changed
+                    if placed and t == "hold" and at is not None:
+                        at = max(at, item.get("ts") or now)
+                    elif placed:
+                        at = None
             if state.orders:
                 expired = state.orders.expire(now, self.settings.ct_order_hold_ttl_s)
                 if expired:
                     self._hold_outcome["expired"].inc(expired)
-                    changed = True
+                    changed, at = True, None
             if state.reread_at is not None:
                 self.rereads.schedule(state.sku, state.reread_at)
             if changed:
@@ -156,7 +170,8 @@ class SkuApply(InventoryBase):
                     if state.changed_at is None:
                         state.changed_at = now
                     sale = self.settings.debounce_sale_wait_s if sold else None
-                    self.debouncer.mark(state.sku, now, sale)
+                    when = change_time(at, now, self.settings.debounce_window_s)
+                    self.debouncer.mark(state.sku, when, sale)
                     self.partition_of[state.sku] = partition
                 else:
                     state.changed_at = state.order_at = None

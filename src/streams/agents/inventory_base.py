@@ -18,7 +18,7 @@ from streams.agents.ingest import IngestService
 from streams.agents.rereads import Rereader
 from streams.config import Settings
 from streams.domain.availability import Defaults, offered
-from streams.domain.debounce import Debouncer
+from streams.domain.debounce import Debouncer, SendBudget
 from streams.domain.inventory import SkuState
 from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability.lag import LagMonitor
@@ -50,6 +50,8 @@ class InventoryBase:
     needs_dirty_scan: bool
     snapshot_cursor: list[tuple[int, bytes | None]]
     next_snapshot: float
+    send_budget: SendBudget
+    _unlogged: dict[int, dict[bytes, float]]
     _scan_cursor: list[tuple[int, bytes | None]]
     _dirty_cursor: list[tuple[int, bytes | None]]
     _decisions: dict[bytes, list[Any]]
@@ -72,6 +74,22 @@ class InventoryBase:
         if want is None:
             return False
         return want != state.last_published
+
+    def _logged(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
+        """``items`` went to the changelog with their current values: any published mark
+        waiting to be logged for them is in those records."""
+        pending = self._unlogged.get(partition)
+        if pending:
+            for key, _ in items:
+                pending.pop(key, None)
+
+    def _drop_unlogged(self) -> None:
+        """Forget the marks of partitions this worker no longer owns: it must not write
+        their changelog any more; their new owner restores them from it (dirty, so it tells
+        Amazon again, at worst the amount Amazon already has)."""
+        owned = set(self._owned_partitions())
+        for partition in [p for p in self._unlogged if p not in owned]:
+            del self._unlogged[partition]
 
     def _owned_partitions(self) -> list[int]:
         topic = self.sku_topic_name

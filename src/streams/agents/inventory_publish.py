@@ -8,7 +8,12 @@ from collections import defaultdict
 from typing import Any, cast
 
 from streams.adapters.codecs import dumps, loads, utc_iso
-from streams.agents.inventory_scan import DIRTY_SCAN_SLICE, SCAN_SLICE, InventoryScan
+from streams.agents.inventory_scan import (
+    DIRTY_SCAN_SLICE,
+    SCAN_SLICE,
+    SLICE_TICK_S,
+    InventoryScan,
+)
 from streams.domain.inventory import SkuState, inventory_update
 from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
@@ -26,11 +31,15 @@ class InventoryPublisher(InventoryScan):
         if self.needs_scan:  # set on start, rebalance and by the warehouse-policy flow
             self.needs_scan = False
             self._scan_cursor = [(p, None) for p in reversed(self._owned_partitions())]
+        tick = self.settings.debounce_tick_s
+        # the scans' slices are sized per 0.25 s, so their pace per second (and their share
+        # of the loop) does not depend on the tick
+        scale = tick / SLICE_TICK_S
         if self._dirty_cursor:  # the quick scan first: what a crash left unpublished
-            self._scan_dirty(DIRTY_SCAN_SLICE)
+            self._scan_dirty(max(1, int(DIRTY_SCAN_SLICE * scale)))
         elif self._scan_cursor:
-            self._scan_step(SCAN_SLICE)
-        budget = max(1, int(self.settings.delta_budget_per_s * self.settings.debounce_tick_s))
+            self._scan_step(max(1, int(SCAN_SLICE * scale)))
+        budget = self.send_budget.take(now)
         due = self.debouncer.pop_due(now, budget, self._catchup_wait())
         sent = await self._publish([sku.encode() for sku in due], "delta", now)
         if now >= self.next_snapshot:
@@ -39,6 +48,8 @@ class InventoryPublisher(InventoryScan):
         if self.snapshot_cursor and sent < budget:
             take = [key for _, key, _ in self._walk(self.snapshot_cursor, budget - sent)]
             sent += await self._publish(take, "snapshot", now)
+        await self._log_marks(now)
+        self.send_budget.spend(sent)
         M.PENDING.labels("deltas").set(len(self.debouncer))
         M.OLDEST_PENDING.set(self.debouncer.oldest_age(now))
         if sent:
@@ -66,6 +77,9 @@ class InventoryPublisher(InventoryScan):
             by_partition[partition].append(key)
         futures: list[Any] = []
         sent = 0
+        at = utc_iso(now)
+        send: Any = self.app.producer.send  # straight to the producer: no wrappers per delta
+        topic = self.out_topic_name
         for partition, pkeys in by_partition.items():
             if not self._owned(partition):
                 continue  # moved to another worker in a rebalance: its owner publishes it
@@ -79,7 +93,7 @@ class InventoryPublisher(InventoryScan):
                 amount = self._published_view(state)
                 if amount is None or (kind == "delta" and amount == state.last_published):
                     continue
-                update = inventory_update(state, amount, cast(Any, kind), utc_iso(now))
+                update = inventory_update(state, amount, cast(Any, kind), at)
                 deltas.append((key, dumps(update)))
                 if kind == "snapshot" and amount == state.last_published:
                     continue  # nothing new to remember: no state write, no changelog record
@@ -90,10 +104,46 @@ class InventoryPublisher(InventoryScan):
                 state.last_published, state.published_at, state.changed_at = amount, now, None
                 state.order_at = None
                 writes.append((key, dumps(state.to_dict())))
-            futures.extend(await self.store.put_many(partition, writes))
+            futures.extend(await self._put_marks(partition, writes, now))
             for key, value in deltas:
-                futures.append(await self.direct.send(self.out_topic_name, key, value))
+                futures.append(await send(topic, key, value, None, None, None))
             sent += len(deltas)
         if sent:
             M.DELTAS.labels(kind).inc(sent)
         return sent
+
+    async def _put_marks(
+        self, partition: int, writes: list[tuple[bytes, bytes | None]], now: float
+    ) -> list[Any]:
+        """Store what Amazon was told. Its changelog record waits up to
+        ``published_log_delay_s``: a change of the SKU within that time is applied with a
+        changelog record of the whole state, mark included, so the mark needs none of its
+        own. Until it is logged, a restore from the changelog (another host, a rebalance)
+        sees the state dirty and publishes it again: the at-least-once side, never a SKU
+        Amazon was not told about. A restart on local state sees the mark."""
+        delay = self.settings.published_log_delay_s
+        if delay <= 0 or not writes:
+            return await self.store.put_many(partition, writes)
+        self.store.put_local(partition, writes)
+        pending = self._unlogged.setdefault(partition, {})
+        due = now + delay
+        for key, _ in writes:
+            pending.setdefault(key, due)  # insertion order is due order
+        return []
+
+    async def _log_marks(self, now: float) -> None:
+        """Changelog records for the marks whose wait is over, with the states as stored."""
+        self._drop_unlogged()
+        for partition in list(self._unlogged):
+            pending = self._unlogged[partition]
+            keys: list[bytes] = []
+            for key, due in pending.items():
+                if due > now:
+                    break
+                keys.append(key)
+            for key in keys:
+                del pending[key]
+            if not pending:
+                del self._unlogged[partition]
+            if keys:
+                await self.store.log_current(partition, keys)

@@ -11,8 +11,9 @@ from streams.adapters.codecs import loads
 from streams.agents.inventory_base import InventoryBase
 from streams.domain.inventory import SkuState, stored_clean
 
-SCAN_SLICE = 2000  # states decoded per debounce tick by the full scan
-DIRTY_SCAN_SLICE = 25_000  # states byte-tested per tick by the restart scan
+SCAN_SLICE = 2000  # states decoded per 0.25 s of debounce tick by the full scan
+DIRTY_SCAN_SLICE = 25_000  # states byte-tested per 0.25 s of tick by the restart scan
+SLICE_TICK_S = 0.25  # the tick the slices are sized for (a shorter tick takes less each)
 
 
 class InventoryScan(InventoryBase):

@@ -28,6 +28,15 @@ class PartitionStore(Protocol):
         (the changelog); returns what to await for durability."""
         ...
 
+    def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Write ``items`` in ``partition`` atomically but not durably: a restore from the
+        changelog does not see them until ``log_current`` (or a ``put_many``) logs them."""
+        ...
+
+    async def log_current(self, partition: int, keys: Sequence[bytes]) -> list[Any]:
+        """Make the current values of ``keys`` durable (the changelog)."""
+        ...
+
 
 class MemoryPartitionStore:
     """A ``PartitionStore`` in dicts (for tests): writes are durable at once."""
@@ -53,4 +62,15 @@ class MemoryPartitionStore:
                 db.pop(key, None)
             else:
                 db[key] = value
+        return []
+
+    def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
+        db = self.partitions.setdefault(partition, {})
+        for key, value in items:
+            if value is None:
+                db.pop(key, None)
+            else:
+                db[key] = value
+
+    async def log_current(self, partition: int, keys: Sequence[bytes]) -> list[Any]:
         return []

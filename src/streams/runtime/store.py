@@ -110,19 +110,34 @@ class TableStore:
         The per-key path (``DirectWriter.put``) costs a current-event bind, a store lookup
         and a persisted-offset write per key; a batch of thousands of SKUs pays them once.
         """
-        sent = items if changelog is None else changelog
+        if items:
+            self.put_local(partition, items)
+        return await self._log(partition, items if changelog is None else changelog, producer)
+
+    def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Write ``items`` into one store partition in one WriteBatch, with no changelog
+        record: a restore from the changelog does not see them until :meth:`log_current`
+        (or a later ``put_many`` of the key) logs them."""
         if items:
             write_batch(self.table, partition, items)
-        store = self.table.data
-        if not sent:
+
+    async def log_current(self, partition: int, keys: Sequence[bytes]) -> list[Any]:
+        """Changelog records of the stored values of ``keys`` as they are now (a deleted
+        key: a tombstone), in order; the persisted offset follows the last one."""
+        db = read_partition(self.table, partition)
+        return await self._log(partition, [(key, db.get(key)) for key in keys])
+
+    async def _log(self, partition: int, items: Sequence[Write], producer: Any = None) -> list[Any]:
+        if not items:
             return []
+        store = self.table.data
         topic = self.table.changelog_topic.get_topic_name()
         if producer is not None:
-            futs, last = await send_records(producer, topic, partition, sent)
+            futs, last = await send_records(producer, topic, partition, items)
             futs[-1].add_done_callback(_persist_offset(store, last - 1))
             return futs
         send: Any = self.app.producer.send
-        futs = [await send(topic, key, value, partition, None, None) for key, value in sent]
+        futs = [await send(topic, key, value, partition, None, None) for key, value in items]
         futs[-1].add_done_callback(_persist_offset(store))
         return futs
 

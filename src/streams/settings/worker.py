@@ -47,11 +47,14 @@ class InventoryRuleSettings(BaseModel):
     # --- inventory rules ----------------------------------------------------------------
     debounce_window_s: float = Field(2.0, ge=0)
     debounce_max_wait_s: float = Field(10.0, ge=0)
-    debounce_tick_s: float = Field(0.25, gt=0)
+    debounce_tick_s: float = Field(0.05, gt=0)
     # a storefront sale is published within this long however busy its SKU stays (the quiet
     # window and the max wait would let a fast-changing SKU wait up to the max wait)
     debounce_sale_wait_s: float = Field(0.5, ge=0)
     snapshot_interval_s: float = Field(3600.0, gt=0)
+    # the changelog record of "what Amazon was told" waits this long for the SKU's next
+    # change to carry it (0: logged at once; see InventoryPublisher._put_marks)
+    published_log_delay_s: float = Field(30.0, ge=0)
     # replaying a backlog (records behind > this): a SKU waits catchup_max_wait_s instead
     catchup_lag_records: int = Field(5000, ge=0)
     catchup_max_wait_s: float = Field(60.0, ge=0)
