@@ -4,11 +4,18 @@ that records what it logs; no Faust)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
+
+import orjson
 
 from streams.agents.inventory_publish import InventoryPublisher
 from streams.config import Settings
+from streams.domain.inventory import SkuState
+from streams.domain.inventory_wire import EntryStock
+from streams.domain.mapping import SkuMapping
 from streams.runtime.ports import MemoryPartitionStore
 
 
@@ -84,3 +91,101 @@ async def test_no_delay_logs_with_the_write() -> None:
     p = Publisher(delay=0.0, owned=[1])
     await p._put_marks(1, [(b"A", b"clean-A")], now=100.0)
     assert p.log.logged == [(1, b"A", b"clean-A")] and p._unlogged == {}
+
+
+# --- the mark is written only once Kafka has the delta ---------------------------------
+
+
+class FakeProducer:
+    """``send`` hands out futures the test resolves, as aiokafka's do after delivery."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, *_: Any) -> asyncio.Future[Any]:
+        self.sent.append((topic, key))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(fut)
+        return fut
+
+
+class FakeDebouncer:
+    def __init__(self) -> None:
+        self.marked: list[str] = []
+
+    def mark(self, sku: str, now: float, within: float | None = None) -> None:
+        self.marked.append(sku)
+
+
+class Sender(Publisher):
+    def __init__(self) -> None:
+        super().__init__(delay=0.0, owned=[0])
+        self.settings = Settings(published_log_delay_s=0.0, partitions=1)
+        self.partition_of = {}
+        self.out_topic_name = "updates"
+        self.producer = FakeProducer()
+        self.app = SimpleNamespace(producer=self.producer)
+        self.debouncer = FakeDebouncer()
+
+    def _owned(self, partition: int) -> bool:
+        return partition in self.owned
+
+    def _published_view(self, state: SkuState) -> int | None:
+        return sum(e.available for e in state.channels.values())
+
+
+def sku_state(available: int, last: int | None = None) -> bytes:
+    state = SkuState(
+        sku="A",
+        mapping=SkuMapping(sku="A", asin="B000000001"),
+        last_published=last,
+        changed_at=90.0,
+    )
+    state.channels["ch"] = EntryStock(
+        entry_id="e1", version=1, available=available, on_stock=available
+    )
+    return orjson.dumps(state.to_dict())
+
+
+def stored(p: Sender) -> SkuState:
+    raw = p.store.get(0, b"A")
+    assert raw is not None
+    return SkuState.from_dict(orjson.loads(raw))
+
+
+async def test_the_published_mark_is_written_only_after_kafka_has_the_delta() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    task = asyncio.create_task(p._publish([b"A"], "delta", now=100.0))
+    await asyncio.sleep(0)
+    assert p.producer.sent == [("updates", b"A")]
+    # a SIGKILL now must leave the SKU dirty (the restart scan re-sends it), never "told"
+    assert stored(p).last_published is None and stored(p).changed_at == 90.0
+    p.producer.futures[0].set_result(None)
+    assert await task == 1
+    assert stored(p).last_published == 7 and stored(p).changed_at is None
+
+
+async def test_an_undelivered_delta_leaves_the_sku_dirty_and_due_again() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    task = asyncio.create_task(p._publish([b"A"], "delta", now=100.0))
+    await asyncio.sleep(0)
+    p.producer.futures[0].set_exception(RuntimeError("broker away"))
+    await task
+    assert stored(p).last_published is None and stored(p).changed_at == 90.0
+    assert p.debouncer.marked == ["A"]
+
+
+async def test_a_change_applied_while_the_delta_was_in_flight_is_kept() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    task = asyncio.create_task(p._publish([b"A"], "delta", now=100.0))
+    await asyncio.sleep(0)
+    await p.store.put_many(0, [(b"A", sku_state(3))])  # the SKU agent, meanwhile
+    p.producer.futures[0].set_result(None)
+    await task
+    s = stored(p)
+    assert s.channels["ch"].available == 3  # not overwritten by the state read before
+    assert s.last_published == 7 and s.changed_at == 90.0  # told 7, 3 still to tell

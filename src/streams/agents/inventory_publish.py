@@ -4,6 +4,8 @@ amazon.inventory-updates, and what Amazon was told written back to each SKU's st
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
 from typing import Any, cast
 
@@ -17,6 +19,8 @@ from streams.agents.inventory_scan import (
 from streams.domain.inventory import SkuState, inventory_update
 from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
+
+log = logging.getLogger(__name__)
 
 
 class InventoryPublisher(InventoryScan):
@@ -65,10 +69,13 @@ class InventoryPublisher(InventoryScan):
         return None
 
     async def _publish(self, keys: list[bytes], kind: str, now: float) -> int:
-        """Publish SKUs and record what Amazon was told, in each SKU's own partition.
+        """Publish SKUs and, once Kafka has the deltas, record what Amazon was told in each
+        SKU's own partition.
 
-        Reads, decisions and the store write of a partition happen between two awaits, so no
-        agent batch interleaves with this read-modify-write."""
+        The mark is stored only after delivery: stored first, a crash before the delta left
+        the producer would leave a SKU marked as told that Amazon never heard of (and the
+        restart scan looks only at unmarked states). A change applied while the deltas were
+        in flight is kept: the mark then records the amount told and leaves the SKU dirty."""
         by_partition: dict[int, list[bytes]] = defaultdict(list)
         for key in keys:
             partition = self.partition_of.pop(key.decode(), None)
@@ -76,15 +83,13 @@ class InventoryPublisher(InventoryScan):
                 partition = partition_for(key, self.settings.partitions)
             by_partition[partition].append(key)
         futures: list[Any] = []
-        sent = 0
+        told: list[tuple[int, bytes, bytes, SkuState, int]] = []  # partition, key, raw, ...
         at = utc_iso(now)
         send: Any = self.app.producer.send  # straight to the producer: no wrappers per delta
         topic = self.out_topic_name
         for partition, pkeys in by_partition.items():
             if not self._owned(partition):
                 continue  # moved to another worker in a rebalance: its owner publishes it
-            writes: list[tuple[bytes, bytes | None]] = []
-            deltas: list[tuple[bytes, bytes]] = []
             for key in pkeys:
                 raw = self.store.get(partition, key)
                 if raw is None:
@@ -94,23 +99,57 @@ class InventoryPublisher(InventoryScan):
                 if amount is None or (kind == "delta" and amount == state.last_published):
                     continue
                 update = inventory_update(state, amount, cast(Any, kind), at)
-                deltas.append((key, dumps(update)))
+                futures.append(await send(topic, key, dumps(update), None, None, None))
                 if kind == "snapshot" and amount == state.last_published:
                     continue  # nothing new to remember: no state write, no changelog record
-                if kind == "delta" and state.changed_at is not None:
-                    M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
-                if state.order_at is not None:
-                    M.STOREFRONT_LATENCY.observe(max(0.0, now - state.order_at))
-                state.last_published, state.published_at, state.changed_at = amount, now, None
-                state.order_at = None
+                told.append((partition, key, raw, state, amount))
+        if futures:
+            M.DELTAS.labels(kind).inc(len(futures))
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+            if failed:
+                log.warning("%d inventory updates not delivered: sent again", len(failed))
+        await self._mark(told, kind, now, delivered=not futures or not failed)
+        return len(futures)
+
+    async def _mark(
+        self,
+        told: list[tuple[int, bytes, bytes, SkuState, int]],
+        kind: str,
+        now: float,
+        delivered: bool,
+    ) -> None:
+        """Write the marks of delivered deltas (all or none: one gather); on a failed
+        delivery the SKUs go back to the debouncer instead. Each partition is read and
+        written between two awaits, so no agent batch interleaves with it."""
+        by_partition: dict[int, list[tuple[bytes, bytes, SkuState, int]]] = defaultdict(list)
+        for partition, key, raw, state, amount in told:
+            if delivered:
+                by_partition[partition].append((key, raw, state, amount))
+            else:
+                self.debouncer.mark(key.decode(), now)
+        for partition, items in by_partition.items():
+            if not self._owned(partition):
+                continue  # revoked while in flight: the new owner sees it dirty and re-sends
+            writes: list[tuple[bytes, bytes | None]] = []
+            for key, raw, state, amount in items:
+                current = self.store.get(partition, key)
+                if current is None:
+                    continue
+                if current != raw:  # changed in flight: record the amount told, dirty
+                    state = SkuState.from_dict(loads(current))  # unless it is as told
+                    state.last_published, state.published_at = amount, now
+                    if self._published_view(state) == amount:
+                        state.changed_at = state.order_at = None
+                else:
+                    if kind == "delta" and state.changed_at is not None:
+                        M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
+                    if state.order_at is not None:
+                        M.STOREFRONT_LATENCY.observe(max(0.0, now - state.order_at))
+                    state.last_published, state.published_at = amount, now
+                    state.changed_at = state.order_at = None
                 writes.append((key, dumps(state.to_dict())))
-            futures.extend(await self._put_marks(partition, writes, now))
-            for key, value in deltas:
-                futures.append(await send(topic, key, value, None, None, None))
-            sent += len(deltas)
-        if sent:
-            M.DELTAS.labels(kind).inc(sent)
-        return sent
+            await self._put_marks(partition, writes, now)  # stores before its first await
 
     async def _put_marks(
         self, partition: int, writes: list[tuple[bytes, bytes | None]], now: float
