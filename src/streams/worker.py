@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from streams.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def arm_shutdown_watchdog(
+    grace_s: float, exit_now: Callable[[int], Any] = os._exit
+) -> threading.Timer | None:
+    """Exit the process ``grace_s`` after a stop signal if the orderly stop has not ended
+    by then. A stop step that hangs (a producer flush waiting on a batch that never goes
+    out, seen once in a demo run) must not keep a worker, its pod or a script waiting for
+    ever; exiting here is what a SIGKILL would do, and every step is crash-safe."""
+    if grace_s <= 0:
+        return None
+
+    def fire() -> None:
+        log.warning(
+            "stop took longer than STREAMS_SHUTDOWN_GRACE_S=%gs: exiting now (as after a "
+            "SIGKILL; the next start resumes from the committed offsets)", grace_s
+        )  # fmt: skip
+        logging.shutdown()
+        exit_now(70)
+
+    timer = threading.Timer(grace_s, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def run_worker(settings: Settings) -> int:
@@ -37,7 +68,15 @@ def run_worker(settings: Settings) -> int:
     logging_config = (
         json_logging_config(settings.log_level) if settings.log_format == "json" else None
     )
-    worker = Worker(
+    grace = settings.shutdown_grace_s
+
+    class BoundedWorker(Worker):  # type: ignore[misc]
+        def _schedule_shutdown(self, signal: Any) -> None:
+            if not self._signal_stop_time:
+                arm_shutdown_watchdog(grace)
+            super()._schedule_shutdown(signal)
+
+    worker = BoundedWorker(
         app,
         loglevel=settings.log_level,
         quiet=True,

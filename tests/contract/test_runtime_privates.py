@@ -330,3 +330,15 @@ async def test_producer_metadata_over_fausts_own_producer(app: faust.App, kafka:
     finally:
         producer._producer = None
         await raw.stop()
+
+
+def test_mode_worker_schedules_its_stop_where_the_shutdown_watchdog_hooks_in() -> None:
+    """``streams.worker`` arms its watchdog in ``Worker._schedule_shutdown`` (the SIGTERM and
+    SIGINT handlers' one call), once: while ``_signal_stop_time`` is still unset."""
+    from mode.worker import Worker
+
+    params = list(inspect.signature(Worker._schedule_shutdown).parameters)
+    assert params == ["self", "signal"]
+    source = inspect.getsource(Worker._schedule_shutdown)
+    assert "self._signal_stop_time" in source
+    assert "_schedule_shutdown(signal.SIGTERM)" in inspect.getsource(Worker._on_sigterm)

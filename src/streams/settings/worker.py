@@ -26,6 +26,9 @@ class WorkerSettings(BaseModel):
     # OPSB: "json" = one JSON object per line (ts, level, logger, msg, sku/po/topic/offset)
     log_format: Literal["text", "json"] = "text"
     broker_session_timeout_s: float = 30.0
+    # after SIGTERM/SIGINT the worker exits within this long even if a stop step hangs (as
+    # after a SIGKILL, which every step survives); 0: wait for Faust's own stop however long
+    shutdown_grace_s: float = Field(30.0, ge=0)
     # stock stage batching: events coalesced per SKU into one table write
     batch_max: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.05, gt=0)
