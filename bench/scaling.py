@@ -41,10 +41,9 @@ from bench.harness.env import (
     RUN_ROOT,
     Meter,
     bench_settings,
-    broker,
     machine,
     product_version,
-    save_result,
+    run_and_report,
 )
 from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
@@ -188,13 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-save", action="store_true")
     a = ap.parse_args(argv)
-    with broker(a.bootstrap) as (bootstrap, _):
-        res = asyncio.run(amain(a, bootstrap))
-    print()
-    print(table(res))
-    if not a.no_save:
-        print(f"\nresults: {save_result('scaling', res)}")
-    return 0
+    return run_and_report("scaling", a, amain, table)
 
 
 if __name__ == "__main__":

@@ -45,14 +45,13 @@ import bench.harness as h
 from bench.amazon_budget import WAREHOUSE, bench_settings, final_amount, records
 from bench.harness import (
     RUN_ROOT,
-    broker,
     machine,
     metric_sum,
     produce_all,
     product_version,
-    save_result,
     scrape,
 )
+from bench.harness.env import run_and_report
 from streams.adapters.kafka_admin import create_topics
 from streams.sandbox.amazon import SandboxConfig, SandboxControl, running_sandbox
 from streams.sandbox.amazon.generator import default_catalogue
@@ -273,13 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     a = ap.parse_args(argv)
-    with broker(a.bootstrap) as (bootstrap, _):
-        res = asyncio.run(amain(a, bootstrap))
-    print()
-    print(table(res))
-    if not a.no_save:
-        print(f"\nresults: {save_result('spapi-group', res)}")
-    return 0
+    return run_and_report("spapi-group", a, amain, table)
 
 
 if __name__ == "__main__":

@@ -286,3 +286,17 @@ def sandbox_settings(
             default = Settings.model_fields[field_name].default
             fields[field_name] = f"{default}.{fields['app_id']}"
     return Settings(**fields)
+
+
+def run_and_report(name: str, a: Any, amain: Any, table: Any) -> int:
+    """The common end of a benchmark's ``main``: ``amain(a, bootstrap)`` on ``a.bootstrap``
+    (or a local broker), its table printed, its JSON saved unless ``a.no_save``."""
+    import asyncio
+
+    with broker(a.bootstrap) as (bootstrap, _):
+        res = asyncio.run(amain(a, bootstrap))
+    print()
+    print(table(res))
+    if not a.no_save:
+        print(f"\nresults: {save_result(name, res)}")
+    return 0

@@ -56,12 +56,7 @@ class MemoryPartitionStore:
     async def put_many(
         self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
     ) -> list[Any]:
-        db = self.partitions.setdefault(partition, {})
-        for key, value in items:
-            if value is None:
-                db.pop(key, None)
-            else:
-                db[key] = value
+        self.put_local(partition, items)
         return []
 
     def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
