@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -140,6 +142,21 @@ def _ack_counts(w: WorkerProcess) -> str:
     return "\n".join(ln for ln in w.metrics().splitlines() if ln.startswith(keep))
 
 
+@asynccontextmanager
+async def _restarted_worker(
+    s: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[SandboxControl, WorkerProcess]]:
+    """The SP-API sandbox, and a worker started on the state written before, ready."""
+    async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url, \
+            aiohttp.ClientSession() as http:  # fmt: skip
+        w = WorkerProcess(s, tmp_path / "worker.log").start()
+        try:
+            w.wait_ready()
+            yield SandboxControl(url, http), w
+        finally:
+            w.stop()
+
+
 async def test_a_built_acknowledgement_lost_in_a_crash_is_sent_once_identical(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -147,28 +164,21 @@ async def test_a_built_acknowledgement_lost_in_a_crash_is_sent_once_identical(
     records, po, body = _crashed_state(s, "RDLACK01", decided=True)
     assert body is not None and po.ack.hash == hashlib.sha256(body).hexdigest()
     await _send(bs, records)
-    async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url, \
-            aiohttp.ClientSession() as http:  # fmt: skip
-        control = SandboxControl(url, http)
-        w = WorkerProcess(s, tmp_path / "worker.log").start()
-        try:
-            w.wait_ready()
-            acks = await wait_for(bs, s.topic_po_acknowledgements, bool, timeout=40)
-            assert acks, "the built acknowledgement was never sent again\n" + w.tail()
-            sent = await wait_for(
-                bs, f"{s.app_id}-po-events",
-                lambda r: any(x.json().get("t") == "ack-submitted" for x in r),
-            )  # fmt: skip
-            assert any(x.json().get("t") == "ack-submitted" for x in sent), w.tail()
-            await asyncio.sleep(3)  # a second send would have happened by now
-            acks = await read_all(bs, s.topic_po_acknowledgements)
-            assert [(a.key, a.value) for a in acks] == [(b"RDLACK01", body)], _ack_counts(w)
-            submitted = await control.received("submitAcknowledgement")
-            assert [e["status"] for e in submitted] == [202]
-            assert submitted[0]["body"]["acknowledgements"] == [orjson.loads(body)]
-            assert 'outcome="resent"} 1.0' in _ack_counts(w)
-        finally:
-            w.stop()
+    async with _restarted_worker(s, tmp_path) as (control, w):
+        acks = await wait_for(bs, s.topic_po_acknowledgements, bool, timeout=40)
+        assert acks, "the built acknowledgement was never sent again\n" + w.tail()
+        sent = await wait_for(
+            bs, f"{s.app_id}-po-events",
+            lambda r: any(x.json().get("t") == "ack-submitted" for x in r),
+        )  # fmt: skip
+        assert any(x.json().get("t") == "ack-submitted" for x in sent), w.tail()
+        await asyncio.sleep(3)  # a second send would have happened by now
+        acks = await read_all(bs, s.topic_po_acknowledgements)
+        assert [(a.key, a.value) for a in acks] == [(b"RDLACK01", body)], _ack_counts(w)
+        submitted = await control.received("submitAcknowledgement")
+        assert [e["status"] for e in submitted] == [202]
+        assert submitted[0]["body"]["acknowledgements"] == [orjson.loads(body)]
+        assert 'outcome="resent"} 1.0' in _ack_counts(w)
 
 
 async def test_lines_lost_in_a_crash_are_decided_once_and_the_po_acknowledged(
@@ -187,30 +197,21 @@ async def test_lines_lost_in_a_crash_are_decided_once_and_the_po_acknowledged(
         (f"{s.app_id}-skus-changelog", key, dumps(sku.to_dict()), partition_for(key, s.partitions)),
         *records,
     ])  # fmt: skip
-    async with running_sandbox(e2e_sandbox(s), port=s.sandbox_port) as url, \
-            aiohttp.ClientSession() as http:  # fmt: skip
-        control = SandboxControl(url, http)
-        w = WorkerProcess(s, tmp_path / "worker.log").start()
-        try:
-            w.wait_ready()
-            acks = await wait_for(bs, s.topic_po_acknowledgements, bool, timeout=40)
-            assert acks, "the undecided lines were never sent again\n" + w.tail()
-            await wait_for(
-                bs, f"{s.app_id}-po-events",
-                lambda r: any(x.json().get("t") == "ack-submitted" for x in r),
-            )  # fmt: skip
-            await asyncio.sleep(3)
-            acks = await read_all(bs, s.topic_po_acknowledgements)
-            assert [a.key for a in acks] == [b"RDLLIN01"], _ack_counts(w)
-            [item] = acks[0].json()["items"]
-            assert [(e["acknowledgementCode"], e["acknowledgedQuantity"]["amount"])
-                    for e in item["itemAcknowledgements"]] == [("Accepted", 4)]  # fmt: skip
-            commands = [r.json() for r in await read_all(bs, s.topic_inventory_commands)]
-            assert [(c["action"], c["sku"], c["quantity"]) for c in commands] == [
-                ("reserve", SKU, 4)
-            ]
-            submitted = await control.received("submitAcknowledgement")
-            assert [e["status"] for e in submitted] == [202]
-            assert submitted[0]["body"]["acknowledgements"] == [acks[0].json()]
-        finally:
-            w.stop()
+    async with _restarted_worker(s, tmp_path) as (control, w):
+        acks = await wait_for(bs, s.topic_po_acknowledgements, bool, timeout=40)
+        assert acks, "the undecided lines were never sent again\n" + w.tail()
+        await wait_for(
+            bs, f"{s.app_id}-po-events",
+            lambda r: any(x.json().get("t") == "ack-submitted" for x in r),
+        )  # fmt: skip
+        await asyncio.sleep(3)
+        acks = await read_all(bs, s.topic_po_acknowledgements)
+        assert [a.key for a in acks] == [b"RDLLIN01"], _ack_counts(w)
+        [item] = acks[0].json()["items"]
+        assert [(e["acknowledgementCode"], e["acknowledgedQuantity"]["amount"])
+                for e in item["itemAcknowledgements"]] == [("Accepted", 4)]  # fmt: skip
+        commands = [r.json() for r in await read_all(bs, s.topic_inventory_commands)]
+        assert [(c["action"], c["sku"], c["quantity"]) for c in commands] == [("reserve", SKU, 4)]
+        submitted = await control.received("submitAcknowledgement")
+        assert [e["status"] for e in submitted] == [202]
+        assert submitted[0]["body"]["acknowledgements"] == [acks[0].json()]
