@@ -45,6 +45,7 @@ from bench.harness.env import (
     product_version,
     run_and_report,
 )
+from bench.harness.report import rendered
 from streams.adapters.kafka_admin import create_topics
 from streams.config import Settings
 
@@ -125,6 +126,7 @@ async def amain(a: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
         "date": stamp.isoformat(timespec="seconds"),
         "command": "python -m bench.scaling " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
         "machine": machine(),
+        "broker": bootstrap,
         "load_before": round(os.getloadavg()[0], 2),
         "product_version": product_version(),
         "config": {"messages": a.messages, "skus": a.skus, "channels": a.channels,
@@ -144,7 +146,7 @@ async def amain(a: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
 def table(res: dict[str, Any]) -> str:
     c = res["config"]
     rows = [
-        ("machine", f"{res['machine'].get('nproc')} CPU, load before {res['load_before']}"),
+        ("load average before the run", str(res["load_before"])),
         ("messages / SKUs / partitions", "{messages} / {skus} / {partitions}".format(**c)),
     ]
     for g in res["groups"]:
@@ -162,8 +164,7 @@ def table(res: dict[str, Any]) -> str:
             )
         )
     rows.append((f"speedup {res['groups'][-1]['workers']} workers vs 1", f"{res['speedup']}x"))
-    width = max(len(k) for k, _ in rows) + 2
-    return "\n".join(f"{k:<{width}}{v}" for k, v in rows)
+    return rendered("scaling benchmark", res, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
