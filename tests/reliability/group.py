@@ -76,16 +76,26 @@ async def settle_group(
     them sent, the group drained, commercetools' final state delivered, then the invariant
     checker until it passes (debounce, acknowledgement sender) or time runs out."""
     want = set(sc.po_numbers)
-    await wait_for(
+    t0 = time.monotonic()
+
+    def phase(text: str) -> None:  # where the settling spends its time (CI has no logs)
+        print(f"  settle +{time.monotonic() - t0:.0f}s: {text}")
+
+    acks = await wait_for(
         s.kafka_bootstrap,
         s.topic_po_acknowledgements,
         lambda r: want <= {x.key.decode() for x in r if x.key},
         timeout=timeout,
     )
+    phase(f"POs acknowledged on the topic: {len(want & {x.key.decode() for x in acks if x.key})}"
+          f" of {len(want)}")  # fmt: skip
     await sc.dispatch_acknowledged()
-    await wait_group_drained(s, inputs(s), timeout=120)
+    lag = await wait_group_drained(s, inputs(s), timeout=120)
+    phase(f"dispatched; input not committed: {behind(lag) or 'none'}")
     report = await final_report(s, sc, url)
+    phase(f"final report: {'ok' if report.ok else 'not ok'}")
     lag = await wait_group_drained(s, inputs(s), timeout=60)
+    phase(f"drained: {behind(lag) or 'nothing behind'}")
     return report, lag
 
 
@@ -113,6 +123,30 @@ def agent_crashes(*logs: Path) -> list[str]:
 
 def lag_total(lag: dict[str, dict[int, int]]) -> int:
     return sum(sum(v.values()) for v in lag.values())
+
+
+def behind(lag: dict[str, dict[int, int]]) -> dict[str, dict[int, int]]:
+    """Only the partitions with records not committed (for a failure message)."""
+    return {t: {p: n for p, n in v.items() if n} for t, v in lag.items() if any(v.values())}
+
+
+# what a worker's log says about a stall: warnings, errors, rebalance and recovery steps
+_TELLING = ("WARNING", "ERROR", "Crashed", "rebalance:", "Recovery", "generation", "Revoking",
+            "Setting newly assigned", "stall:", "stall|")  # fmt: skip
+
+
+def log_digest(*logs: Path, last: int = 60) -> str:
+    """The last telling lines of each worker log, cut to a readable width: what a CI failure
+    has to show, since the logs themselves are gone with the run's temporary directory."""
+    out: list[str] = []
+    for log in logs:
+        if not log.exists():
+            continue
+        lines = [ln[:300] for ln in log.read_text(errors="replace").splitlines()
+                 if any(t in ln for t in _TELLING)]  # fmt: skip
+        out.append(f"--- {log.name} ({len(lines)} telling lines, the last {last}):")
+        out += lines[-last:]
+    return "\n".join(out)
 
 
 def jsonable(x: Any) -> Any:

@@ -51,7 +51,8 @@ class Scenario:
         self.entries: dict[tuple[str, str], str] = {}  # (sku, channel id) -> entry id
         self.base: dict[tuple[str, str], int] = {}  # quantityOnStock the test set
         self.po_numbers: list[str] = []
-        self.dispatched: dict[str, str] = {}  # PO -> shipment id
+        self.dispatched: dict[str, str] = {}  # PO -> shipment id (only POs with goods)
+        self.nothing_to_ship: set[str] = set()  # acknowledged POs with no Accepted line
         self.counts: Counter[str] = Counter()
         self.ct = CommercetoolsClient(s)
 
@@ -156,7 +157,7 @@ class Scenario:
         for rec in acks:
             ack = rec.json()
             po = ack["purchaseOrderNumber"]
-            if po in self.dispatched or not po.startswith("CR"):
+            if po in self.dispatched or po in self.nothing_to_ship or not po.startswith("CR"):
                 continue
             goods = []
             for item in ack["items"]:
@@ -169,9 +170,11 @@ class Scenario:
                 sku = by_asin.get(item.get("amazonProductIdentifier", ""))
                 if eaches and sku:
                     goods.append((sku, eaches))
+            if not goods:  # nothing dispatched: no ASN to wait for
+                self.nothing_to_ship.add(po)
+                continue
             self.dispatched[po] = f"SH-{po}"
-            if goods:
-                out.append((po.encode(), self.dispatch(po, goods)))
+            out.append((po.encode(), self.dispatch(po, goods)))
         if out:
             await produce(self.s.kafka_bootstrap, self.s.topic_dispatches, out)
             self.counts["dispatches"] += len(out)
@@ -304,31 +307,39 @@ async def ready(w: WorkerProcess, timeout: float = 90.0) -> None:
     await asyncio.to_thread(w.wait_ready, timeout)
 
 
-async def shipped(s: Settings, shipments: set[str], timeout: float = 90.0) -> None:
-    """Until every dispatched shipment has an ASN or an owned exception (bounded)."""
+async def shipped(s: Settings, shipments: set[str], timeout: float = 90.0) -> set[str]:
+    """Until every dispatched shipment has an ASN or an owned exception (bounded); the
+    shipments still without either."""
     deadline = time.monotonic() + timeout
+    missing = set(shipments)
     while time.monotonic() < deadline:
         asns = await read_all(s.kafka_bootstrap, s.topic_shipment_confirmations)
         excs = await read_all(s.kafka_bootstrap, s.topic_exceptions)
-        done = {x.key.decode() for x in asns if x.key}
+        done: set[str | None] = {x.key.decode() for x in asns if x.key}
         done |= {(x.json().get("refs") or {}).get("shipmentId") for x in excs}
-        if shipments <= done:
-            return
+        missing = shipments - done  # type: ignore[operator]
+        if not missing:
+            break
         await asyncio.sleep(2)
+    return missing
 
 
-async def assigned(w: WorkerProcess, timeout: float = 60.0) -> None:
-    """Until the worker owns partitions and is not rebalancing (it is doing work)."""
+async def assigned(w: WorkerProcess, timeout: float = 60.0) -> dict[str, Any] | None:
+    """Until the worker owns partitions and is not rebalancing (it is doing work): None
+    then, else (timed out) the last /health answer, for the test to report."""
     deadline = time.monotonic() + timeout
+    h: dict[str, Any] = {}
+    lags: Any = []
     while time.monotonic() < deadline:
         try:
             h = await asyncio.to_thread(health, w)
             lags = (await asyncio.to_thread(scrape, w)).get("kafka_consumergroup_group_lag")
-        except OSError:
-            h, lags = {"rebalancing": True}, []
+        except OSError as exc:
+            h, lags = {"rebalancing": True, "error": repr(exc)}, []
         if not h.get("rebalancing") and lags:
-            return
+            return None
         await asyncio.sleep(0.3)
+    return {**h, "lag series": bool(lags)} if h else {"no answer": True}
 
 
 async def settle(s: Settings, w: WorkerProcess, sc: Scenario, url: str) -> Report:
@@ -352,7 +363,10 @@ async def final_report(s: Settings, sc: Scenario, url: str) -> Report:
     """Once the input is drained: the dispatched shipments confirmed, commercetools' final
     state delivered, then the invariant checker every 2 s until it passes (debounce,
     acknowledgement sender) or 40 tries are over; its last report."""
-    await shipped(s, set(sc.dispatched.values()))
+    t0 = time.monotonic()
+    missing = await shipped(s, set(sc.dispatched.values()))
+    print(f"  shipments confirmed in {time.monotonic() - t0:.0f}s; without ASN or exception: "
+          f"{sorted(missing)[:10] or 'none'}")  # fmt: skip
     await sc.final_sync()
     report = Report()
     for _ in range(40):
