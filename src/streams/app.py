@@ -34,6 +34,7 @@ from streams.observability.lag import LagMonitor
 from streams.observability.metrics import AMAZON_UNVALIDATED, REGISTRY, set_build_info
 from streams.rebalance import StreamsApp
 from streams.runtime.kafka import producer_metadata
+from streams.runtime.stall import StallWatch, faust_sample
 
 ALL_FLOWS = (
     "inventory",
@@ -267,7 +268,18 @@ def create_app(
 
     # /livez, /readyz (Kafka asked over the worker's own producer connection) and /health;
     # build_info for /metrics
-    health.register(app, kafka_probe=lambda: producer_metadata(app))
+    probes = health.register(app, kafka_probe=lambda: producer_metadata(app))
+    if s.stall_exit_s > 0:
+        watch = StallWatch(
+            faust_sample(app, kafka_ok=lambda: probes.kafka_error is None),
+            dump_s=s.stall_exit_s / 2,
+            exit_s=s.stall_exit_s,
+        )
+
+        @app.task
+        async def stall_watch() -> None:  # a plain task: it must see a stuck rebalance
+            await watch.run()
+
     set_build_info()
 
     return app

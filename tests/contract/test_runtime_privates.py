@@ -342,3 +342,23 @@ def test_mode_worker_schedules_its_stop_where_the_shutdown_watchdog_hooks_in() -
     source = inspect.getsource(Worker._schedule_shutdown)
     assert "self._signal_stop_time" in source
     assert "_schedule_shutdown(signal.SIGTERM)" in inspect.getsource(Worker._on_sigterm)
+
+
+async def test_the_stall_watch_reads_the_commit_in_progress_and_the_recovery(
+    app: faust.App,
+) -> None:
+    """``runtime.stall.faust_sample``: ``App._consumer`` (read without creating one),
+    ``Consumer._commit_fut`` (set for the length of a commit, None otherwise) and the
+    recovery's ``active_remaining_total``."""
+    from streams.runtime.stall import faust_sample
+
+    assert cast(Any, app)._consumer is None  # not created by reading it
+    consumer = app.consumer
+    assert cast(Any, app)._consumer is consumer
+    assert cast(Any, consumer)._commit_fut is None
+    source = inspect.getsource(FaustKafkaConsumer.commit)
+    assert "self._commit_fut = asyncio.Future" in source
+    assert "self._commit_fut = self._commit_fut, None" in source
+    assert isinstance(app.tables.recovery.active_remaining_total(), int)
+    s = faust_sample(app, lambda: True)()
+    assert (s.commit, s.kafka_ok, s.recovery_remaining) == (None, True, 0)

@@ -29,6 +29,10 @@ class WorkerSettings(BaseModel):
     # after SIGTERM/SIGINT the worker exits within this long even if a stop step hangs (as
     # after a SIGKILL, which every step survives); 0: wait for Faust's own stop however long
     shutdown_grace_s: float = Field(30.0, ge=0)
+    # a worker in a rebalance whose recovery applies nothing, or in a commit that does not
+    # return, for this long logs its waiting tasks (at half) and exits 70 to be restarted
+    # (runtime/stall.py); not counted while Kafka is unreachable; 0: never
+    stall_exit_s: float = Field(300.0, ge=0)
     # stock stage batching: events coalesced per SKU into one table write
     batch_max: int = Field(2000, ge=1)
     batch_within_s: float = Field(0.05, gt=0)
