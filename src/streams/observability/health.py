@@ -173,12 +173,7 @@ class Health:
         app = self.app
         recovery = getattr(getattr(app, "tables", None), "recovery", None)
         recovered = bool(recovery is not None and recovery.completed.is_set())
-        remaining: int | None = None
-        if recovery is not None:
-            try:
-                remaining = int(recovery.active_remaining_total())
-            except Exception:  # highwaters not known yet
-                remaining = None
+        remaining = recovery_remaining(app)
         now = self.clock()
         return WorkerState(
             recovered=recovered,
@@ -194,6 +189,17 @@ class Health:
 
     def ready(self) -> tuple[int, dict]:
         return readiness(self.state())
+
+
+def recovery_remaining(app: Any) -> int | None:
+    """Changelog records the tables' recovery still has to apply; None before it knows."""
+    recovery = getattr(getattr(app, "tables", None), "recovery", None)
+    if recovery is None:
+        return None
+    try:
+        return int(recovery.active_remaining_total())
+    except Exception:  # highwaters not known yet
+        return None
 
 
 def register(app: Any, kafka_probe: Callable[[], Awaitable[Any]]) -> Health:

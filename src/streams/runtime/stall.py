@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.observability.health import recovery_remaining
+
 log = logging.getLogger(__name__)
 
 EXIT_CODE = 70
@@ -142,17 +144,10 @@ def faust_sample(app: Any, kafka_ok: Callable[[], bool]) -> Callable[[], Sample]
     """How the watch reads a Faust app (``_commit_fut``: a private, see versions.py)."""
 
     def sample() -> Sample:
-        recovery = getattr(getattr(app, "tables", None), "recovery", None)
-        remaining: int | None = None
-        if recovery is not None:
-            try:
-                remaining = int(recovery.active_remaining_total())
-            except Exception:  # highwaters not known yet
-                remaining = None
         consumer = getattr(app, "_consumer", None)
         return Sample(
             rebalancing=bool(getattr(app, "rebalancing", False)),
-            recovery_remaining=remaining,
+            recovery_remaining=recovery_remaining(app),
             commit=getattr(consumer, "_commit_fut", None) if consumer is not None else None,
             kafka_ok=kafka_ok(),
         )
