@@ -315,9 +315,9 @@ async def shipped(s: Settings, shipments: set[str], timeout: float = 90.0) -> se
     while time.monotonic() < deadline:
         asns = await read_all(s.kafka_bootstrap, s.topic_shipment_confirmations)
         excs = await read_all(s.kafka_bootstrap, s.topic_exceptions)
-        done: set[str | None] = {x.key.decode() for x in asns if x.key}
-        done |= {(x.json().get("refs") or {}).get("shipmentId") for x in excs}
-        missing = shipments - done  # type: ignore[operator]
+        done = {x.key.decode() for x in asns if x.key}
+        done |= {sid for x in excs if (sid := (x.json().get("refs") or {}).get("shipmentId"))}
+        missing = shipments - done
         if not missing:
             break
         await asyncio.sleep(2)

@@ -117,9 +117,9 @@ class StallWatch:
         if age >= self.dump_s and not st.dumped:
             st.dumped = True
             log.warning(
-                "stall: the %s has not moved for %.0fs (STREAMS_STALL_EXIT_S=%g exits at %gs); "
+                "stall: the %s has not moved for %.0fs (exit at STREAMS_STALL_EXIT_S=%gs); "
                 "the waiting tasks:\n%s",
-                st.what, age, self.exit_s, self.exit_s,
+                st.what, age, self.exit_s,
                 "\n".join(f"stall| {ln}" for ln in task_stacks()),
             )  # fmt: skip
         if age >= self.exit_s:
@@ -144,11 +144,11 @@ def faust_sample(app: Any, kafka_ok: Callable[[], bool]) -> Callable[[], Sample]
     """How the watch reads a Faust app (``_commit_fut``: a private, see versions.py)."""
 
     def sample() -> Sample:
-        consumer = getattr(app, "_consumer", None)
         return Sample(
             rebalancing=bool(getattr(app, "rebalancing", False)),
             recovery_remaining=recovery_remaining(app),
-            commit=getattr(consumer, "_commit_fut", None) if consumer is not None else None,
+            # read ``_consumer``, not ``consumer``: the property would create one
+            commit=getattr(getattr(app, "_consumer", None), "_commit_fut", None),
             kafka_ok=kafka_ok(),
         )
 
