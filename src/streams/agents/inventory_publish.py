@@ -19,6 +19,7 @@ from streams.agents.inventory_scan import (
 from streams.domain.inventory import SkuState, inventory_update
 from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
+from streams.runtime.store import send_keyed
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,9 @@ class InventoryPublisher(InventoryScan):
             if partition is None:
                 partition = partition_for(key, self.settings.partitions)
             by_partition[partition].append(key)
-        futures: list[Any] = []
+        records: list[tuple[bytes, bytes | None]] = []
         told: list[tuple[int, bytes, bytes, SkuState, int]] = []  # partition, key, raw, ...
         at = utc_iso(now)
-        send: Any = self.app.producer.send  # straight to the producer: no wrappers per delta
-        topic = self.out_topic_name
         for partition, pkeys in by_partition.items():
             if not self._owned(partition):
                 continue  # moved to another worker in a rebalance: its owner publishes it
@@ -98,19 +97,21 @@ class InventoryPublisher(InventoryScan):
                 amount = self._published_view(state)
                 if amount is None or (kind == "delta" and amount == state.last_published):
                     continue
-                update = inventory_update(state, amount, cast(Any, kind), at)
-                futures.append(await send(topic, key, dumps(update), None, None, None))
+                records.append((key, dumps(inventory_update(state, amount, cast(Any, kind), at))))
                 if kind == "snapshot" and amount == state.last_published:
                     continue  # nothing new to remember: no state write, no changelog record
                 told.append((partition, key, raw, state, amount))
-        if futures:
-            M.DELTAS.labels(kind).inc(len(futures))
+        failed = False
+        if records:
+            M.DELTAS.labels(kind).inc(len(records))
+            # one record batch per partition on the producer, not a send and a future each
+            futures = await send_keyed(self.app, self.out_topic_name, records)
             results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+            failed = any(isinstance(r, BaseException) for r in results)
             if failed:
-                log.warning("%d inventory updates not delivered: sent again", len(failed))
-        await self._mark(told, kind, now, delivered=not futures or not failed)
-        return len(futures)
+                log.warning("%d inventory updates not all delivered: sent again", len(records))
+        await self._mark(told, kind, now, delivered=not failed)
+        return len(records)
 
     async def _mark(
         self,

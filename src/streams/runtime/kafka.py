@@ -21,11 +21,17 @@ async def all_metadata(consumer: AIOKafkaConsumer) -> Any:
     return await consumer._client.fetch_all_metadata()
 
 
+def aiokafka_producer(app: Any) -> Any:
+    """The AIOKafkaProducer under Faust's producer (``Producer._producer``; None until it
+    has started, and for the hand-written fakes of the unit tests). Faust's commit flushes
+    it, so record batches sent on it are delivered before offsets are committed."""
+    return getattr(app.producer, "_producer", None)
+
+
 async def producer_metadata(app: Any) -> Any:
     """One metadata request over the Faust producer's own aiokafka client (the readiness
-    probe: the connection the worker's output goes through answers). Faust keeps the
-    AIOKafkaProducer in ``Producer._producer`` (None until started)."""
-    producer = getattr(app.producer, "_producer", None)
+    probe: the connection the worker's output goes through answers)."""
+    producer = aiokafka_producer(app)
     if producer is None:
         raise ConnectionError("the producer has not started")
     return await producer.client.fetch_all_metadata()

@@ -18,6 +18,7 @@ from faust.tables.globaltable import GlobalTable
 from rocksdict import WriteBatch
 
 from streams.runtime.events import bind_event
+from streams.runtime.kafka import aiokafka_producer, partition_for
 
 # where Faust keeps a partition's changelog offset (faust.stores.rocksdb.Store.offset_key)
 OFFSET_KEY = b"__faust\0offset__"
@@ -71,6 +72,26 @@ async def send_records(
     return futs, last
 
 
+async def send_keyed(app: faust.App, topic: str, records: Sequence[Write]) -> list[Any]:
+    """``records`` to ``topic``, each in the partition its key gets from the default
+    partitioner, as whole record batches on Faust's own aiokafka producer (see
+    :func:`send_records`); per record through Faust's producer while the topic's partitions
+    are not known yet (or with a fake producer). Returns the delivery futures: one per batch
+    (or per record); any of them failing means some of ``records`` were not delivered."""
+    producer = aiokafka_producer(app)
+    partitions = producer.client.cluster.partitions_for_topic(topic) if producer else None
+    if not partitions:
+        send: Any = app.producer.send
+        return [await send(topic, key, value, None, None, None) for key, value in records]
+    by_partition: dict[int, list[Write]] = defaultdict(list)
+    for key, value in records:
+        by_partition[partition_for(key or b"", len(partitions))].append((key, value))
+    futs: list[Any] = []
+    for partition, recs in by_partition.items():
+        futs.extend((await send_records(producer, topic, partition, recs))[0])
+    return futs
+
+
 async def _send(app: faust.App, topic: str, key: bytes | None, value: bytes | None,
                 partition: int | None = None, headers: Any = None) -> Any:  # fmt: skip
     return await app.producer.send(topic, key, value, partition, None, headers)
@@ -104,8 +125,9 @@ class TableStore:
         changelog records in order; the persisted offset follows the last one delivered.
         With ``changelog``, those are the records sent instead (a table whose other keys are
         derived locally from them wherever the changelog is applied: ``DerivedGlobalTable``).
-        With ``producer`` (an aiokafka producer: a raw stage's own), the records go out as
-        whole record batches (:func:`send_records`) instead of one ``send`` each.
+        The records go out as whole record batches (:func:`send_records`) on ``producer``
+        (a raw stage's own aiokafka producer) or else on Faust's, instead of one ``send`` and
+        one future each.
 
         The per-key path (``DirectWriter.put``) costs a current-event bind, a store lookup
         and a persisted-offset write per key; a batch of thousands of SKUs pays them once.
@@ -132,11 +154,12 @@ class TableStore:
             return []
         store = self.table.data
         topic = self.table.changelog_topic.get_topic_name()
+        producer = producer or aiokafka_producer(self.app)
         if producer is not None:
             futs, last = await send_records(producer, topic, partition, items)
             futs[-1].add_done_callback(_persist_offset(store, last - 1))
             return futs
-        send: Any = self.app.producer.send
+        send: Any = self.app.producer.send  # a fake producer (unit tests)
         futs = [await send(topic, key, value, partition, None, None) for key, value in items]
         futs[-1].add_done_callback(_persist_offset(store))
         return futs
