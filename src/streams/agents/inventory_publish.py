@@ -19,7 +19,7 @@ from streams.agents.inventory_scan import (
 from streams.domain.inventory import SkuState, inventory_update
 from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
-from streams.runtime.store import send_keyed
+from streams.runtime.store import Write, send_keyed
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class InventoryPublisher(InventoryScan):
             if partition is None:
                 partition = partition_for(key, self.settings.partitions)
             by_partition[partition].append(key)
-        records: list[tuple[bytes, bytes | None]] = []
+        records: list[Write] = []
         told: list[tuple[int, bytes, bytes, SkuState, int]] = []  # partition, key, raw, ...
         at = utc_iso(now)
         for partition, pkeys in by_partition.items():

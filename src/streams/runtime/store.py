@@ -81,11 +81,10 @@ async def send_keyed(app: faust.App, topic: str, records: Sequence[Write]) -> li
     producer = aiokafka_producer(app)
     partitions = producer.client.cluster.partitions_for_topic(topic) if producer else None
     if not partitions:
-        send: Any = app.producer.send
-        return [await send(topic, key, value, None, None, None) for key, value in records]
+        return [await _send(app, topic, key, value) for key, value in records]
     by_partition: dict[int, list[Write]] = defaultdict(list)
     for key, value in records:
-        by_partition[partition_for(key or b"", len(partitions))].append((key, value))
+        by_partition[partition_for(key, len(partitions))].append((key, value))
     futs: list[Any] = []
     for partition, recs in by_partition.items():
         futs.extend((await send_records(producer, topic, partition, recs))[0])
@@ -159,8 +158,8 @@ class TableStore:
             futs, last = await send_records(producer, topic, partition, items)
             futs[-1].add_done_callback(_persist_offset(store, last - 1))
             return futs
-        send: Any = self.app.producer.send  # a fake producer (unit tests)
-        futs = [await send(topic, key, value, partition, None, None) for key, value in items]
+        # a fake producer (unit tests)
+        futs = [await _send(self.app, topic, key, value, partition) for key, value in items]
         futs[-1].add_done_callback(_persist_offset(store))
         return futs
 
