@@ -27,6 +27,7 @@ from streams.domain.inventory import SkuState
 from streams.domain.mapping import SkuMapping
 from streams.domain.purchase_orders import PoLine
 from streams.observability import metrics as M
+from streams.runtime.acks import DeliveryAcks
 
 log = logging.getLogger("streams.agents.inventory")
 
@@ -34,6 +35,9 @@ log = logging.getLogger("streams.agents.inventory")
 class SkuApply(InventoryBase):
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
         s = self.settings
+        # a batch's events are acked once its records are delivered, while the next batch
+        # is applied: no produce round trip between two batches
+        acks = DeliveryAcks(stream, s.sku_batches_in_flight)
         async for batch in stream.noack_take(s.batch_max, s.sku_batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
@@ -78,9 +82,7 @@ class SkuApply(InventoryBase):
                 for po, decisions in self._df_decisions.items():
                     futures.append(await self.direct.send(*self.df_decisions(po, decisions)))
             self._df_decisions = {}
-            await asyncio.gather(*futures)
-            for ev in events:
-                await stream.ack(ev)
+            await acks.add(events, futures)
             M.BATCH_SECONDS.labels("skus").observe(time.perf_counter() - started)
             M.BATCH_EVENTS.labels("skus").observe(n)
             M.PENDING.labels("deltas").set(len(self.debouncer))

@@ -46,6 +46,9 @@ class WorkerSettings(BaseModel):
     bulk_restore: bool = True
     # the SKU agent's wait to fill a batch (the ingest stage already sends bundles)
     sku_batch_within_s: float = Field(0.02, gt=0)
+    # batches the SKU agent applies while earlier ones are still being delivered (their
+    # events are acked on delivery: runtime/acks.py); 1: one batch waits for the previous
+    sku_batches_in_flight: int = Field(4, ge=1, le=64)
     # ingest re-keys into bundles: one sku-events record per SKU partition per batch
     ingest_bundle_max: int = Field(500, ge=1, le=5000)
 
