@@ -28,9 +28,15 @@ from faust.transport.drivers.aiokafka import Consumer as FaustKafkaConsumer
 from faust.types import TP
 
 from streams.runtime.commit import ReadOffsets
-from streams.runtime.consumer import ContiguousCommitConsumer, StreamsApp, TrackedMessage
+from streams.runtime.consumer import (
+    ContiguousCommitConsumer,
+    OneRequestSeekThread,
+    StreamsApp,
+    TrackedMessage,
+)
 from streams.runtime.events import PartitionEvent, bind_event
 from streams.runtime.kafka import all_metadata, partition_for, position, producer_metadata
+from streams.runtime.offsets import seek_all_to_committed
 from streams.runtime.store import OFFSET_KEY, TableStore, read_partition, rocksdict_targets
 from streams.runtime.versions import TESTED, UntestedRuntimeVersion, check_versions, installed
 from tests.support.kafka import produce
@@ -310,6 +316,62 @@ async def test_position_and_metadata_from_the_consumers_internals(kafka: str) ->
         assert position(consumer, tp) == 4  # the next offset getmany hands out
     finally:
         await consumer.stop()
+
+
+async def test_seek_all_to_committed_is_aiokafkas_seek_in_one_request(kafka: str) -> None:
+    """``consumer._subscription.assigned_partitions()``, ``_coordinator.
+    fetch_committed_offsets`` and ``_fetcher.seek_to`` (runtime/offsets.py): the committed
+    offsets and positions aiokafka's own ``seek_to_committed`` gives, partition by partition."""
+    topic = f"contract-seek-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    await produce(kafka, topic, [(f"k{i}".encode(), b"v") for i in range(60)])
+    group = f"contract-seek-{uuid.uuid4().hex[:8]}"
+
+    async def consumer_at_start() -> AIOKafkaConsumer:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=kafka, group_id=group, enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )  # fmt: skip
+        await c.start()
+        c.assign(tps)
+        return c
+
+    first = await consumer_at_start()
+    try:  # partition 0 at 3, partition 1 at 0, partition 2 never committed
+        await first.commit({tps[0]: 3, tps[1]: 0})
+    finally:
+        await first.stop()
+    ours, theirs = await consumer_at_start(), await consumer_at_start()
+    try:
+        got = await seek_all_to_committed(ours)
+        want = await theirs.seek_to_committed()
+        assert got == want == {tps[0]: 3, tps[1]: 0, tps[2]: None}
+        for tp in tps:
+            assert await ours.position(tp) == await theirs.position(tp)
+        assert await ours.position(tps[0]) == 3
+    finally:
+        await ours.stop()
+        await theirs.stop()
+
+
+def test_our_consumer_thread_replaces_fausts_where_faust_makes_it(app: faust.App) -> None:
+    """``Consumer._new_consumer_thread()`` makes the thread (``AIOKafkaConsumerThread(self,
+    loop=, beacon=)``); its ``seek_to_committed`` runs on it through ``call_thread(fun,
+    *args)`` on ``_ensure_consumer()``, as Faust's own does."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    assert list(inspect.signature(FaustKafkaConsumer._new_consumer_thread).parameters) == ["self"]
+    source = inspect.getsource(FaustKafkaConsumer._new_consumer_thread)
+    assert "AIOKafkaConsumerThread(self, loop=self.loop, beacon=self.beacon)" in source
+    own = inspect.getsource(AIOKafkaConsumerThread.seek_to_committed)
+    assert "self.call_thread(self._ensure_consumer().seek_to_committed)" in own
+    assert isinstance(cast(Any, app.consumer)._thread, OneRequestSeekThread)
 
 
 async def test_producer_metadata_over_fausts_own_producer(app: faust.App, kafka: str) -> None:

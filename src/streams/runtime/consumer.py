@@ -50,6 +50,7 @@ from typing import Any, cast
 import faust
 from faust.sensors import Sensor
 from faust.transport.consumer import CONSUMER_WAIT_EMPTY
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, EventT, Message, StreamT
 from faust.types.tuples import ConsumerMessage, ack_lock
@@ -57,12 +58,27 @@ from mode import Service
 from mode.utils.futures import notify
 
 from streams.runtime.commit import ReadOffsets, Tracked
+from streams.runtime.offsets import seek_all_to_committed
 
 log = logging.getLogger(__name__)
 
 
+class OneRequestSeekThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, seeking to the committed offsets with one OffsetFetch for
+    every partition instead of one each (runtime/offsets.py)."""
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return cast(
+            Mapping[TP, int],
+            await self.call_thread(seek_all_to_committed, self._ensure_consumer()),
+        )
+
+
 class BoundedWaitConsumer(AIOKafkaConsumer):
     wait_empty_s: float = 60.0
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return OneRequestSeekThread(self, loop=self.loop, beacon=self.beacon)
 
     @Service.transitions_to(CONSUMER_WAIT_EMPTY)
     async def wait_empty(self) -> None:
