@@ -35,6 +35,7 @@ from streams.observability.metrics import AMAZON_UNVALIDATED, REGISTRY, set_buil
 from streams.rebalance import StreamsApp
 from streams.runtime.kafka import producer_metadata
 from streams.runtime.stall import StallWatch, faust_sample
+from streams.runtime.tablemanager import PromptTableManager
 
 ALL_FLOWS = (
     "inventory",
@@ -151,6 +152,8 @@ def create_app(
         broker_credentials=broker_credentials(s),
         store="rocksdb://",
         datadir=str(s.data_dir),
+        # every table is declared below, before the worker starts: no wait for late ones
+        TableManager=PromptTableManager,
         topic_partitions=s.partitions,
         topic_replication_factor=s.kafka_replication_factor,
         topic_allow_declare=True,

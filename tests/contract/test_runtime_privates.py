@@ -374,6 +374,23 @@ def test_our_consumer_thread_replaces_fausts_where_faust_makes_it(app: faust.App
     assert isinstance(cast(Any, app.consumer)._thread, OneRequestSeekThread)
 
 
+def test_fausts_table_manager_starts_with_the_wait_the_prompt_one_leaves_out() -> None:
+    """``TableManager.on_start`` is a one-second sleep, then the channels and the recovery:
+    the prompt manager is the same without the sleep."""
+    from faust.tables import TableManager
+
+    from streams.runtime.tablemanager import PromptTableManager
+
+    def body(method: object) -> list[str]:
+        lines = [ln.strip() for ln in inspect.getsource(method).splitlines()[1:]]  # type: ignore[arg-type]
+        return [ln for ln in lines if ln and not ln.startswith(('"""', "#"))]  # the code
+
+    faust_body = body(TableManager.on_start)
+    assert faust_body[0] == "await self.sleep(1.0)"
+    assert body(PromptTableManager.on_start) == faust_body[1:]
+    assert inspect.iscoroutinefunction(TableManager._update_channels)
+
+
 async def test_producer_metadata_over_fausts_own_producer(app: faust.App, kafka: str) -> None:
     """``app.producer._producer`` (Faust's AIOKafkaProducer, None until started) and its
     ``client.fetch_all_metadata()``: the readiness probe's request."""

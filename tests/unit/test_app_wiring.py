@@ -108,3 +108,13 @@ def test_the_advertised_host_is_the_canonical_url_and_the_bind_stays(tmp_path: P
     assert app.conf.web_bind == "0.0.0.0"
     plain = create_app(Settings(data_dir=tmp_path / "p", web_host="127.0.0.1"))
     assert str(plain.conf.canonical_url) == "http://127.0.0.1:6066"
+
+
+def test_the_worker_starts_its_tables_without_waiting_for_late_ones(tmp_path: Path) -> None:
+    """Every table is declared by create_app, before the worker starts: the table manager
+    registers them at once instead of after Faust's one-second wait for late ones."""
+    from streams.runtime.tablemanager import PromptTableManager
+
+    app = create_app(settings(tmp_path))
+    assert isinstance(app.tables, PromptTableManager)
+    assert {"skus", "products", "entries", "pos", "shipments"} <= set(app.tables)
