@@ -123,9 +123,12 @@ class Sender(Publisher):
         super().__init__(delay=0.0, owned=[0])
         self.settings = Settings(published_log_delay_s=0.0, partitions=1)
         self.partition_of = {}
+        self.offer_of = {}
+        self.policy: object = None
+        self.channel_policy = lambda: self.policy  # type: ignore[assignment,return-value]
         self.out_topic_name = "updates"
         self.producer = FakeProducer()
-        self.app = SimpleNamespace(producer=self.producer)
+        self.app = SimpleNamespace(producer=self.producer, consumer_generation_id=1)
         self.debouncer = FakeDebouncer()
 
     def _owned(self, partition: int) -> bool:
@@ -189,3 +192,40 @@ async def test_a_change_applied_while_the_delta_was_in_flight_is_kept() -> None:
     s = stored(p)
     assert s.channels["ch"].available == 3  # not overwritten by the state read before
     assert s.last_published == 7 and s.changed_at == 90.0  # told 7, 3 still to tell
+
+
+# --- the amount the SKU agent computed for the state it wrote ---------------------------
+
+
+async def published_amount(p: Sender) -> int:
+    task = asyncio.create_task(p._publish([b"A"], "delta", now=100.0))
+    await asyncio.sleep(0)
+    p.producer.futures[-1].set_result(None)
+    await task
+    return stored(p).last_published or 0
+
+
+async def test_the_timer_publishes_the_amount_the_sku_agent_computed_for_the_state() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    p._remember_offer("A", 5)  # what the agent's rule gave (here unlike the fake view's 7)
+    assert await published_amount(p) == 5
+    assert p.offer_of == {}  # taken: the next publish of A computes it again
+    await p.store.put_many(0, [(b"A", sku_state(8, last=5))])
+    assert await published_amount(p) == 8
+
+
+async def test_an_amount_computed_under_another_policy_is_computed_again() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    p._remember_offer("A", 5)
+    p.policy = object()  # the warehouse policy changed since the agent wrote the state
+    assert await published_amount(p) == 7
+
+
+async def test_an_amount_from_before_a_rebalance_is_computed_again() -> None:
+    p = Sender()
+    await p.store.put_many(0, [(b"A", sku_state(7))])
+    p._remember_offer("A", 5)
+    p.app.consumer_generation_id = 2  # the partition may have been another worker's since
+    assert await published_amount(p) == 7

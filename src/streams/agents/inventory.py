@@ -134,6 +134,7 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self.sku_topic_name = self.sku_topic.get_topic_name()
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
+        self.offer_of: dict[str, tuple[int, object, int]] = {}
         self._entry_writes: list[tuple[bytes, bytes | None]] = []  # of the partition in hand
         # ct.messages and master.sku-mappings are read by a raw consumer (agents/ingest.py)
         self.ingest = IngestService(
@@ -172,5 +173,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
 
     async def _on_rebalance_complete(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self._drop_unlogged()
+        self.offer_of.clear()  # stale once the partitions moved (see _known_offer)
         self.needs_dirty_scan = True
         self.needs_scan = True

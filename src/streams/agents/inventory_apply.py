@@ -168,16 +168,19 @@ class SkuApply(InventoryBase):
             if changed:
                 # changed_at set <=> Amazon may not have been told: the restart scan reads
                 # only such states (see _scan_dirty)
-                if self._unpublished(state):
+                want = self._published_view(state)
+                if want is not None and want != state.last_published:
                     if state.changed_at is None:
                         state.changed_at = now
                     sale = self.settings.debounce_sale_wait_s if sold else None
                     when = change_time(at, now, self.settings.debounce_window_s)
                     self.debouncer.mark(state.sku, when, sale)
                     self.partition_of[state.sku] = partition
+                    self._remember_offer(state.sku, want)
                 else:
                     state.changed_at = state.order_at = None
                     self.debouncer.discard(state.sku)
+                    self._forget_offer(state.sku)
                 writes.append((key, dumps(state.to_dict())))
         for name, k in outcomes.items():
             self._outcome[name].inc(k)

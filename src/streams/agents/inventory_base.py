@@ -46,6 +46,9 @@ class InventoryBase:
     sku_topic_name: str
     out_topic_name: str
     partition_of: dict[str, int]
+    # dirty SKU -> what the SKU agent computed Amazon is offered for the state it wrote, under
+    # which warehouse policy and consumer generation (the timer's path without a decode)
+    offer_of: dict[str, tuple[int, object, int]]
     needs_scan: bool
     needs_dirty_scan: bool
     snapshot_cursor: list[tuple[int, bytes | None]]
@@ -74,6 +77,30 @@ class InventoryBase:
         if want is None:
             return False
         return want != state.last_published
+
+    def _remember_offer(self, sku: str, amount: int) -> None:
+        """The offered amount of the state just written for ``sku``. Only the SKU agent
+        changes what a state offers, and it calls this (or :meth:`_forget_offer`) at each
+        write; the timer's marks change no input of it."""
+        self.offer_of[sku] = (amount, self.channel_policy(), self._generation())
+
+    def _forget_offer(self, sku: str) -> None:
+        self.offer_of.pop(sku, None)
+
+    def _known_offer(self, sku: str) -> int | None:
+        """The amount :meth:`_remember_offer` recorded for ``sku``, taken out, if it still
+        holds: the same warehouse policy, and no rebalance since (another worker may have
+        changed the state meanwhile). None: compute it from the state."""
+        known = self.offer_of.pop(sku, None)
+        if known is None:
+            return None
+        amount, policy, generation = known
+        if policy is not self.channel_policy() or generation != self._generation():
+            return None
+        return amount
+
+    def _generation(self) -> int:
+        return int(getattr(self.app, "consumer_generation_id", 0) or 0)
 
     def _logged(self, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
         """``items`` went to the changelog with their current values: any published mark

@@ -16,12 +16,15 @@ from streams.agents.inventory_scan import (
     SLICE_TICK_S,
     InventoryScan,
 )
-from streams.domain.inventory import SkuState, inventory_update
+from streams.domain.inventory import SkuState, stored_told, stored_update
 from streams.observability import metrics as M
 from streams.runtime.kafka import partition_for
 from streams.runtime.store import Write, send_keyed
 
 log = logging.getLogger(__name__)
+
+# a SKU told Amazon in this tick: partition, key, the stored bytes and their dict, the amount
+Told = tuple[int, bytes, bytes, dict[str, Any], int]
 
 
 class InventoryPublisher(InventoryScan):
@@ -84,7 +87,7 @@ class InventoryPublisher(InventoryScan):
                 partition = partition_for(key, self.settings.partitions)
             by_partition[partition].append(key)
         records: list[Write] = []
-        told: list[tuple[int, bytes, bytes, SkuState, int]] = []  # partition, key, raw, ...
+        told: list[Told] = []
         at = utc_iso(now)
         for partition, pkeys in by_partition.items():
             if not self._owned(partition):
@@ -93,14 +96,18 @@ class InventoryPublisher(InventoryScan):
                 raw = self.store.get(partition, key)
                 if raw is None:
                     continue
-                state = SkuState.from_dict(loads(raw))
-                amount = self._published_view(state)
-                if amount is None or (kind == "delta" and amount == state.last_published):
+                # the stored dict, not a SkuState: the delta and the mark need a few of its
+                # fields, and the amount is the one the SKU agent computed when it wrote it
+                d = loads(raw)
+                amount = self._known_offer(key.decode())
+                if amount is None:
+                    amount = self._published_view(SkuState.from_dict(d))
+                if amount is None or (kind == "delta" and amount == d.get("lp")):
                     continue
-                records.append((key, dumps(inventory_update(state, amount, cast(Any, kind), at))))
-                if kind == "snapshot" and amount == state.last_published:
+                records.append((key, dumps(stored_update(d, amount, cast(Any, kind), at))))
+                if kind == "snapshot" and amount == d.get("lp"):
                     continue  # nothing new to remember: no state write, no changelog record
-                told.append((partition, key, raw, state, amount))
+                told.append((partition, key, raw, d, amount))
         failed = False
         if records:
             M.DELTAS.labels(kind).inc(len(records))
@@ -113,27 +120,21 @@ class InventoryPublisher(InventoryScan):
         await self._mark(told, kind, now, delivered=not failed)
         return len(records)
 
-    async def _mark(
-        self,
-        told: list[tuple[int, bytes, bytes, SkuState, int]],
-        kind: str,
-        now: float,
-        delivered: bool,
-    ) -> None:
+    async def _mark(self, told: list[Told], kind: str, now: float, delivered: bool) -> None:
         """Write the marks of delivered deltas (all or none: one gather); on a failed
         delivery the SKUs go back to the debouncer instead. Each partition is read and
         written between two awaits, so no agent batch interleaves with it."""
-        by_partition: dict[int, list[tuple[bytes, bytes, SkuState, int]]] = defaultdict(list)
-        for partition, key, raw, state, amount in told:
+        by_partition: dict[int, list[tuple[bytes, bytes, dict[str, Any], int]]] = defaultdict(list)
+        for partition, key, raw, d, amount in told:
             if delivered:
-                by_partition[partition].append((key, raw, state, amount))
+                by_partition[partition].append((key, raw, d, amount))
             else:
                 self.debouncer.mark(key.decode(), now)
         for partition, items in by_partition.items():
             if not self._owned(partition):
                 continue  # revoked while in flight: the new owner sees it dirty and re-sends
             writes: list[tuple[bytes, bytes | None]] = []
-            for key, raw, state, amount in items:
+            for key, raw, d, amount in items:
                 current = self.store.get(partition, key)
                 if current is None:
                     continue
@@ -142,14 +143,20 @@ class InventoryPublisher(InventoryScan):
                     state.last_published, state.published_at = amount, now
                     if self._published_view(state) == amount:
                         state.changed_at = state.order_at = None
-                else:
-                    if kind == "delta" and state.changed_at is not None:
-                        M.DELTA_LATENCY.observe(max(0.0, now - state.changed_at))
-                    if state.order_at is not None:
-                        M.STOREFRONT_LATENCY.observe(max(0.0, now - state.order_at))
+                    writes.append((key, dumps(state.to_dict())))
+                    continue
+                changed_at, order_at = d.get("ca"), d.get("oa")
+                if kind == "delta" and changed_at is not None:
+                    M.DELTA_LATENCY.observe(max(0.0, now - changed_at))
+                if order_at is not None:
+                    M.STOREFRONT_LATENCY.observe(max(0.0, now - order_at))
+                marked = stored_told(d, amount, now)
+                if marked is None:  # stored before the dirty marker: through a SkuState
+                    state = SkuState.from_dict(d)
                     state.last_published, state.published_at = amount, now
                     state.changed_at = state.order_at = None
-                writes.append((key, dumps(state.to_dict())))
+                    marked = state.to_dict()
+                writes.append((key, dumps(marked)))
             await self._put_marks(partition, writes, now)  # stores before its first await
 
     async def _put_marks(

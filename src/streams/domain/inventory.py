@@ -34,6 +34,8 @@ __all__ = [
     "SkuState",
     "inventory_update",
     "stored_clean",
+    "stored_told",
+    "stored_update",
 ]
 
 RECENT_IDS = 8  # message ids kept per entry to drop redeliveries that share a version
@@ -272,19 +274,62 @@ def inventory_update(
     """The ``amazon.inventory-updates`` value: a DF inventory ``ItemDetails`` plus context."""
     m = state.mapping
     assert m is not None, "only mapped SKUs are published"
+    return _update(
+        state.sku, m.asin, m.vendorProductIdentifier, m.obsolete,
+        amount, state.last_published, state.changed_at, kind, published_at,
+    )  # fmt: skip
+
+
+def stored_update(
+    d: dict[str, Any], amount: int, kind: Literal["delta", "snapshot"], published_at: str
+) -> dict[str, Any]:
+    """:func:`inventory_update` of the stored state ``d`` (``SkuState.to_dict``'s layout),
+    read without decoding it into a SkuState (the debounce timer's path)."""
+    m = d.get("m")
+    assert m, "only mapped SKUs are published"
+    return _update(
+        d["sku"], m.get("asin"), m.get("vendorProductIdentifier"), bool(m.get("obsolete")),
+        amount, d.get("lp"), d.get("ca"), kind, published_at,
+    )  # fmt: skip
+
+
+def stored_told(d: dict[str, Any], amount: int, now: float) -> dict[str, Any] | None:
+    """The stored state ``d`` once Amazon was told ``amount`` at ``now`` and nothing is left
+    to publish: what the timer's mark does to a SkuState (last published, when, no pending
+    change or storefront latency), done on the stored layout. None for a state stored
+    before the dirty marker: decode that one."""
+    if next(iter(d), None) != "dirty":
+        return None
+    d["lp"], d["pa"], d["ca"], d["oa"] = amount, now, None, None
+    # SkuState.dirty with no change left: an open storefront hold or a re-read due
+    d["dirty"] = int(bool(d.get("oh")) or d.get("rr") is not None)
+    return d
+
+
+def _update(
+    sku: str,
+    asin: str | None,
+    vendor_id: str | None,
+    obsolete: bool,
+    amount: int,
+    previous: int | None,
+    changed_at: float | None,
+    kind: str,
+    published_at: str,
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "availableQuantity": {"amount": amount, "unitOfMeasure": "Each"},
-        "isObsolete": m.obsolete,
+        "isObsolete": obsolete,
     }
-    if m.asin:
-        item["buyerProductIdentifier"] = m.asin
-    if m.vendorProductIdentifier:
-        item["vendorProductIdentifier"] = m.vendorProductIdentifier
+    if asin:
+        item["buyerProductIdentifier"] = asin
+    if vendor_id:
+        item["vendorProductIdentifier"] = vendor_id
     return {
-        "sku": state.sku,
+        "sku": sku,
         **item,
-        "previousAmount": state.last_published,
+        "previousAmount": previous,
         "kind": kind,
         "publishedAt": published_at,
-        "masterChangedAt": state.changed_at,
+        "masterChangedAt": changed_at,
     }
