@@ -20,7 +20,6 @@ from typing import Any, NamedTuple, cast
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 from faust.sensors import Sensor
 from faust.stores.rocksdb import Store as RocksStore
@@ -39,7 +38,7 @@ from streams.runtime.kafka import all_metadata, partition_for, position, produce
 from streams.runtime.offsets import seek_all_to_committed
 from streams.runtime.store import OFFSET_KEY, TableStore, read_partition, rocksdict_targets
 from streams.runtime.versions import TESTED, UntestedRuntimeVersion, check_versions, installed
-from tests.support.kafka import produce
+from tests.support.kafka import create_topic, produce
 
 
 @pytest.fixture
@@ -294,13 +293,7 @@ def test_partition_for_is_the_producers_default_partitioner() -> None:
 async def test_position_and_metadata_from_the_consumers_internals(kafka: str) -> None:
     """``consumer._subscription...state_value(tp)`` (the raw stages' lag) and
     ``consumer._client.fetch_all_metadata()`` (the bulk restore)."""
-    topic = f"contract-runtime-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    topic = await create_topic(kafka, "contract-runtime", 2)
     await produce(kafka, topic, [(b"k", b"v%d" % i) for i in range(5)])
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
@@ -322,13 +315,7 @@ async def test_seek_all_to_committed_is_aiokafkas_seek_in_one_request(kafka: str
     """``consumer._subscription.assigned_partitions()``, ``_coordinator.
     fetch_committed_offsets`` and ``_fetcher.seek_to`` (runtime/offsets.py): the committed
     offsets and positions aiokafka's own ``seek_to_committed`` gives, partition by partition."""
-    topic = f"contract-seek-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    topic = await create_topic(kafka, "contract-seek", 3)
     tps = [TopicPartition(topic, p) for p in range(3)]
     await produce(kafka, topic, [(f"k{i}".encode(), b"v") for i in range(60)])
     group = f"contract-seek-{uuid.uuid4().hex[:8]}"

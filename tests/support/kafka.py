@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import Settings
 
@@ -116,6 +116,18 @@ async def wait_for(
 
 def latest_by_key(records: list[Record]) -> dict[str, Any]:
     return {r.key.decode(): r.json() for r in records if r.key is not None}
+
+
+async def create_topic(bootstrap: str, prefix: str, partitions: int) -> str:
+    """A new topic named ``<prefix>-<random>`` with ``partitions`` partitions (one replica)."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return topic
 
 
 async def topic_names(bootstrap: str) -> set[str]:
