@@ -47,9 +47,10 @@ class DeliveryAcks:
         :class:`DeliveryFailed` when an earlier batch was not: the agent stops as it would
         had it awaited that delivery itself."""
         self.check()
+        held = list(events)  # the agent rebinds its own list; these stay alive until acked
         done: asyncio.Future[Any] = asyncio.gather(*futures)
         self._waiting.add(done)
-        done.add_done_callback(lambda f: self._delivered(f, list(events)))
+        done.add_done_callback(lambda f: self._delivered(f, held))
         while len(self._waiting) > self.in_flight:
             await asyncio.wait(set(self._waiting), return_when=asyncio.FIRST_COMPLETED)
         self.check()
