@@ -271,26 +271,36 @@ def _remember(entry: EntryStock, msg_id: str | None) -> None:
 def inventory_update(
     state: SkuState, amount: int, kind: Literal["delta", "snapshot"], published_at: str
 ) -> dict[str, Any]:
-    """The ``amazon.inventory-updates`` value: a DF inventory ``ItemDetails`` plus context."""
-    m = state.mapping
-    assert m is not None, "only mapped SKUs are published"
-    return _update(
-        state.sku, m.asin, m.vendorProductIdentifier, m.obsolete,
-        amount, state.last_published, state.changed_at, kind, published_at,
-    )  # fmt: skip
+    """The ``amazon.inventory-updates`` value for ``state``: :func:`stored_update` of its
+    stored form, which is what the debounce timer sends."""
+    assert state.mapping is not None, "only mapped SKUs are published"
+    return stored_update(state.to_dict(), amount, kind, published_at)
 
 
 def stored_update(
     d: dict[str, Any], amount: int, kind: Literal["delta", "snapshot"], published_at: str
 ) -> dict[str, Any]:
-    """:func:`inventory_update` of the stored state ``d`` (``SkuState.to_dict``'s layout),
-    read without decoding it into a SkuState (the debounce timer's path)."""
+    """The ``amazon.inventory-updates`` value: a DF inventory ``ItemDetails`` plus context,
+    from the stored state ``d`` (``SkuState.to_dict``'s layout), read without decoding it
+    into a SkuState (the debounce timer's path)."""
     m = d.get("m")
     assert m, "only mapped SKUs are published"
-    return _update(
-        d["sku"], m.get("asin"), m.get("vendorProductIdentifier"), bool(m.get("obsolete")),
-        amount, d.get("lp"), d.get("ca"), kind, published_at,
-    )  # fmt: skip
+    item: dict[str, Any] = {
+        "availableQuantity": {"amount": amount, "unitOfMeasure": "Each"},
+        "isObsolete": bool(m.get("obsolete")),
+    }
+    if m.get("asin"):
+        item["buyerProductIdentifier"] = m["asin"]
+    if m.get("vendorProductIdentifier"):
+        item["vendorProductIdentifier"] = m["vendorProductIdentifier"]
+    return {
+        "sku": d["sku"],
+        **item,
+        "previousAmount": d.get("lp"),
+        "kind": kind,
+        "publishedAt": published_at,
+        "masterChangedAt": d.get("ca"),
+    }
 
 
 def stored_told(d: dict[str, Any], amount: int, now: float) -> dict[str, Any] | None:
@@ -304,32 +314,3 @@ def stored_told(d: dict[str, Any], amount: int, now: float) -> dict[str, Any] | 
     # SkuState.dirty with no change left: an open storefront hold or a re-read due
     d["dirty"] = int(bool(d.get("oh")) or d.get("rr") is not None)
     return d
-
-
-def _update(
-    sku: str,
-    asin: str | None,
-    vendor_id: str | None,
-    obsolete: bool,
-    amount: int,
-    previous: int | None,
-    changed_at: float | None,
-    kind: str,
-    published_at: str,
-) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "availableQuantity": {"amount": amount, "unitOfMeasure": "Each"},
-        "isObsolete": obsolete,
-    }
-    if asin:
-        item["buyerProductIdentifier"] = asin
-    if vendor_id:
-        item["vendorProductIdentifier"] = vendor_id
-    return {
-        "sku": sku,
-        **item,
-        "previousAmount": previous,
-        "kind": kind,
-        "publishedAt": published_at,
-        "masterChangedAt": changed_at,
-    }
