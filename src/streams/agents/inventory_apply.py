@@ -168,8 +168,8 @@ class SkuApply(InventoryBase):
             if changed:
                 # changed_at set <=> Amazon may not have been told: the restart scan reads
                 # only such states (see _scan_dirty)
-                want = self._published_view(state)
-                if want is not None and want != state.last_published:
+                want = self._to_publish(state)
+                if want is not None:
                     if state.changed_at is None:
                         state.changed_at = now
                     sale = self.settings.debounce_sale_wait_s if sold else None

@@ -73,10 +73,13 @@ class InventoryBase:
         return offered(state, self.defaults, self.channel_policy())
 
     def _unpublished(self, state: SkuState) -> bool:
+        return self._to_publish(state) is not None
+
+    def _to_publish(self, state: SkuState) -> int | None:
+        """What Amazon is to be told for ``state``; None when it already was (or the SKU
+        is not offered)."""
         want = self._published_view(state)
-        if want is None:
-            return False
-        return want != state.last_published
+        return None if want is None or want == state.last_published else want
 
     def _remember_offer(self, sku: str, amount: int) -> None:
         """The offered amount of the state just written for ``sku``. Only the SKU agent
