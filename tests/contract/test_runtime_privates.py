@@ -286,8 +286,10 @@ def test_a_derived_global_table_is_built_as_app_global_table_builds_one(app: fau
 def test_partition_for_is_the_producers_default_partitioner() -> None:
     partitioner = DefaultPartitioner()
     keys = [f"SKU-{i}".encode() for i in range(200)] + [b"", b"\xff" * 9]
-    for key in keys:
-        assert partition_for(key, 6) == partitioner(key, list(range(6)), list(range(6)))
+    # twice, and for two partition counts: a remembered key answers for its own count
+    for n in (6, 12, 6, 12):
+        for key in keys:
+            assert partition_for(key, n) == partitioner(key, list(range(n)), list(range(n)))
 
 
 async def test_position_and_metadata_from_the_consumers_internals(kafka: str) -> None:
