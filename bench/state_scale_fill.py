@@ -20,7 +20,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.agents.faustutil import partition_for
 from streams.config import Settings
-from streams.domain.inventory import SkuState
+from streams.domain.inventory import SkuState, message_tag
 from streams.domain.mapping import SkuMapping
 
 PUBLISHED_AT = 1_790_000_000.0  # when the state says Amazon was last told (any past time)
@@ -78,9 +78,10 @@ class StateGen:
                 "q": on_stock,
                 "s": version,
                 "at": AT,
-                # message ids kept per entry against redeliveries (RECENT_IDS at most)
+                # tags of the last messages applied (RECENT_IDS at most), as the product
+                # keeps them
                 "r": [
-                    str(uuid.UUID(int=(0xD << 124) | (i << 16) | (c << 8) | k))
+                    message_tag(str(uuid.UUID(int=(0xD << 124) | (i << 16) | (c << 8) | k)))
                     for k in range(self.r)
                 ],
             }

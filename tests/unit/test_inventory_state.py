@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from streams.adapters.codecs import dumps, loads
 from streams.domain.ctmessages import StockObservation
-from streams.domain.inventory import SkuState, inventory_update
+from streams.domain.inventory import RECENT_IDS, SkuState, inventory_update, message_tag
 from streams.domain.mapping import SkuMapping
 
 
@@ -42,6 +43,52 @@ def test_redelivery_by_id_or_by_version_is_a_duplicate() -> None:
     s.apply(obs(2, 10, msg_id="m1"))
     assert s.apply(obs(2, 10, msg_id="m1")) == "duplicate"
     assert s.apply(obs(2, 10, msg_id="other-id-same-version")) == "duplicate"
+
+
+def test_a_redelivered_older_message_is_a_duplicate_an_unseen_one_stale() -> None:
+    s = SkuState("SKU-1")
+    s.apply(obs(2, 10, msg_id="m2"))
+    s.apply(obs(3, 8, msg_id="m3"))
+    assert s.apply(obs(2, 10, msg_id="m2")) == "duplicate"  # seen: a redelivery
+    assert s.apply(obs(1, 12, msg_id="m1")) == "stale"  # never seen: a late change
+    assert s.channels["A"].available == 8
+
+
+def test_the_state_keeps_tags_of_the_last_messages_not_their_ids() -> None:
+    s = SkuState("SKU-1")
+    ids = [f"00000000-0000-4000-8000-{v:012d}" for v in range(1, RECENT_IDS + 3)]
+    for v, msg_id in enumerate(ids, start=1):
+        s.apply(obs(v, v, msg_id=msg_id))
+    stored = loads(dumps(s.to_dict()))["ch"]["A"]["r"]
+    assert stored == [message_tag(i) for i in ids[-RECENT_IDS:]]
+    assert all(isinstance(t, int) for t in stored)
+    again = SkuState.from_dict(loads(dumps(s.to_dict())))
+    assert again.apply(obs(len(ids) - 1, 0, msg_id=ids[-2])) == "duplicate"
+    assert again.apply(obs(1, 0, msg_id=ids[0])) == "stale"  # rolled out of the window
+    assert again.channels["A"].available == len(ids)
+
+
+def test_a_state_stored_with_message_ids_still_knows_its_redeliveries() -> None:
+    s = SkuState("SKU-1")
+    s.apply(obs(2, 10, msg_id="m2"))
+    s.apply(obs(3, 8, msg_id="m3"))
+    d = s.to_dict()
+    d["ch"]["A"]["r"] = ["m2", "m3"]  # the layout before the tags
+    old = SkuState.from_dict(loads(dumps(d)))
+    assert old.apply(obs(2, 10, msg_id="m2")) == "duplicate"
+    assert old.apply(obs(3, 8, msg_id="m3")) == "duplicate"
+    assert old.channels["A"].recent_ids == ["m2", "m3"]  # not remembered twice
+    assert old.apply(obs(4, 5, msg_id="m4")) == "applied"
+    assert old.channels["A"].recent_ids == ["m2", "m3", message_tag("m4")]
+
+
+def test_the_version_decides_even_when_a_tag_matches() -> None:
+    """A matching tag (a CRC collision, or an id commercetools' fetch path reuses for a
+    newer read of the entry) never drops a newer version."""
+    s = SkuState("SKU-1")
+    s.apply(obs(2, 10, msg_id="n1"))
+    assert s.apply(obs(5, 3, msg_id="n1")) == "applied"
+    assert s.channels["A"].available == 3
 
 
 def test_delete_removes_the_entry_and_blocks_late_updates() -> None:

@@ -33,7 +33,8 @@ class EntryStock:
     on_stock: int
     seq: int | None = None
     at: str | None = None
-    recent_ids: list[str] = field(default_factory=list)
+    # tags of the last messages applied (domain.inventory.message_tag; ids in older states)
+    recent_ids: list[int | str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
