@@ -225,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per phase at most")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep-state", action="store_true", help="keep the RocksDB dirs")
+    ap.add_argument(
+        "--set", action="append", metavar="STREAMS_NAME=VALUE",
+        help="a worker setting for this run (repeatable), e.g. STREAMS_GC_YOUNG_THRESHOLD=0",
+    )
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
     a = ap.parse_args(argv)
 

@@ -42,6 +42,10 @@ def table(res: dict[str, Any]) -> str:
                 f" cores{', UNDER PROFILER' if pr['under_profiler'] else ''})",
             )
         )
+        if pr.get("gc_pause_s") is not None:
+            share = pr["gc_pause_s"] / max(1e-9, pr["ready_to_done_s"])
+            rows.append(("(c) worker garbage-collector pauses s (of the phase)",
+                         f"{pr['gc_pause_s']} ({share:.1%})"))  # fmt: skip
         ratios = r.get("ratios", {})
         if "product_vs_ceiling" in ratios:
             rows.append(("(c)/(a) product vs ceiling", f"{ratios['product_vs_ceiling']:.4f}"))

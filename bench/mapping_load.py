@@ -199,6 +199,10 @@ def main() -> int:
     p.add_argument("--partitions", type=int, default=6)
     p.add_argument("--bootstrap", default=os.environ.get("STREAMS_KAFKA_BOOTSTRAP"))
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument(
+        "--set", action="append", metavar="STREAMS_NAME=VALUE",
+        help="a worker setting for this run (repeatable)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the load (first to all applied)")
     a = p.parse_args()
     with broker(a.bootstrap) as (bootstrap, _pid):

@@ -252,7 +252,22 @@ def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace) -> Setting
     for name in Settings.model_fields:
         if name.startswith("topic_"):
             fields[name] = f"{Settings.model_fields[name].default}.bench-{tag}"
+    fields.update(worker_overrides(getattr(a, "set", None) or []))
     return Settings(**fields)
+
+
+def worker_overrides(items: list[str]) -> dict[str, str]:
+    """``--set STREAMS_NAME=value`` (or ``name=value``) as settings fields, for a run that
+    compares a setting with its default (the worker gets the bench's settings, not the
+    caller's environment)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        field = name.lower().removeprefix("streams_")
+        if not sep or field not in Settings.model_fields:
+            raise SystemExit(f"--set {item!r}: not NAME=VALUE of a setting")
+        out[field] = value
+    return out
 
 
 def sandbox_settings(
