@@ -40,6 +40,7 @@ from streams.domain.availability import Defaults
 from streams.domain.ctmessages import StockObservation, parse_delivery
 from streams.domain.debounce import Debouncer
 from streams.domain.mapping import SkuMapping
+from streams.runtime import gcpolicy
 from streams.runtime.ports import MemoryPartitionStore
 
 
@@ -131,6 +132,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args()
     s = Settings()
+    gcpolicy.tune(s.gc_young_threshold)  # as the worker runs (STREAMS_GC_YOUNG_THRESHOLD)
     ds = make_dataset(a.skus, a.channels, a.seed)
     at = iso_now()
     records = []
@@ -168,7 +170,7 @@ def main() -> None:
         return f"{sec / per * 1e6:8.2f}"
 
     print(f"hot path: {n:,} ct events over {a.skus:,} SKUs x {a.channels} channels, best of "
-          f"{a.repeat}")  # fmt: skip
+          f"{a.repeat}, gc thresholds {gc.get_threshold()}")  # fmt: skip
     print(f"  baseline orjson loads+dumps per record   {us(base_s, n)} us/event")
     print(f"  ingest: parse + bundle                   {us(ingest_s, n)} us/event "
           f"({ingest_s / base_s:.1f}x baseline)")  # fmt: skip

@@ -45,11 +45,16 @@ def run_worker(settings: Settings) -> int:
     from streams.adapters.commercetools import CommercetoolsClient
     from streams.adapters.kafka_admin import check_topics
     from streams.app import create_app
+    from streams.observability import metrics as M
     from streams.observability.logging import setup_logging
     from streams.observability.metrics import CtResponses
+    from streams.runtime import gcpolicy
 
     # log level and format as before, plus redaction of secrets and personal data
     setup_logging(settings)
+    # before the app is built: start-up and recovery allocate the most
+    gc_tuned = gcpolicy.tune(settings.gc_young_threshold)
+    gcpolicy.meter_pauses(M.GC_PAUSE.inc)
     problems = asyncio.run(check_topics(settings))
     if problems:
         for p in problems:
@@ -75,6 +80,14 @@ def run_worker(settings: Settings) -> int:
             if not self._signal_stop_time:
                 arm_shutdown_watchdog(grace)
             super()._schedule_shutdown(signal)
+
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            if gc_tuned:  # what start-up built lives as long as the process
+                frozen = gcpolicy.freeze_startup_heap()
+                M.GC_FROZEN.set(frozen)
+                log.info("gc: %d start-up objects frozen, young threshold %d", frozen,
+                         settings.gc_young_threshold)  # fmt: skip
 
     worker = BoundedWorker(
         app,

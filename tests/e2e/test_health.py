@@ -140,6 +140,7 @@ async def test_probes_and_process_metrics_of_a_running_worker(
                 "process_cpu_seconds_total ",
                 "process_resident_memory_bytes ",
                 "python_gc_collections_total{",
+                "streams_gc_pause_seconds_total ",
                 'streams_http_client_request_duration_seconds_count{operation="getPurchaseOrders",outcome="ok",system="spapi"}',
                 'system="commercetools"',
             )
@@ -156,6 +157,11 @@ async def test_probes_and_process_metrics_of_a_running_worker(
                 line for line in text.splitlines() if line.startswith("streams_build_info{")
             )
             assert 'version="' in info and 'faust="0.' in info and info.endswith(" 1.0")
+            # the collector policy (runtime/gcpolicy.py) is applied once the worker is ready
+            frozen = next(
+                line for line in text.splitlines() if line.startswith("streams_gc_frozen_objects ")
+            )
+            assert float(frozen.split()[1]) > 10_000, (frozen, w.tail())
         finally:
             w.stop()
 

@@ -16,6 +16,17 @@ BUILD_INFO = Gauge(
     ["version", "python", "faust"],
     registry=REGISTRY,
 )
+GC_FROZEN = Gauge(
+    "streams_gc_frozen_objects",
+    "Objects of the start-up heap frozen out of the cyclic garbage collector's reach "
+    "(0: Python's own collector settings, STREAMS_GC_YOUNG_THRESHOLD=0)",
+    registry=REGISTRY,
+)
+GC_PAUSE = Counter(
+    "streams_gc_pause_seconds_total",
+    "Time the cyclic garbage collector held the worker (every generation's collections)",
+    registry=REGISTRY,
+)
 RECORDS = Counter(
     "streams_records_total",
     "Records handled per input topic and outcome "
