@@ -5,8 +5,9 @@ freed by reference counting as soon as it is used; the cyclic collector only eve
 odd cycle. With Python's thresholds (700, 10, 10) it still ran a young collection every few
 hundred allocations and a full one each time the heap grew by a quarter, over every object
 Faust, aiokafka and the tables hold. Measured in the inventory benchmark's backlog (200k
-events, 50k SKUs): 2,700 young and 20 full collections, 2.9 s of the 25 s phase, 13% of the
-worker's CPU; with the young threshold at 10,000 and the start-up heap frozen, 0.4 s.
+events, 50k SKUs; ``streams_gc_pause_seconds_total``): about 2,700 young and 20 full
+collections holding the worker 3.8 s of the 25 s phase (15%); with the young threshold at
+10,000 and the start-up heap frozen, 1.1 s (see docs/benchmarks.md, sixth pass).
 
 The cost: a cycle lives until the next collection (at most the threshold's worth of
 allocations later), and an object built during start-up that becomes cyclic garbage later

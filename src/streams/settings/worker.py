@@ -52,8 +52,8 @@ class WorkerSettings(BaseModel):
     # ingest re-keys into bundles: one sku-events record per SKU partition per batch
     ingest_bundle_max: int = Field(500, ge=1, le=5000)
     # the cyclic garbage collector's young-generation threshold; the start-up heap is frozen
-    # once the worker is ready (runtime/gcpolicy.py: 13% of the CPU with Python's 700). 0:
-    # Python's own thresholds, nothing frozen
+    # once the worker is ready (runtime/gcpolicy.py: with Python's 700 it held the worker 15%
+    # of a backlog). 0: Python's own thresholds, nothing frozen
     gc_young_threshold: int = Field(10_000, ge=0)
 
 
