@@ -257,9 +257,9 @@ def bench_settings(bootstrap: str, work: Path, a: argparse.Namespace) -> Setting
 
 
 def worker_overrides(items: list[str]) -> dict[str, str]:
-    """``--set STREAMS_NAME=value`` (or ``name=value``) as settings fields, for a run that
-    compares a setting with its default (the worker gets the bench's settings, not the
-    caller's environment)."""
+    """``--set STREAMS_NAME=value`` (or ``name=value``) as settings fields. A ``STREAMS_*``
+    variable in the environment sets the worker's setting too; ``--set`` puts it in the
+    command line the results JSON records, so the run can be repeated from it."""
     out: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.runtime.consumer import StreamsApp
-from streams.runtime.kafka import aiokafka_producer, partition_for
+from streams.runtime.kafka import aiokafka_producer
 from streams.runtime.store import OFFSET_KEY, TableStore, read_partition, send_keyed
 from tests.support.kafka import read_all
 
@@ -96,26 +96,3 @@ async def test_keyed_records_land_where_the_default_partitioner_puts_them(
         keys = [r.key for r in got if r.partition == p]
         mine = [k for k, _ in records if expected[k] == p]
         assert keys == mine + mine
-
-
-async def test_keyed_records_go_where_the_caller_says_when_it_knows_for_that_many_partitions(
-    app: Any, kafka: str
-) -> None:
-    """``known`` partitions (the timer's SKU partitions) are used when the topic has that
-    many partitions, and ignored (each key hashed) when it has another count."""
-    out = f"keyed-known-{uuid.uuid4().hex[:8]}"
-    await create(kafka, {out: 3})
-    keys = [f"SKU-{i}".encode() for i in range(30)]
-    await aiokafka_producer(app).partitions_for(out)
-    # the caller's word is taken as it is: all in partition 0, whatever the keys hash to
-    await send_keyed(app, out, [(k, b"said") for k in keys], known=(3, [0] * len(keys)))
-    # said for 6 partitions, the topic has 3: each key hashed
-    await send_keyed(app, out, [(k, b"hashed") for k in keys], known=(6, [5] * len(keys)))
-    await app.producer.flush()
-    got = await read_all(kafka, out)
-    said = [r for r in got if r.value == b"said"]
-    hashed = [r for r in got if r.value == b"hashed"]
-    assert len(said) == len(hashed) == 30
-    assert {r.partition for r in said} == {0}
-    assert all(r.partition == partition_for(r.key or b"", 3) for r in hashed)
-    assert {r.partition for r in hashed} == {0, 1, 2}

@@ -87,7 +87,6 @@ class InventoryPublisher(InventoryScan):
                 partition = partition_for(key, self.settings.partitions)
             by_partition[partition].append(key)
         records: list[Write] = []
-        parts: list[int] = []  # each record's SKU partition: its key's for that many partitions
         told: list[Told] = []
         at = utc_iso(now)
         for partition, pkeys in by_partition.items():
@@ -106,7 +105,6 @@ class InventoryPublisher(InventoryScan):
                 if amount is None or (kind == "delta" and amount == d.get("lp")):
                     continue
                 records.append((key, dumps(stored_update(d, amount, cast(Any, kind), at))))
-                parts.append(partition)
                 if kind == "snapshot" and amount == d.get("lp"):
                     continue  # nothing new to remember: no state write, no changelog record
                 told.append((partition, key, raw, d, amount))
@@ -114,8 +112,7 @@ class InventoryPublisher(InventoryScan):
         if records:
             M.DELTAS.labels(kind).inc(len(records))
             # one record batch per partition on the producer, not a send and a future each
-            known = (self.settings.partitions, parts)
-            futures = await send_keyed(self.app, self.out_topic_name, records, known)
+            futures = await send_keyed(self.app, self.out_topic_name, records)
             results = await asyncio.gather(*futures, return_exceptions=True)
             failed = any(isinstance(r, BaseException) for r in results)
             if failed:

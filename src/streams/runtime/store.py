@@ -72,32 +72,19 @@ async def send_records(
     return futs, last
 
 
-async def send_keyed(
-    app: faust.App,
-    topic: str,
-    records: Sequence[Write],
-    known: tuple[int, Sequence[int]] | None = None,
-) -> list[Any]:
+async def send_keyed(app: faust.App, topic: str, records: Sequence[Write]) -> list[Any]:
     """``records`` to ``topic``, each in the partition its key gets from the default
     partitioner, as whole record batches on Faust's own aiokafka producer (see
     :func:`send_records`); per record through Faust's producer while the topic's partitions
     are not known yet (or with a fake producer). Returns the delivery futures: one per batch
-    (or per record); any of them failing means some of ``records`` were not delivered.
-
-    ``known``: (n, each record's partition under the default partitioner for n partitions),
-    when the caller has it already (the SKU partition of a delta): used if ``topic`` has n
-    partitions, instead of hashing every key again (aiokafka's murmur2 is pure Python)."""
+    (or per record); any of them failing means some of ``records`` were not delivered."""
     producer = aiokafka_producer(app)
     partitions = producer.client.cluster.partitions_for_topic(topic) if producer else None
     if not partitions:
         return [await _send(app, topic, key, value) for key, value in records]
     by_partition: dict[int, list[Write]] = defaultdict(list)
-    if known is not None and known[0] == len(partitions):
-        for record, partition in zip(records, known[1], strict=True):
-            by_partition[partition].append(record)
-    else:
-        for key, value in records:
-            by_partition[partition_for(key, len(partitions))].append((key, value))
+    for key, value in records:
+        by_partition[partition_for(key, len(partitions))].append((key, value))
     futs: list[Any] = []
     for partition, recs in by_partition.items():
         futs.extend((await send_records(producer, topic, partition, recs))[0])
