@@ -98,6 +98,21 @@ def mapping_record(i: int, sku: str) -> bytes:
     )
 
 
+def generate(
+    messages: int, skus: int, channels: int, seed: int
+) -> tuple[Dataset, list[bytes], list[tuple[bytes, bytes]]]:
+    """The model, ``messages`` random quantity changes over ``skus`` x ``channels`` (the
+    ct.messages values, in order) and a mapping record (key, value) for every SKU."""
+    ds = make_dataset(skus, channels, seed)
+    at = iso_now()
+    ct_values: list[bytes] = []
+    for _ in range(messages):
+        si, ci = ds.rng.randrange(skus), ds.rng.randrange(channels)
+        ct_values.append(ds.quantity_set(si, ci, ds.rng.randint(0, 500), at))
+    maps = [(sku.encode(), mapping_record(i, sku)) for i, sku in enumerate(ds.skus)]
+    return ds, ct_values, maps
+
+
 async def fill_topics(
     s: Any, messages: int, skus: int, channels: int, seed: int
 ) -> tuple[Dataset, dict[str, Any]]:
@@ -105,14 +120,9 @@ async def fill_topics(
     produced into ``s``'s mappings and then ct.messages topics; (the model, figures)."""
     from bench.harness.kafka import produce_all
 
-    ds = make_dataset(skus, channels, seed)
     t = time.perf_counter()
-    at = iso_now()
-    ct_records: list[tuple[bytes, bytes]] = []
-    for _ in range(messages):
-        si, ci = ds.rng.randrange(skus), ds.rng.randrange(channels)
-        ct_records.append((b"ct", ds.quantity_set(si, ci, ds.rng.randint(0, 500), at)))
-    maps = [(sku.encode(), mapping_record(i, sku)) for i, sku in enumerate(ds.skus)]
+    ds, ct_values, maps = generate(messages, skus, channels, seed)
+    ct_records = [(b"ct", v) for v in ct_values]
     gen_s = time.perf_counter() - t
     sizes = [len(v) for _, v in ct_records]
     map_s = await produce_all(s.kafka_bootstrap, s.topic_sku_mappings, maps)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -32,6 +32,29 @@ from streams.runtime.acks import DeliveryAcks
 log = logging.getLogger("streams.agents.inventory")
 
 
+Item = tuple[bytes, dict[str, Any]]  # a SKU key and one change to apply to its state
+
+
+def items_by_partition(
+    records: Iterable[tuple[int, bytes, bytes]],
+) -> tuple[dict[int, list[Item]], int]:
+    """sku-events records (partition, key, value) as each partition's items in order, the
+    ingest's bundles unpacked; and how many items."""
+    by_partition: dict[int, list[Item]] = defaultdict(list)
+    n = 0
+    for partition, key, value in records:
+        items = by_partition[partition]
+        item = loads(value)
+        if item.get("t") == BUNDLE:  # many re-keyed records from the ingest stage
+            for it in item["items"]:
+                items.append((it["sku"].encode(), it))
+            n += len(item["items"])
+        else:
+            items.append((key, item))
+            n += 1
+    return by_partition, n
+
+
 class SkuApply(InventoryBase):
     async def sku_agent(self, stream: Any) -> None:  # faust.Stream
         s = self.settings
@@ -41,18 +64,9 @@ class SkuApply(InventoryBase):
         async for batch in stream.noack_take(s.batch_max, s.sku_batch_within_s):
             started = time.perf_counter()
             events = cast(list[EventT], batch)
-            by_partition: dict[int, list[tuple[bytes, dict[str, Any]]]] = defaultdict(list)
-            n = 0
-            for ev in events:
-                items = by_partition[ev.message.partition]
-                item = loads(cast(bytes, ev.value))
-                if item.get("t") == BUNDLE:  # many re-keyed records from the ingest stage
-                    for it in item["items"]:
-                        items.append((it["sku"].encode(), it))
-                    n += len(item["items"])
-                else:
-                    items.append((cast(bytes, ev.key), item))
-                    n += 1
+            by_partition, n = items_by_partition(
+                (ev.message.partition, cast(bytes, ev.key), cast(bytes, ev.value)) for ev in events
+            )
             futures: list[Any] = []
             self._decisions, self._df_decisions = {}, {}
             for partition, partition_items in by_partition.items():
