@@ -76,13 +76,10 @@ class Bundler:
         self.partitions = partitions
         self.max_items = max_items
         self.by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self._partition_of: dict[str, int] = {}
 
     def add(self, sku: str, item: dict[str, Any]) -> None:
-        p = self._partition_of.get(sku)
-        if p is None:
-            p = self._partition_of[sku] = partition_for(sku.encode(), self.partitions)
-        self.by_partition[p].append(item)
+        # partition_for remembers the SKUs it was asked for: no cache of the batch's own
+        self.by_partition[partition_for(sku.encode(), self.partitions)].append(item)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_partition.values())
