@@ -19,7 +19,8 @@ results=.run/demo-smoke-results
 rm -rf -- "$results"; mkdir -p "$results"
 
 # What an unhealthy run leaves for whoever reads the CI log: the machine's load, the worker's
-# errors and warnings (by count) and its last lines. The logs themselves stay in $results.
+# and the broker's errors and warnings (by count), and the worker's last lines. The logs
+# themselves stay in $results.
 diagnose() {
   local log=$results/$1-worker.log
   echo "-- load: $(cat /proc/loadavg 2>/dev/null); busiest processes:"
@@ -31,6 +32,11 @@ diagnose() {
     echo "-- $log: last lines before it was stopped"
     awk '/Stopping\.\.\./ {exit} {print}' "$log" | tail -n 25 | cut -c1-240
   fi
+  if [[ -s $results/$1-kafka.log ]]; then
+    echo "-- $results/$1-kafka.log: the broker's warnings and errors, by count"
+    grep -E ' (WARN|ERROR) ' "$results/$1-kafka.log" | sed -E 's/^\[[^]]*\] //' \
+      | cut -c1-160 | sort | uniq -c | sort -rn | head -n 10
+  fi
 }
 
 # One demo run; its summary in $results/$1.json, its logs beside it.
@@ -41,6 +47,7 @@ demo_run() {
   for f in "$DEMO_DIR"/*.log; do  # the next run clears DEMO_DIR
     [[ -e $f ]] && cp "$f" "$results/$1-$(basename "$f")"
   done
+  [[ -e $DEMO_DIR/kafka/server.log ]] && cp "$DEMO_DIR/kafka/server.log" "$results/$1-kafka.log"
   [[ $rc == 0 && -s $results/$1.json ]] || { echo "demo smoke: $1 failed (exit $rc)" >&2; return 2; }
 }
 
