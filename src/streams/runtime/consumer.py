@@ -58,6 +58,7 @@ from mode import Service
 from mode.utils.futures import notify
 
 from streams.runtime.commit import ReadOffsets, Tracked
+from streams.runtime.conductor import SettledConductor
 from streams.runtime.offsets import seek_all_to_committed
 
 log = logging.getLogger(__name__)
@@ -363,9 +364,13 @@ class ContiguousCommitConsumer(BoundedWaitConsumer):
 
 
 class StreamsApp(faust.App):
-    """``faust.App`` whose consumer is a :class:`ContiguousCommitConsumer`."""
+    """``faust.App`` whose consumer is a :class:`ContiguousCommitConsumer`, subscribing
+    through a :class:`~streams.runtime.conductor.SettledConductor`."""
 
     wait_empty_s: float = 60.0
+
+    def _new_conductor(self) -> Any:
+        return SettledConductor(app=self, beacon=None)
 
     def _new_transport(self) -> Any:
         t = super()._new_transport()

@@ -1,0 +1,66 @@
+"""The wait before the consumer subscribes: until every topic has partitions, or the timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.runtime.conductor import wait_for_partitions
+
+
+class FakeMetadata:
+    def __init__(self, partitions: dict[str, int]) -> None:
+        self.partitions = partitions
+
+    def partitions_for_topic(self, topic: str) -> Any:
+        n = self.partitions.get(topic, 0)
+        return set(range(n)) or None
+
+
+class FakeBroker:
+    """Shows ``late`` after ``appears_after`` fetches; ``clock`` moves with each sleep."""
+
+    def __init__(self, appears_after: int) -> None:
+        self.appears_after = appears_after
+        self.fetches = 0
+        self.now = 0.0
+
+    async def fetch(self) -> FakeMetadata:
+        self.fetches += 1
+        shown = {"known": 6}
+        if self.fetches > self.appears_after:
+            shown["late"] = 6
+        return FakeMetadata(shown)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, s: float) -> None:
+        self.now += s
+
+
+async def test_topics_already_shown_cost_one_fetch() -> None:
+    b = FakeBroker(appears_after=0)
+    missing = await wait_for_partitions(
+        b.fetch, ["known", "late"], 10, clock=b.clock, sleep=b.sleep
+    )
+    assert (missing, b.fetches, b.now) == ([], 1, 0.0)
+
+
+async def test_a_topic_created_a_moment_ago_is_waited_for() -> None:
+    b = FakeBroker(appears_after=3)
+    missing = await wait_for_partitions(
+        b.fetch, ["known", "late"], 10, interval_s=0.1, clock=b.clock, sleep=b.sleep
+    )
+    assert missing == []
+    assert b.fetches == 4
+    assert abs(b.now - 0.3) < 1e-9
+
+
+async def test_at_the_timeout_the_topics_still_missing_are_named() -> None:
+    b = FakeBroker(appears_after=10**6)
+    missing = await wait_for_partitions(
+        b.fetch, ["known", "late", "other"], 2.0, interval_s=0.5, clock=b.clock, sleep=b.sleep
+    )
+    assert missing == ["late", "other"]
+    assert b.now == 2.0  # fetched at 0, 0.5, 1.0, 1.5, 2.0: then gave up
+    assert b.fetches == 5
