@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.runtime.conductor import wait_for_partitions
+from aiokafka.errors import KafkaConnectionError
+
+from streams.runtime.conductor import tolerant, wait_for_partitions
 
 
 class FakeMetadata:
@@ -64,3 +66,21 @@ async def test_at_the_timeout_the_topics_still_missing_are_named() -> None:
     assert missing == ["late", "other"]
     assert b.now == 2.0  # fetched at 0, 0.5, 1.0, 1.5, 2.0: then gave up
     assert b.fetches == 5
+
+
+async def test_a_broker_that_cannot_be_asked_delays_the_subscription_it_does_not_crash_it() -> None:
+    b = FakeBroker(appears_after=0)
+    calls = 0
+
+    async def flaky() -> FakeMetadata:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise KafkaConnectionError("no broker")
+        return await b.fetch()
+
+    missing = await wait_for_partitions(
+        tolerant(flaky), ["known", "late"], 10, interval_s=0.1, clock=b.clock, sleep=b.sleep
+    )
+    assert missing == []
+    assert calls == 3

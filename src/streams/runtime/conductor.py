@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol
 
+from aiokafka.errors import KafkaError
 from faust.transport.conductor import Conductor
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,25 @@ async def wait_for_partitions(
         await sleep(interval_s)
 
 
+class _NoMetadata:
+    def partitions_for_topic(self, topic: str) -> Any:
+        return None
+
+
+def tolerant(fetch: Callable[[], Awaitable[Metadata]]) -> Callable[[], Awaitable[Metadata]]:
+    """``fetch``, answering "no partitions yet" when the broker cannot be asked: a broker
+    that is briefly unreachable at start delays the subscription, it does not crash it."""
+
+    async def fetched() -> Metadata:
+        try:
+            return await fetch()
+        except KafkaError as exc:
+            log.info("metadata before subscribing: %r; asking again", exc)
+            return _NoMetadata()
+
+    return fetched
+
+
 class SettledConductor(Conductor):  # type: ignore[misc]
     settle_timeout_s: float = 10.0
 
@@ -58,7 +78,7 @@ class SettledConductor(Conductor):  # type: ignore[misc]
         client = producer._ensure_producer().client  # the aiokafka client Faust created with
         started = time.monotonic()
         missing = await wait_for_partitions(
-            client.fetch_all_metadata, topics, self.settle_timeout_s
+            tolerant(client.fetch_all_metadata), topics, self.settle_timeout_s
         )
         waited = time.monotonic() - started
         if missing:
