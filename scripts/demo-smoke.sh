@@ -53,28 +53,25 @@ demo_run() {
 
 check() { .venv/bin/python -m streams.demo.check "$@" --p99-bound "${DEMO_SMOKE_P99_S:-10}"; }
 
+# One attempt: run, then check; a failed one is diagnosed.
+attempt() { demo_run "$1" && check "$results/$1.json" || { diagnose "$1"; return 1; }; }
+
 # Each run is checked as it ends. A run that fails gets diagnosed and, once per smoke test,
 # run again (after the failed one, so a second run still follows a first): a one-off stall
 # of this 2-core machine does not fail CI, a demo that fails twice does. Both attempts'
 # summaries and logs are kept.
 retried=
-passed=()
 for run in 1 2; do
   echo "== demo smoke: run $run of 2 (${duration}s of traffic)"
-  name=run$run
-  if demo_run "$name" && check "$results/$name.json"; then passed+=("$results/$name.json"); continue; fi
-  diagnose "$name"
+  attempt "run$run" && continue
   if [[ -n $retried ]]; then
-    echo "demo smoke: $name failed, after one run was already retried; logs in $results/" >&2
+    echo "demo smoke: run$run failed, after one run was already retried; logs in $results/" >&2
     exit 1
   fi
-  retried=$name
+  retried=run$run
   echo "== demo smoke: run $run failed; running it once more (${duration}s of traffic)"
-  name=run$run-again
-  if demo_run "$name" && check "$results/$name.json"; then passed+=("$results/$name.json"); continue; fi
-  diagnose "$name"
+  attempt "run$run-again" && continue
   echo "demo smoke: run $run failed twice; logs in $results/" >&2
   exit 1
 done
-[[ -z $retried ]] || echo "demo smoke: healthy, with $retried retried once (see $results/$retried*)"
-check "${passed[@]}"
+echo "demo smoke: both runs healthy${retried:+, with $retried retried once (see $results/$retried*)}"
