@@ -165,9 +165,10 @@ def create_app(
         broker_session_timeout=s.broker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, s.broker_session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
-        # an internal topic Faust creates at start can be missing from the broker's metadata
-        # when the consumer subscribes, and is then ignored until the next refresh (Faust's
-        # default: 5 minutes, with an idle agent all that time on a new deployment)
+        # a topic the consumer subscribed to without partitions is ignored until the next
+        # refresh (Faust's default: 5 minutes, an idle agent all that time). The conductor
+        # waits for new internal topics first (runtime/conductor.py); this bounds the case
+        # where that wait times out
         consumer_metadata_max_age_ms=5000,
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
