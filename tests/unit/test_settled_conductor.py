@@ -1,12 +1,16 @@
-"""The wait before the consumer subscribes: until every topic has partitions, or the timeout."""
+"""The wait before the consumer subscribes (until every topic has partitions, or the timeout),
+and its declares kept from cancelling the ones a starting table shares with them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from aiokafka.errors import KafkaConnectionError
+from mode.utils.futures import StampedeWrapper
 
-from streams.runtime.conductor import tolerant, wait_for_partitions
+from streams.runtime.conductor import tolerant, uncancelled, wait_for_partitions
 
 
 class FakeMetadata:
@@ -84,3 +88,43 @@ async def test_a_broker_that_cannot_be_asked_delays_the_subscription_it_does_not
     )
     assert missing == []
     assert calls == 3
+
+
+async def _cancel_a_waiter(shielded: bool) -> Any:
+    """A table's start owns the topic's declare (the stampede Faust's transport keeps per
+    topic name); the conductor waits on it and is cancelled by a stop. The owner's result."""
+    release = asyncio.Event()
+
+    async def create() -> str:
+        await release.wait()
+        return "created"
+
+    declare = StampedeWrapper(create)
+    owner = asyncio.ensure_future(declare())
+    await asyncio.sleep(0.01)
+    waiter = asyncio.ensure_future(uncancelled(declare()) if shielded else declare())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    return await owner
+
+
+async def test_a_cancelled_waiter_crashes_the_declare_it_shares_unless_uncancelled() -> None:
+    with pytest.raises(asyncio.InvalidStateError):  # Faust's own path: the start crashes
+        await _cancel_a_waiter(shielded=False)
+    assert await _cancel_a_waiter(shielded=True) == "created"
+
+
+async def test_uncancelled_returns_the_result_and_keeps_errors_for_its_caller() -> None:
+    async def ok() -> int:
+        return 7
+
+    async def broken() -> int:
+        raise KeyError("x")
+
+    assert await uncancelled(ok()) == 7
+    with pytest.raises(KeyError):
+        await uncancelled(broken())

@@ -17,12 +17,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
 from faust.transport.conductor import Conductor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Metadata(Protocol):
@@ -68,11 +69,27 @@ def tolerant(fetch: Callable[[], Awaitable[Metadata]]) -> Callable[[], Awaitable
     return fetched
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an error after the caller left is not logged as lost
+
+
+async def uncancelled(aw: Awaitable[T]) -> T:
+    """``aw``, run to its end even when the caller is cancelled (the caller still is)."""
+    task = asyncio.ensure_future(aw)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
 class SettledConductor(Conductor):  # type: ignore[misc]
     settle_timeout_s: float = 10.0
 
     async def _update_indices(self) -> Iterable[str]:
-        index = await super()._update_indices()  # declares the internal topics
+        # Faust's declares here wait on the future the transport keeps per topic name, which
+        # a table starting at the same time owns. A stop during start-up (it ends the wait for
+        # the tables, then cancels this task) would cancel that future, and the table's start
+        # would crash on it (InvalidStateError, exit 1): so this task's cancellation stops here
+        index = await uncancelled(super()._update_indices())  # declares the internal topics
         topics = list(index)
         producer = await self.app.maybe_start_producer()
         client = producer._ensure_producer().client  # the aiokafka client Faust created with
