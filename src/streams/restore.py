@@ -187,6 +187,9 @@ async def _restore_topic(
             db = target.open_db(path)
             try:
                 stored = read_offset(db)
+                if stored is None and target.derive is not None:
+                    # never written: every record it gets is applied through derive
+                    db.put(LAYOUT_KEY, DERIVED_LAYOUT)
             finally:
                 db.close()
             end, begin = ends[tp], begins[tp]
@@ -215,6 +218,10 @@ async def _restore_topic(
             consumer.assign([tp])
             consumer.seek(tp, res.start)
             last_progress = time.monotonic()
+            # an empty database holds only what this restore wrote: derive need not look up
+            # a key it has not written (most are read once: the changelog is compacted)
+            written: set[bytes] | None = set() if res.offset is None and target.derive else None
+            get = db.get if written is None else _reader_of_written(db, written)
             while await consumer.position(tp) < res.end:
                 chunk = await consumer.getmany(tp, timeout_ms=1000, max_records=GETMANY_MAX)
                 msgs = chunk.get(tp) or []
@@ -228,7 +235,9 @@ async def _restore_topic(
                     taken.append((m.key, m.value))
                     res.records += 1
                     done_records += 1
-                writes = target.derive(taken, db.get) if target.derive else taken
+                writes = target.derive(taken, get) if target.derive else taken
+                if written is not None:
+                    written.update(k for k, _ in taken)
                 for key, value in writes:
                     if value is None:
                         wb.delete(key)
@@ -269,6 +278,13 @@ async def _restore_topic(
         for db in dbs.values():
             _close(db)
     return [results[p] for p in partitions]
+
+
+def _reader_of_written(db: Any, written: set[bytes]) -> Callable[[bytes], bytes | None]:
+    def get(key: bytes) -> bytes | None:
+        return db.get(key) if key in written else None
+
+    return get
 
 
 def _derive_layout(target: TableTarget, partition: int, say: Callable[[str], None]) -> None:

@@ -59,6 +59,7 @@ from streams.domain.watchers import (
 )
 from streams.observability import metrics as M
 from streams.observability.status import gauge_open, samples
+from streams.runtime.store import is_record_key
 from streams.runtime.storeopts import table_options
 
 log = logging.getLogger(__name__)
@@ -388,8 +389,10 @@ class OpsFlow:
 
 
 async def _scan(table: Any) -> AsyncIterator[tuple[bytes, bytes]]:
-    """The table's local active partitions, yielding the loop now and then."""
+    """The table's records in its local active partitions (not the keys it derives
+    locally), yielding the loop now and then."""
     for i, (key, raw) in enumerate(table.items()):
         if i % _YIELD_EVERY == _YIELD_EVERY - 1:
             await asyncio.sleep(0)
-        yield key, raw
+        if is_record_key(key):
+            yield key, raw

@@ -18,14 +18,20 @@ class PartitionStore(Protocol):
 
     def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Records of ``partition`` in key order from ``from_key`` (inclusive); never the
-        store's own bookkeeping keys."""
+        store's own bookkeeping keys, nor keys derived locally from the records."""
         ...
 
     async def put_many(
-        self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
+        self,
+        partition: int,
+        items: Sequence[tuple[bytes, bytes | None]],
+        *,
+        local: Sequence[tuple[bytes, bytes | None]] = (),
     ) -> list[Any]:
         """Write (None: delete) ``items`` in ``partition`` atomically, and make them durable
-        (the changelog); returns what to await for durability."""
+        (the changelog); returns what to await for durability. ``local``: keys derived from
+        ``items`` (an index), written in the same batch and never made durable: wherever the
+        changelog is applied they are derived again."""
         ...
 
     def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
@@ -50,13 +56,19 @@ class MemoryPartitionStore:
     def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         db = self.partitions.get(partition, {})
         for key in sorted(db):
+            if key[:1] == b"\xff":  # keys derived locally sort last (store.LOCAL_PREFIX)
+                return
             if from_key is None or key >= from_key:
                 yield key, db[key]
 
     async def put_many(
-        self, partition: int, items: Sequence[tuple[bytes, bytes | None]]
+        self,
+        partition: int,
+        items: Sequence[tuple[bytes, bytes | None]],
+        *,
+        local: Sequence[tuple[bytes, bytes | None]] = (),
     ) -> list[Any]:
-        self.put_local(partition, items)
+        self.put_local(partition, [*items, *local])
         return []
 
     def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 from faust.tables.globaltable import GlobalTable
+from faust.tables.table import Table
 from rocksdict import WriteBatch
 
 from streams.runtime.events import bind_event
@@ -26,6 +27,15 @@ OFFSET_KEY = b"__faust\0offset__"
 # a table partition whose derived keys are those of its records (DerivedGlobalTable)
 LAYOUT_KEY = b"__streams\0layout__"
 DERIVED_LAYOUT = b"derived-1"
+# keys a partitioned table derives locally (never in its changelog) start with 0xFF, which
+# no UTF-8 key holds: they sort after every record, so a walk over records stops there
+LOCAL_PREFIX = b"\xff"
+
+
+def is_record_key(key: bytes) -> bool:
+    """A key of a table's own records: not Faust's or this module's bookkeeping, not a key
+    derived locally (``LOCAL_PREFIX``)."""
+    return key[:1] != LOCAL_PREFIX and key != OFFSET_KEY and key != LAYOUT_KEY
 
 Write = tuple[bytes, bytes | None]
 # changelog records of one partition, in order, and a reader of that partition's store ->
@@ -102,6 +112,8 @@ class TableStore:
     def __init__(self, app: faust.App, table: Any) -> None:
         self.app = app
         self.table = table
+        self._derived = isinstance(table, _Derived)
+        self._layout_known: set[int] = set()  # partitions whose layout marker is settled
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         value: bytes | None = read_partition(self.table, partition).get(key)
@@ -109,7 +121,9 @@ class TableStore:
 
     def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         for key, value in read_partition(self.table, partition).items(from_key=from_key):
-            if key != OFFSET_KEY:
+            if key[:1] == LOCAL_PREFIX:
+                return  # the derived keys sort last
+            if is_record_key(key):
                 yield key, value
 
     async def put_many(
@@ -119,6 +133,7 @@ class TableStore:
         *,
         changelog: Sequence[Write] | None = None,
         producer: Any = None,
+        local: Sequence[Write] = (),
     ) -> list[Any]:
         """Write ``items`` into one store partition in one RocksDB WriteBatch, and their
         changelog records in order; the persisted offset follows the last one delivered.
@@ -126,13 +141,17 @@ class TableStore:
         derived locally from them wherever the changelog is applied: ``DerivedGlobalTable``).
         The records go out as whole record batches (:func:`send_records`) on ``producer``
         (a raw stage's own aiokafka producer) or else on Faust's, instead of one ``send`` and
-        one future each.
+        one future each. ``local``: writes of keys derived locally (``LOCAL_PREFIX``), in
+        the same WriteBatch, never logged.
 
         The per-key path (``DirectWriter.put``) costs a current-event bind, a store lookup
         and a persisted-offset write per key; a batch of thousands of SKUs pays them once.
         """
-        if items:
-            self.put_local(partition, items)
+        if self._derived and partition not in self._layout_known:
+            self._layout_known.add(partition)
+            local = [*local, *new_layout(read_partition(self.table, partition))]
+        if items or local:
+            self.put_local(partition, [*items, *local] if local else items)
         return await self._log(partition, items if changelog is None else changelog, producer)
 
     def put_local(self, partition: int, items: Sequence[tuple[bytes, bytes | None]]) -> None:
@@ -164,6 +183,15 @@ class TableStore:
         return futs
 
 
+def new_layout(db: Any) -> list[Write]:
+    """The layout marker for a partition of a derived table that was never written (no
+    persisted offset): everything it will hold is applied through ``derive``, so the bulk
+    restore need not rebuild its derived keys (restore.py)."""
+    if db.get(OFFSET_KEY) is None and db.get(LAYOUT_KEY) is None:
+        return [(LAYOUT_KEY, DERIVED_LAYOUT)]
+    return []
+
+
 def write_batch(table: Any, partition: int, items: Iterable[Write]) -> None:
     """``items`` into one store partition of ``table`` in one RocksDB WriteBatch."""
     wb = WriteBatch(raw_mode=True)
@@ -183,14 +211,14 @@ def write_batch(table: Any, partition: int, items: Iterable[Write]) -> None:
             index.pop(key, None)
 
 
-class DerivedGlobalTable(GlobalTable):
-    """A Faust GlobalTable whose changelog records are applied through ``derive`` (in
-    Faust's changelog reading: recovery and, after it, every worker following the other
-    workers' writes): one WriteBatch per partition per call, with what ``derive`` adds."""
+class _Derived:
+    """A Faust table whose changelog records are applied through ``derive`` (in Faust's
+    changelog reading: recovery, standbys and, for a global table, every worker following
+    the other workers' writes): one WriteBatch per partition per call, with what ``derive``
+    adds."""
 
-    def __init__(self, *args: Any, derive: Derive, **kwargs: Any) -> None:
-        self.derive = derive
-        super().__init__(*args, **kwargs)
+    derive: Derive
+    data: Any
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         records: dict[int, list[Write]] = defaultdict(list)
@@ -200,11 +228,29 @@ class DerivedGlobalTable(GlobalTable):
             records[msg.partition].append((msg.key, msg.value))
             offsets[msg.tp] = max(msg.offset, offsets.get(msg.tp, -1))
         for partition, recs in records.items():
-            writes = self.derive(recs, read_partition(self, partition).get)
+            db = read_partition(self, partition)
+            writes = [*new_layout(db), *self.derive(recs, db.get)]
             if writes:
                 write_batch(self, partition, writes)
         for tp, offset in offsets.items():
             self.data.set_persisted_offset(tp, offset)
+
+
+class DerivedGlobalTable(_Derived, GlobalTable):
+    """A GlobalTable whose stored layout adds keys derived from its records (``products``)."""
+
+    def __init__(self, *args: Any, derive: Derive, **kwargs: Any) -> None:
+        self.derive = derive
+        super().__init__(*args, **kwargs)
+
+
+class DerivedTable(_Derived, Table):
+    """A partitioned Table whose stored layout adds keys derived from its records, under
+    ``LOCAL_PREFIX`` (``skus`` and its entry index)."""
+
+    def __init__(self, *args: Any, derive: Derive, **kwargs: Any) -> None:
+        self.derive = derive
+        super().__init__(*args, **kwargs)
 
 
 def derived_global_table(
@@ -222,6 +268,17 @@ def derived_global_table(
         synchronize_all_active_partitions=False,
         derive=derive,
         **kwargs,
+    )
+    app.tables.add(table)
+    return table
+
+
+def derived_table(
+    app: faust.App, name: str, *, derive: Derive, partitions: int, **kwargs: Any
+) -> DerivedTable:
+    """``app.Table(name, ...)`` as a :class:`DerivedTable`."""
+    table = DerivedTable(
+        app, name=name, beacon=app.tables.beacon, partitions=partitions, derive=derive, **kwargs
     )
     app.tables.add(table)
     return table
