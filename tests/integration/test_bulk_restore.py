@@ -25,6 +25,7 @@ from bench.state_scale_run import probe_event
 from streams.adapters.kafka_admin import create_topics
 from streams.agents.faustutil import partition_for
 from streams.config import Settings
+from streams.domain.entry_index import entry_key, held_entries
 from streams.restore import OFFSET_KEY, read_offset, restore_tables, targets_of
 from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY
 from tests.support.kafka import unique_settings, wait_for
@@ -93,6 +94,12 @@ def local_state(s: Settings, target: Any) -> tuple[dict[bytes, bytes], dict[int,
     return data, offsets
 
 
+def with_entry_index(states: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """``skus`` states and the index of the entries they hold (derived, never logged)."""
+    index = {entry_key(e): k for k, v in states.items() for e in held_entries(orjson.loads(v))}
+    return {**states, **index}
+
+
 def api_sku(s: Settings, sku: str) -> tuple[int, dict[str, Any]]:
     url = f"http://127.0.0.1:{s.web_port}/api/sku/{sku}"
     try:
@@ -147,7 +154,8 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
 
     want_skus = {k: v for k, v in final if int(k[-7:]) not in GONE}
     data, offsets = local_state(s, targets["skus"])
-    assert data == want_skus
+    assert data == with_entry_index(want_skus)
+    assert len(data) == 3 * len(want_skus)  # 2 entries a state
     ends = await ends_of(s, skus_cl)
     assert offsets == {p: end - 1 for p, end in ends.items()}
     pdata, poffsets = local_state(s, targets["products"])
@@ -184,7 +192,7 @@ async def test_bulk_restore_then_worker_serves_the_state(kafka: str, tmp_path: P
     assert again.records == 1
     want_skus[keys[5]] = orjson.dumps(bumped.state(5))
     data, offsets = local_state(s, targets["skus"])
-    assert data == want_skus
+    assert data == with_entry_index(want_skus)  # its third entry too
     assert offsets == {p: end - 1 for p, end in (await ends_of(s, skus_cl)).items()}
 
     # a real worker on that data dir: nothing left to recover, the state is served

@@ -117,4 +117,4 @@ def test_the_worker_starts_its_tables_without_waiting_for_late_ones(tmp_path: Pa
 
     app = create_app(settings(tmp_path))
     assert isinstance(app.tables, PromptTableManager)
-    assert {"skus", "products", "entries", "pos", "shipments"} <= set(app.tables)
+    assert {"skus", "products", "pos", "shipments"} <= set(app.tables)

@@ -22,7 +22,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any, cast
 
 import faust
@@ -30,7 +29,6 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from streams.adapters.codecs import decode_record, dlq_record, dumps, reason_class
-from streams.agents.entry_index import entry_sku
 from streams.agents.rawstage import Batch, RawStage
 from streams.config import Settings
 from streams.domain import product_index
@@ -81,6 +79,12 @@ class Bundler:
         # partition_for remembers the SKUs it was asked for: no cache of the batch's own
         self.by_partition[partition_for(sku.encode(), self.partitions)].append(item)
 
+    def everywhere(self, item: dict[str, Any]) -> None:
+        """``item`` to every SKU partition (a delete that names only its entry: the
+        partition whose states hold the entry applies it)."""
+        for p in range(self.partitions):
+            self.by_partition[p].append(item)
+
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_partition.values())
 
@@ -107,7 +111,6 @@ class IngestService(RawStage):
         products: Any,  # the ``products`` GlobalTable: sku/asin/vpi index for POs
         reader: InventoryEntryReader | None,
         clock: Callable[[], float] = time.time,
-        entries: Any = None,  # the ``entries`` GlobalTable: inventory entry id -> SKU
         **kwargs: Any,
     ) -> None:
         s = settings
@@ -124,13 +127,13 @@ class IngestService(RawStage):
         self.sku_topic = sku_topic
         self.products = products
         self.reader = reader
-        self.entries = entries
         self.ct = s.topic_ct_messages
         self.maps = s.topic_sku_mappings
         self._dlq = {self.ct: s.dlq_topic(self.ct), self.maps: s.dlq_topic(self.maps)}
         self._out = {
             t: {
-                o: M.RECORDS.labels(t, o) for o in ("applied", "ignored", "fetched", "dlq", "order")
+                o: M.RECORDS.labels(t, o)
+                for o in ("applied", "ignored", "fetched", "dlq", "order", "by_entry")
             }
             for t in (self.ct, self.maps)
         }
@@ -197,8 +200,6 @@ class IngestService(RawStage):
                 parsed, fetched = resolve(parsed, order), True
             if isinstance(parsed, OrderEffect):
                 return self._order(parsed, rec, bundler)
-            if isinstance(parsed, StockObservation) and not parsed.sku:
-                parsed = replace(parsed, sku=entry_sku(self.entries, parsed.entry_id))
         except BadRecord as exc:
             futures.append(await self._dead_letter(rec, str(exc)))
             return "dlq"
@@ -216,6 +217,11 @@ class IngestService(RawStage):
             self._out[self.ct]["fetched"].inc()
         wire = parsed.to_wire()
         wire["ts"] = rec.timestamp / 1000.0 if rec.timestamp is not None else None
+        if isinstance(parsed, StockObservation) and not parsed.sku:
+            # the entry's SKU is known only where its state is (domain/entry_index.py)
+            wire["src"] = "entry"  # counted here, not by the partition that applies it
+            bundler.everywhere(wire)
+            return "by_entry"
         bundler.add(parsed.sku, wire)
         return "forwarded"
 

@@ -26,7 +26,7 @@ from streams.agents.inventory_publish import InventoryPublisher
 from streams.agents.inventory_scan import DIRTY_SCAN_SLICE, SCAN_SLICE
 from streams.agents.rereads import Rereader
 from streams.config import Settings
-from streams.domain import product_index
+from streams.domain import entry_index, product_index
 from streams.domain.availability import Defaults
 from streams.domain.debounce import Debouncer, SendBudget
 from streams.domain.ports import InventoryEntryReader, InventoryQuery
@@ -34,7 +34,7 @@ from streams.domain.warehouse_policy import ChannelPolicy
 from streams.observability import metrics as M
 from streams.observability.lag import LagMonitor
 from streams.runtime.ports import PartitionStore
-from streams.runtime.store import DirectWriter, TableStore, derived_global_table
+from streams.runtime.store import DirectWriter, TableStore, derived_global_table, derived_table
 from streams.runtime.storeopts import table_options
 
 __all__ = ["DIRTY_SCAN_SLICE", "SCAN_SLICE", "InventoryFlow"]
@@ -92,8 +92,13 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self.out_topic = app.topic(
             s.topic_inventory_updates, value_serializer="raw", key_serializer="raw"
         )
-        self.skus = app.Table(
+        # each partition's states, with the index of the inventory entries they hold
+        # derived next to them (domain/entry_index.py): a delete that names only its entry
+        # is placed by it, with no changelog record per entry
+        self.skus = derived_table(
+            app,
             "skus",
+            derive=entry_index.derive,
             partitions=s.partitions,
             key_type=bytes,  # bytes in, bytes out: the "raw" codec, no JSON round trip
             value_type=bytes,
@@ -107,15 +112,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
             app,
             "products",
             derive=product_index.derive,
-            partitions=s.partitions,
-            key_type=bytes,
-            value_type=bytes,
-            options=table_options(s),
-        )
-        # inventory entry id -> SKU, written by the SKU agent only (an entry belongs to one
-        # SKU, so to one partition): a ResourceDeleted that names no SKU is placed by it
-        self.entries = app.GlobalTable(
-            "entries",
             partitions=s.partitions,
             key_type=bytes,
             value_type=bytes,
@@ -135,7 +131,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
         self.out_topic_name = self.out_topic.get_topic_name()
         self.partition_of: dict[str, int] = {}  # dirty SKU -> its partition (for the timer)
         self.offer_of: dict[str, tuple[int, object, int]] = {}
-        self._entry_writes: list[tuple[bytes, bytes | None]] = []  # of the partition in hand
         # ct.messages and master.sku-mappings are read by a raw consumer (agents/ingest.py)
         self.ingest = IngestService(
             app,
@@ -144,7 +139,6 @@ class InventoryFlow(SkuApply, InventoryPublisher):
             products=self.products,
             reader=reader,
             clock=clock,
-            entries=self.entries,
         )
         # storefront orders: the SKUs' entries re-read once commercetools shows the order
         self.rereads = Rereader(s, self.inventory_query, self.send_read, clock)
@@ -152,6 +146,7 @@ class InventoryFlow(SkuApply, InventoryPublisher):
             o: M.ORDER_HOLDS.labels(o) for o in ("placed", "duplicate", "settled", "expired")
         }
         self._finding = {k: M.SWEEP_FINDINGS.labels(k) for k in ("expected", "missed")}
+        self._entry_deletes = {k: M.ENTRY_DELETES.labels(k) for k in ("placed", "elsewhere")}
         self._jitter = random.Random()
         app.agent(self.sku_topic, name="skus")(self.sku_agent)
         app.timer(s.debounce_tick_s, name="debounce")(self.tick)

@@ -1,8 +1,8 @@
 """The SKU agent of the inventory flow: the only writer of ``skus``.
 
-Each batch of sku-events is applied partition by partition: one state write per SKU, the
-entry index, the PO line decisions and reservations it implies, and the SKUs that become due
-for the debounce timer.
+Each batch of sku-events is applied partition by partition: one state write per SKU (with
+its entry index, never logged), the PO line decisions and reservations it implies, and the
+SKUs that become due for the debounce timer.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from streams.agents.ingest import BUNDLE
 from streams.agents.inventory_base import InventoryBase
 from streams.domain.ctmessages import StockObservation
 from streams.domain.debounce import change_time
+from streams.domain.entry_index import entry_key, index_writes
 from streams.domain.inventory import SkuState
 from streams.domain.mapping import SkuMapping
 from streams.domain.purchase_orders import PoLine
@@ -33,6 +34,7 @@ log = logging.getLogger("streams.agents.inventory")
 
 
 Item = tuple[bytes, dict[str, Any]]  # a SKU key and one change to apply to its state
+Write = tuple[bytes, bytes | None]
 
 
 def items_by_partition(
@@ -70,15 +72,9 @@ class SkuApply(InventoryBase):
             futures: list[Any] = []
             self._decisions, self._df_decisions = {}, {}
             for partition, partition_items in by_partition.items():
-                self._entry_writes = []
-                writes, sends = self._apply_partition(partition, partition_items)
-                futures.extend(await self.store.put_many(partition, writes))
+                writes, index, sends = self._apply_partition(partition, partition_items)
+                futures.extend(await self.store.put_many(partition, writes, local=index))
                 self._logged(partition, writes)
-                if self._entry_writes:
-                    entry_writes = self._entry_writes
-                    futures.extend(
-                        await self.direct.put_many(self.entries, partition, entry_writes)
-                    )
                 for topic, key, value in sends:
                     futures.append(await self.direct.send(topic, key, value))
                 # let the debounce timer in between partitions (each partition's
@@ -102,18 +98,41 @@ class SkuApply(InventoryBase):
             M.PENDING.labels("deltas").set(len(self.debouncer))
             batch = events = []  # Faust waits for handed-out events to be released
 
+    def _by_sku(self, partition: int, items: Sequence[Item]) -> dict[bytes, list[dict[str, Any]]]:
+        """One partition's items by SKU, in order. A delete that names only its entry (the
+        ingest sends it to every partition, key empty) joins the SKU whose state here holds
+        that entry, or is dropped: the partition holding it applies it."""
+        by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
+        if all(key for key, _ in items):
+            for key, item in items:
+                by_sku[key].append(item)
+            return by_sku
+        named: dict[str, bytes] = {}  # entries the batch's earlier items name (not stored yet)
+        for key, item in items:
+            if not key:
+                entry = item["e"]
+                key = named.get(entry) or self.store.get(partition, entry_key(entry)) or b""
+                self._entry_deletes["placed" if key else "elsewhere"].inc()
+                if not key:
+                    continue
+                item = {**item, "sku": key.decode()}
+            elif item.get("t") == "obs":
+                named[item["e"]] = key
+            by_sku[key].append(item)
+        return by_sku
+
     def _apply_partition(
-        self, partition: int, items: Sequence[tuple[bytes, dict[str, Any]]]
-    ) -> tuple[list[tuple[bytes, bytes | None]], list[tuple[str, bytes, bytes]]]:
-        """Apply one partition's items: one state write per SKU, and what to send.
+        self, partition: int, items: Sequence[Item]
+    ) -> tuple[list[Write], list[Write], list[tuple[str, bytes, bytes]]]:
+        """Apply one partition's items: one state write per SKU, the entry index changes
+        (written with the states, never logged), and what to send.
 
         Reads and the store write happen without an await in between, so the debounce
         timer never sees (or writes) a state half-way through a batch."""
         sends: list[tuple[str, bytes, bytes]] = []
-        writes: list[tuple[bytes, bytes | None]] = []
-        by_sku: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
-        for key, item in items:
-            by_sku[key].append(item)
+        writes: list[Write] = []
+        index: list[Write] = []
+        by_sku = self._by_sku(partition, items)
         store = self.store
         now = self.clock()
         outcomes: dict[str, int] = defaultdict(int)
@@ -121,6 +140,7 @@ class SkuApply(InventoryBase):
         for key, sku_items in by_sku.items():
             raw = store.get(partition, key)
             state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
+            held = {e.entry_id for e in state.channels.values()}
             changed = sold = False
             # the latest source time of a change, for the debounce (None: a change without
             # one, e.g. a mapping or a PO line, happened now)
@@ -132,17 +152,13 @@ class SkuApply(InventoryBase):
                     if item.get("src") == "sweep":
                         # before applying: was a change on this entry expected (an order)?
                         expected = bool(state.orders.held_on(obs.channel) or state.reread_at)
-                    prev = state.channels.get(obs.channel)
                     outcome = state.apply(obs)
-                    if "src" not in item:  # a ct.messages record (not the re-reader's or sweep's)
+                    # a ct.messages record, not the re-reader's or the sweep's, nor a delete
+                    # the ingest counted (placed here by its entry)
+                    if "src" not in item:
                         outcomes[outcome] += 1
                     if outcome == "applied" and item.get("src") == "sweep" and not item.get("y"):
                         self._finding["expected" if expected else "missed"].inc()
-                    if outcome == "applied" and (
-                        obs.kind == "delete" or prev is None or prev.entry_id != obs.entry_id
-                    ):  # the entry index: one write per entry (and its delete), not per change
-                        value = None if obs.kind == "delete" else key
-                        self._entry_writes.append((obs.entry_id.encode(), value))
                     if outcome == "applied":
                         changed = True
                         ts = item.get("ts") or now
@@ -196,11 +212,14 @@ class SkuApply(InventoryBase):
                     self.debouncer.discard(state.sku)
                     self._forget_offer(state.sku)
                 writes.append((key, dumps(state.to_dict())))
+                now_held = {e.entry_id for e in state.channels.values()}
+                if now_held != held:
+                    index.extend(index_writes(key, held, now_held))
         for name, k in outcomes.items():
             self._outcome[name].inc(k)
         if unmapped:
             M.UNMAPPED.inc(unmapped)
-        return writes, sends
+        return writes, index, sends
 
     def _storefront(self, state: SkuState, item: dict[str, Any], now: float) -> bool:
         """A storefront order's hold or re-read request, or the end of a read; True when the

@@ -36,7 +36,6 @@ class InventoryBase:
     debouncer: Debouncer
     direct: DirectWriter
     store: PartitionStore
-    entries: Any  # faust GlobalTable: inventory entry id -> SKU
     ingest: IngestService
     rereads: Rereader
     commands_topic: faust.TopicT
@@ -59,10 +58,10 @@ class InventoryBase:
     _dirty_cursor: list[tuple[int, bytes | None]]
     _decisions: dict[bytes, list[Any]]
     _df_decisions: dict[bytes, list[Any]]
-    _entry_writes: list[tuple[bytes, bytes | None]]
     _outcome: dict[str, Any]
     _hold_outcome: dict[str, Any]
     _finding: dict[str, Any]
+    _entry_deletes: dict[str, Any]
     _jitter: random.Random
 
     def _reread_due(self, now: float) -> float:

@@ -30,7 +30,8 @@ GC_PAUSE = Counter(
 RECORDS = Counter(
     "streams_records_total",
     "Records handled per input topic and outcome "
-    "(applied, duplicate, stale, ignored, fetched, dlq)",
+    "(applied, duplicate, stale, ignored, fetched, dlq; by_entry: a delete that names only "
+    "its inventory entry, sent to every SKU partition, see streams_entry_deletes_total)",
     ["topic", "outcome"],
     registry=REGISTRY,
 )

@@ -66,6 +66,14 @@ SWEEP_LAG = Gauge(
     "How far the changed-since sweep's cursor is behind now",
     registry=REGISTRY,
 )
+ENTRY_DELETES = Counter(
+    "streams_entry_deletes_total",
+    "Deletes that name only their inventory entry, as each SKU partition took them (placed: "
+    "a state there holds the entry; elsewhere: none does, another partition's may). Each "
+    "such delete reaches every partition, so one known entry counts 1 placed",
+    ["result"],
+    registry=REGISTRY,
+)
 FETCHES = Counter(
     "streams_ct_entry_fetches_total",
     "Inventory entries read from commercetools for notifications without payload, by result",
