@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from streams.adapters.kafka_admin import create_topics
+from streams.config import Settings
 from tests.e2e.test_purchase_orders import amounts, mapping, stock
 from tests.support.e2e import e2e_settings
 from tests.support.kafka import produce, wait_for
@@ -46,16 +47,22 @@ def deleted_without_payload(entry: str, version: int) -> dict[str, Any]:
     }
 
 
-async def test_deletes_without_a_sku_are_placed_by_entry_id(tmp_path: Path, kafka: str) -> None:
+async def sku_on_two_entries(
+    tmp_path: Path, kafka: str, sku: str, entries: tuple[tuple[str, int], tuple[str, int]]
+) -> Settings:
+    """Topics of a new app, a mapping for ``sku`` and stock on two entries (wh-1, wh-2)."""
     s = e2e_settings(kafka, tmp_path, po_poller_enabled=False, ct_api_url="http://127.0.0.1:9")
     await create_topics(s)
+    asin = f"B0{sku.replace('-', '')[:8]:0>8}"
+    await produce(kafka, s.topic_sku_mappings, [(sku.encode(), mapping(sku, asin, None))])
+    stocks = [stock(e, sku, f"wh-{n}", q) for n, (e, q) in enumerate(entries, 1)]
+    await produce(kafka, s.topic_ct_messages, [(b"ct", x) for x in stocks])
+    return s
+
+
+async def test_deletes_without_a_sku_are_placed_by_entry_id(tmp_path: Path, kafka: str) -> None:
+    s = await sku_on_two_entries(tmp_path, kafka, "SKU-D", (("d1", 30), ("d2", 12)))
     bs = s.kafka_bootstrap
-    await produce(bs, s.topic_sku_mappings, [(b"SKU-D", mapping("SKU-D", "B0DELETE01", None))])
-    await produce(
-        bs,
-        s.topic_ct_messages,
-        [(b"ct", stock("d1", "SKU-D", "wh-1", 30)), (b"ct", stock("d2", "SKU-D", "wh-2", 12))],
-    )
     w = WorkerProcess(s, tmp_path / "worker.log").start()
     try:
         w.wait_ready()
@@ -115,15 +122,8 @@ async def test_the_entry_index_is_derived_wherever_states_are_restored(
     """A worker that has only the ``skus`` changelog (a fresh data dir, read by the bulk
     restore or by Faust's recovery), or a data dir of the previous release (states, no
     index), places a delete by entry id: the index comes from the states, not a record."""
-    s = e2e_settings(kafka, tmp_path, po_poller_enabled=False, ct_api_url="http://127.0.0.1:9")
-    await create_topics(s)
+    s = await sku_on_two_entries(tmp_path, kafka, "SKU-R", (("r1", 7), ("r2", 3)))
     bs, out = s.kafka_bootstrap, s.topic_inventory_updates
-    await produce(bs, s.topic_sku_mappings, [(b"SKU-R", mapping("SKU-R", "B0RESTORE1", None))])
-    await produce(
-        bs,
-        s.topic_ct_messages,
-        [(b"ct", stock("r1", "SKU-R", "wh-1", 7)), (b"ct", stock("r2", "SKU-R", "wh-2", 3))],
-    )
     first = WorkerProcess(s, tmp_path / "first.log").start()
     try:
         first.wait_ready()

@@ -33,16 +33,21 @@ class Event:
         self.message = message
 
 
-@pytest.fixture
-def products(tmp_path: Path) -> Iterator[Any]:
+def rocksdb_table(tmp_path: Path, declare: Any, name: str, derive: Any) -> Iterator[Any]:
+    """``declare(app, name, derive=..., ...)`` on a Faust app with RocksDB tables in
+    ``tmp_path`` (no broker is reached); its store is reset afterwards."""
     app = faust.App(f"dt-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1",
                     store="rocksdb://", datadir=str(tmp_path))  # fmt: skip
-    t = derived_global_table(app, "products", derive=product_index.derive, partitions=2,
-                             key_type=bytes, value_type=bytes,
-                             options={"driver": "rocksdict"})  # fmt: skip
-    assert app.tables["products"] is t and t.is_global
+    t = declare(app, name, derive=derive, partitions=2, key_type=bytes, value_type=bytes,
+                options={"driver": "rocksdict"})  # fmt: skip
+    assert app.tables[name] is t
     yield t
     t.data.reset_state()
+
+
+@pytest.fixture
+def products(tmp_path: Path) -> Iterator[Any]:
+    yield from rocksdb_table(tmp_path, derived_global_table, "products", product_index.derive)
 
 
 def mapping(sku: str, asin: str) -> bytes:

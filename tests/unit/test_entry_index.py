@@ -5,12 +5,10 @@ and the SKU agent placing a delete that names only its entry by it (``SkuApply._
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import faust
 import orjson
 import pytest
 
@@ -28,7 +26,7 @@ from streams.runtime.store import (
     derived_table,
     read_partition,
 )
-from tests.unit.test_derived_table import events
+from tests.unit.test_derived_table import events, rocksdb_table
 from tests.unit.test_partition_store import FakeApp
 
 
@@ -87,14 +85,7 @@ def test_index_keys_never_collide_with_a_sku_and_are_skipped_in_a_changelog() ->
 
 @pytest.fixture
 def skus(tmp_path: Path) -> Iterator[Any]:
-    app = faust.App(f"ei-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1",
-                    store="rocksdb://", datadir=str(tmp_path))  # fmt: skip
-    t = derived_table(app, "skus", derive=entry_index.derive, partitions=2,
-                      key_type=bytes, value_type=bytes,
-                      options={"driver": "rocksdict"})  # fmt: skip
-    assert app.tables["skus"] is t and not t.is_global
-    yield t
-    t.data.reset_state()
+    yield from rocksdb_table(tmp_path, derived_table, "skus", entry_index.derive)
 
 
 def test_faust_changelog_apply_derives_the_entry_index(skus: Any) -> None:
