@@ -28,10 +28,6 @@ Write = tuple[bytes, bytes | None]  # key, value (None: delete)
 Getter = Callable[[bytes], bytes | None]
 
 
-def is_index_key(key: bytes) -> bool:
-    return key.startswith(ENTRY)
-
-
 def entry_key(entry_id: str) -> bytes:
     return ENTRY + entry_id.encode()
 
