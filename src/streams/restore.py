@@ -35,7 +35,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.observability.health import RestoreProgress
-from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY, OFFSET_KEY, Derive
+from streams.runtime.store import DERIVED_LAYOUT, LAYOUT_KEY, OFFSET_KEY, Derive, new_layout
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,10 @@ async def _restore_topic(
             db = target.open_db(path)
             try:
                 stored = read_offset(db)
-                if stored is None and target.derive is not None:
+                if target.derive is not None:
                     # never written: every record it gets is applied through derive
-                    db.put(LAYOUT_KEY, DERIVED_LAYOUT)
+                    for key, value in new_layout(db):
+                        db.put(key, value)
             finally:
                 db.close()
             end, begin = ends[tp], begins[tp]

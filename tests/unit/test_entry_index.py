@@ -17,7 +17,7 @@ from streams.domain import entry_index
 from streams.domain.ctmessages import StockObservation
 from streams.domain.entry_index import ENTRY, derive, entry_key, held_entries, held_in_record
 from streams.domain.inventory import SkuState
-from streams.runtime.ports import MemoryPartitionStore
+from streams.runtime.ports import LOCAL_PREFIX, MemoryPartitionStore
 from streams.runtime.store import (
     DERIVED_LAYOUT,
     LAYOUT_KEY,
@@ -81,6 +81,7 @@ def test_entry_ids_are_read_from_the_stored_bytes_as_json_would_give_them() -> N
 def test_index_keys_never_collide_with_a_sku_and_are_skipped_in_a_changelog() -> None:
     assert all(not ("SKU-\u00ff-é" + c).encode().startswith(ENTRY) for c in ("", "x"))
     assert derive([(ENTRY + b"e9", b"Z")], {}.get) == []
+    assert ENTRY.startswith(LOCAL_PREFIX)  # what the stores skip and sort last
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ class SkuApply(InventoryBase):
         for key, sku_items in by_sku.items():
             raw = store.get(partition, key)
             state = SkuState.from_dict(loads(raw)) if raw else SkuState(key.decode())
-            held = {e.entry_id for e in state.channels.values()}
+            held = {e.entry_id.encode() for e in state.channels.values()}
             changed = sold = False
             # the latest source time of a change, for the debounce (None: a change without
             # one, e.g. a mapping or a PO line, happened now)
@@ -212,7 +212,7 @@ class SkuApply(InventoryBase):
                     self.debouncer.discard(state.sku)
                     self._forget_offer(state.sku)
                 writes.append((key, dumps(state.to_dict())))
-                now_held = {e.entry_id for e in state.channels.values()}
+                now_held = {e.entry_id.encode() for e in state.channels.values()}
                 if now_held != held:
                     index.extend(index_writes(key, held, now_held))
         for name, k in outcomes.items():

@@ -42,10 +42,11 @@ def held_entries(state: dict[str, Any] | None) -> set[str]:
     return {e["e"] for e in channels.values() if isinstance(e, dict) and e.get("e")}
 
 
-def index_writes(sku: bytes, was: set[str], now: set[str]) -> list[Write]:
-    """The index changes of ``sku``'s state going from holding entries ``was`` to ``now``."""
-    out: list[Write] = [(entry_key(e), None) for e in sorted(was - now)]
-    out.extend((entry_key(e), sku) for e in sorted(now - was))
+def index_writes(sku: bytes, was: set[bytes], now: set[bytes]) -> list[Write]:
+    """The index changes of ``sku``'s state going from holding entries ``was`` to ``now``
+    (entry ids as UTF-8)."""
+    out: list[Write] = [(ENTRY + e, None) for e in sorted(was - now)]
+    out.extend((ENTRY + e, sku) for e in sorted(now - was))
     return out
 
 
@@ -98,10 +99,5 @@ def derive(records: Iterable[Write], get: Getter) -> list[Write]:
         out.append((key, value))
         if old == value:
             continue
-        now = held_in_record(value)
-        if old:
-            was = held_in_record(old)
-            out.extend((ENTRY + e, None) for e in sorted(was - now))
-            now -= was
-        out.extend((ENTRY + e, key) for e in sorted(now))
+        out.extend(index_writes(key, held_in_record(old), held_in_record(value)))
     return out

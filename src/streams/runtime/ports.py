@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+# keys a partitioned table derives locally (never in its changelog) start with 0xFF, which
+# no UTF-8 key holds: they sort after every record, so a walk over records stops there
+LOCAL_PREFIX = b"\xff"
+
 
 class PartitionStore(Protocol):
     def get(self, partition: int, key: bytes) -> bytes | None:
@@ -56,7 +60,7 @@ class MemoryPartitionStore:
     def items(self, partition: int, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         db = self.partitions.get(partition, {})
         for key in sorted(db):
-            if key[:1] == b"\xff":  # keys derived locally sort last (store.LOCAL_PREFIX)
+            if key[:1] == LOCAL_PREFIX:  # keys derived locally sort last
                 return
             if from_key is None or key >= from_key:
                 yield key, db[key]

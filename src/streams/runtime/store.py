@@ -20,6 +20,7 @@ from rocksdict import WriteBatch
 
 from streams.runtime.events import bind_event
 from streams.runtime.kafka import aiokafka_producer, partition_for
+from streams.runtime.ports import LOCAL_PREFIX
 
 # where Faust keeps a partition's changelog offset (faust.stores.rocksdb.Store.offset_key)
 OFFSET_KEY = b"__faust\0offset__"
@@ -27,9 +28,6 @@ OFFSET_KEY = b"__faust\0offset__"
 # a table partition whose derived keys are those of its records (DerivedGlobalTable)
 LAYOUT_KEY = b"__streams\0layout__"
 DERIVED_LAYOUT = b"derived-1"
-# keys a partitioned table derives locally (never in its changelog) start with 0xFF, which
-# no UTF-8 key holds: they sort after every record, so a walk over records stops there
-LOCAL_PREFIX = b"\xff"
 
 
 def is_record_key(key: bytes) -> bool:
