@@ -45,6 +45,8 @@ def held_entries(state: dict[str, Any] | None) -> set[str]:
 def index_writes(sku: bytes, was: set[bytes], now: set[bytes]) -> list[Write]:
     """The index changes of ``sku``'s state going from holding entries ``was`` to ``now``
     (entry ids as UTF-8)."""
+    if not was:  # a new state (every record of a restore into an empty store): no set work
+        return [(ENTRY + e, sku) for e in sorted(now)]
     out: list[Write] = [(ENTRY + e, None) for e in sorted(was - now)]
     out.extend((ENTRY + e, sku) for e in sorted(now - was))
     return out
